@@ -1,0 +1,136 @@
+/**
+ * The change event, version 1: the one vocabulary shared by the reader, the stream, the lake,
+ * the consumer and replay. A stream record is either a ChangeEvent or a Heartbeat.
+ *
+ * Values are lossless JSON: numeric/int8 as strings, date as `YYYY-MM-DD`, timestamp without
+ * zone as ISO text without zone, timestamptz as ISO UTC (`…Z`), enums as text, json as JSON,
+ * bytea as base64. A TOAST column whose value the server did not send is absent from `after`
+ * and listed in `unchanged`; it is never replaced by a placeholder.
+ */
+import { Effect, Schema } from "effect"
+import { isLsn } from "./lsn.ts"
+
+export const SCHEMA_VERSION = 1 as const
+
+export const LsnText = Schema.String.pipe(
+  Schema.check(Schema.makeFilter((s: string) => isLsn(s) || "expected an LSN such as 0/16B3748"))
+)
+
+/** A row image: column name → lossless JSON value. */
+export const Row = Schema.Record(Schema.String, Schema.Json)
+export type Row = typeof Row.Type
+
+export const Operation = Schema.Literals(["c", "u", "d", "t", "r"])
+/** c insert, u update, d delete, t truncate, r row read by the initial snapshot. */
+export type Operation = typeof Operation.Type
+
+export const Source = Schema.Struct({
+  db: Schema.String,
+  schema: Schema.String,
+  table: Schema.String,
+  /** Commit LSN of the transaction (snapshot rows: the slot's consistent point). */
+  commitLsn: LsnText,
+  /** The row message's own LSN (null for snapshot rows). */
+  lsn: Schema.NullOr(LsnText),
+  xid: Schema.NullOr(Schema.Number),
+  /** Commit time, ISO UTC with microseconds where the server gave them. */
+  committedAt: Schema.String,
+  /** Position of the change within its transaction (snapshot rows: -1). */
+  index: Schema.Number.pipe(Schema.check(Schema.isInt())),
+  snapshot: Schema.Boolean
+})
+export type Source = typeof Source.Type
+
+/** Where an oversize event's row images were stored instead of inline (claim check). */
+export const ClaimCheck = Schema.Struct({
+  bucket: Schema.String,
+  key: Schema.String,
+  bytes: Schema.Number
+})
+export type ClaimCheck = typeof ClaimCheck.Type
+
+export const ChangeEvent = Schema.Struct({
+  kind: Schema.Literal("change"),
+  schemaVersion: Schema.Literal(SCHEMA_VERSION),
+  id: Schema.NonEmptyString,
+  op: Operation,
+  source: Source,
+  key: Schema.NullOr(Row),
+  before: Schema.NullOr(Row),
+  after: Schema.NullOr(Row),
+  unchanged: Schema.Array(Schema.String),
+  claimCheck: Schema.optionalKey(ClaimCheck)
+})
+export type ChangeEvent = typeof ChangeEvent.Type
+
+/**
+ * Written by the reader to every shard: everything committed at or before `commitLsn` has been
+ * published, so a shard that has applied this heartbeat is consistent through it.
+ */
+export const Heartbeat = Schema.Struct({
+  kind: Schema.Literal("heartbeat"),
+  schemaVersion: Schema.Literal(SCHEMA_VERSION),
+  id: Schema.NonEmptyString,
+  commitLsn: LsnText,
+  committedAt: Schema.String,
+  emittedAt: Schema.String
+})
+export type Heartbeat = typeof Heartbeat.Type
+
+export const StreamRecord = Schema.Union([ChangeEvent, Heartbeat])
+export type StreamRecord = typeof StreamRecord.Type
+
+export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("EventDecodeError", {
+  /** Dotted path of the offending field, or "" for the whole record. */
+  field: Schema.String,
+  message: Schema.String
+}) {}
+
+const decodeRecord = Schema.decodeUnknownResult(StreamRecord, { errors: "first" })
+
+/** Parses and validates one stream/lake record; names the failing field on error. */
+export const decodeStreamRecord = (input: string | unknown): Effect.Effect<StreamRecord, EventDecodeError> =>
+  Effect.suspend(() => {
+    let value: unknown = input
+    if (typeof input === "string") {
+      try {
+        value = JSON.parse(input)
+      } catch (cause) {
+        return Effect.fail(new EventDecodeError({ field: "", message: `not JSON: ${String(cause)}` }))
+      }
+    }
+    if (typeof value === "object" && value !== null && "schemaVersion" in value && value.schemaVersion !== SCHEMA_VERSION) {
+      return Effect.fail(
+        new EventDecodeError({ field: "schemaVersion", message: `unsupported schemaVersion ${JSON.stringify(value.schemaVersion)} (this build reads ${SCHEMA_VERSION})` })
+      )
+    }
+    const result = decodeRecord(value)
+    if (result._tag === "Success") return Effect.succeed(result.success)
+    const issue = result.failure
+    return Effect.fail(new EventDecodeError({ field: firstPath(issue.issue), message: issue.message }))
+  })
+
+const firstPath = (issue: unknown): string => {
+  const path: Array<string> = []
+  let cursor: any = issue
+  while (cursor) {
+    if (cursor._tag === "Pointer") {
+      path.push(...cursor.path.map(String))
+      cursor = cursor.issue
+    } else if (cursor._tag === "Composite" || cursor._tag === "AnyOf") {
+      cursor = cursor.issues?.[0]
+    } else if (cursor.issue) {
+      cursor = cursor.issue
+    } else break
+  }
+  return path.join(".")
+}
+
+/** Event id for a streamed change: unique because of the index within the transaction. */
+export const changeEventId = (commitLsn: string, index: number): string => `${commitLsn}:${index}`
+
+/** Event id for a snapshot row: stable if the snapshot is resumed. */
+export const snapshotEventId = (snapshotLsn: string, table: string, key: Row): string =>
+  `${snapshotLsn}:snapshot:${table}:${Object.values(key).map((v) => String(v)).join(",")}`
+
+export const changeEventJsonSchema = () => Schema.toJsonSchemaDocument(StreamRecord)

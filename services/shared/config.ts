@@ -1,0 +1,35 @@
+/**
+ * The pipeline's configuration, read from the environment (locally `.totes/stack.env`, in AWS
+ * the variables that `sst` links set). Missing or invalid values fail fast naming the variable.
+ */
+import { Config, ConfigProvider, Effect, Redacted, Schema } from "effect"
+import { TOTESYS_TABLES } from "../../contracts/totesys.ts"
+
+const SqlIdentifier = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[a-z_][a-z0-9_]{0,62}$/, { message: "expected a lower-case SQL identifier ([a-z_][a-z0-9_]*)" }))
+)
+const identifier = (name: string) => Config.schema(SqlIdentifier, name)
+
+export const SourceDatabaseUrl = Config.Redacted("SOURCE_DATABASE_URL")
+export const WarehouseDatabaseUrl = Config.Redacted("WAREHOUSE_DATABASE_URL")
+export const StreamName = Config.NonEmptyString("TOTES_STREAM").pipe(Config.withDefault("totes-changes"))
+export const LakeBucket = Config.NonEmptyString("TOTES_LAKE_BUCKET").pipe(Config.withDefault("totes-lake"))
+export const CheckpointTable = Config.NonEmptyString("TOTES_CHECKPOINT_TABLE").pipe(Config.withDefault("totes-checkpoints"))
+export const SlotName = identifier("TOTES_SLOT").pipe(Config.withDefault("totes_cdc"))
+export const PublicationName = identifier("TOTES_PUBLICATION").pipe(Config.withDefault("totes_cdc"))
+export const Tables = Config.String("TOTES_TABLES").pipe(
+  Config.map((text) => text.split(",").map((t) => t.trim()).filter(Boolean)),
+  Config.withDefault([...TOTESYS_TABLES])
+)
+export const WarehouseSchema = identifier("TOTES_WAREHOUSE_SCHEMA").pipe(Config.withDefault("public"))
+export const PipelineSchema = identifier("TOTES_PIPELINE_SCHEMA").pipe(Config.withDefault("totes"))
+
+/** Reads a value from the process environment now (outside an Effect runtime, e.g. the CLI). */
+export const readConfig = <A>(config: Config.Config<A>, env: Record<string, string | undefined> = process.env): A =>
+  Effect.runSync(
+    config.parse(ConfigProvider.fromEnv({ env: env as Record<string, string> })).pipe(
+      Effect.mapError((error) => new Error(`configuration: ${error.message}`))
+    )
+  )
+
+export const reveal = Redacted.value
