@@ -1,0 +1,65 @@
+/**
+ * Per-test isolation on the shared stack: fresh databases, stream, bucket, table and slot names.
+ */
+import { randomUUID } from "node:crypto"
+import pg from "pg"
+import { inject } from "vitest"
+import { createBucket, createCheckpointTable, createStream } from "../../services/local/provision.ts"
+
+export const stackEnv = (): Record<string, string> => inject("stackEnv")
+
+const shortId = () => randomUUID().replace(/-/g, "").slice(0, 10)
+
+const withDatabaseName = (url: string, database: string) => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+/** Creates a new empty database on the shared Postgres and returns its URL. */
+export const freshDatabase = async (prefix: string): Promise<string> => {
+  const env = stackEnv()
+  const name = `${prefix}_${shortId()}`
+  const admin = new pg.Client({ connectionString: withDatabaseName(env.SOURCE_DATABASE_URL!, "postgres") })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`)
+  } finally {
+    await admin.end()
+  }
+  return withDatabaseName(env.SOURCE_DATABASE_URL!, name)
+}
+
+/**
+ * A whole isolated pipeline environment: its own source and warehouse databases, stream,
+ * bucket, checkpoint table, slot and publication, on the shared servers.
+ */
+export const isolatedPipelineEnv = async (options: { shards?: number } = {}): Promise<Record<string, string>> => {
+  const base = stackEnv()
+  const id = shortId()
+  const env: Record<string, string> = {
+    ...base,
+    SOURCE_DATABASE_URL: await freshDatabase("src"),
+    WAREHOUSE_DATABASE_URL: await freshDatabase("wh"),
+    TOTES_STREAM: `stream-${id}`,
+    TOTES_LAKE_BUCKET: `lake-${id}`,
+    TOTES_CHECKPOINT_TABLE: `checkpoints-${id}`,
+    TOTES_SLOT: `slot_${id}`,
+    TOTES_PUBLICATION: `pub_${id}`
+  }
+  await Promise.all([
+    createStream(env, env.TOTES_STREAM!, options.shards ?? 2),
+    createBucket(env, env.TOTES_LAKE_BUCKET!),
+    createCheckpointTable(env, env.TOTES_CHECKPOINT_TABLE!)
+  ])
+  return env
+}
+
+export const connect = async (url: string): Promise<pg.Client> => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  return client
+}
+
+export const SNAPSHOT_FEB = new URL("../../../shared/totesys-data/snapshot-2024-02-23/csv/", import.meta.url).pathname
+export const SNAPSHOT_NOV = new URL("../../../shared/totesys-data/snapshot-2024-11-15/csv/", import.meta.url).pathname
