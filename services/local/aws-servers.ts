@@ -3,9 +3,7 @@
  * kinesalite (Kinesis), dynalite (DynamoDB), fauxqs (S3). See README "Local stack" for why these.
  */
 import type { Server } from "node:http"
-// @ts-expect-error kinesalite ships no types
 import kinesalite from "kinesalite"
-// @ts-expect-error dynalite ships no types
 import dynalite from "dynalite"
 import { startFauxqs } from "fauxqs"
 import { freePort } from "./ports.ts"

@@ -1,0 +1,31 @@
+/**
+ * Checkpoint items in the DynamoDB table (hash key `pk`). `position` is a fixed-width string
+ * that sorts like the position it encodes, so `position <= :new` in a ConditionExpression makes
+ * every checkpoint monotonic (Kinesis sequence numbers exceed DynamoDB's 38-digit numbers).
+ */
+import { lsnSortable } from "./lsn.ts"
+
+export const readerCheckpointKey = (slot: string) => `reader#${slot}`
+export const snapshotStateKey = (slot: string) => `snapshot#${slot}`
+export const shardCheckpointKey = (stream: string, shardId: string) => `consumer#${stream}#${shardId}`
+export const replayCheckpointKey = (name: string) => `replay#${name}`
+
+export const lsnPosition = lsnSortable
+
+/** Kinesis sequence numbers are decimal strings of up to ~56 digits. */
+export const sequencePosition = (sequenceNumber: string) => sequenceNumber.padStart(64, "0")
+
+export interface ReaderCheckpoint {
+  /** Last commit whose events are all durable on the stream (the acknowledged position). */
+  readonly lsn: string
+  readonly committedAt: string
+  /** pg_control_system().system_identifier of the source, to detect a different server. */
+  readonly systemId: string
+  readonly slot: string
+}
+
+export interface SnapshotState {
+  readonly consistentPoint: string
+  readonly tablesDone: ReadonlyArray<string>
+  readonly complete: boolean
+}

@@ -1,0 +1,42 @@
+/**
+ * The lake's object layout (the same whether Firehose or the local archiver writes it):
+ *
+ *   raw/YYYY/MM/DD/HH/<stream>-<first sequence>-<uuid>.ndjson.gz   gzip NDJSON, one stream record a line
+ *   errors/YYYY/MM/DD/HH/<…>.ndjson.gz                              records that could not be delivered
+ *   dead-letter/YYYY/MM/DD/HH/<…>.json                              events the consumer could not decode/apply, with the reason
+ *   claims/<commit LSN sortable>/<event id>.json                    row images too large for one stream record
+ *   parquet/<table>/date=YYYY-MM-DD/<uuid>.parquet                  compacted events per source table and day
+ *   parquet/_manifests/<run>.json                                   what one compaction run wrote
+ *
+ * Keys are never reused: every write is a new object (`IfNoneMatch: *`).
+ */
+import { lsnSortable } from "./lsn.ts"
+
+const hourPath = (at: Date) => {
+  const iso = at.toISOString()
+  return `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${iso.slice(11, 13)}`
+}
+
+export const rawObjectKey = (at: Date, stream: string, firstSequence: string, uuid: string) =>
+  `raw/${hourPath(at)}/${stream}-${firstSequence}-${uuid}.ndjson.gz`
+
+export const deadLetterKey = (at: Date, eventId: string, uuid: string) =>
+  `dead-letter/${hourPath(at)}/${eventId.replace(/[^A-Za-z0-9:._-]/g, "_")}-${uuid}.json`
+
+export const claimCheckKey = (commitLsn: string, eventId: string) =>
+  `claims/${lsnSortable(commitLsn)}/${eventId.replace(/[^A-Za-z0-9:._-]/g, "_")}.json`
+
+/** Hour prefixes covering [from, to] for listing raw objects by time. */
+export const rawHourPrefixes = (from: Date, to: Date): Array<string> => {
+  const prefixes: Array<string> = []
+  const cursor = new Date(Math.floor(from.getTime() / 3_600_000) * 3_600_000)
+  while (cursor.getTime() <= to.getTime()) {
+    prefixes.push(`raw/${hourPath(cursor)}/`)
+    cursor.setTime(cursor.getTime() + 3_600_000)
+  }
+  return prefixes
+}
+
+export const RAW_PREFIX = "raw/"
+export const DEAD_LETTER_PREFIX = "dead-letter/"
+export const PARQUET_PREFIX = "parquet/"

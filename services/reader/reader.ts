@@ -1,0 +1,379 @@
+/**
+ * The reader: logical replication (pgoutput) → change events → Kinesis, crash-safe.
+ *
+ * Durability order, always: events accepted by Kinesis → checkpoint in DynamoDB (conditional,
+ * never backwards) → acknowledge to Postgres. The library's own acknowledgements are off
+ * (`auto: false, timeoutSeconds: 0`): with a timer it would confirm the last *received* LSN and
+ * lose unpublished changes on a crash. Status updates, including replies to keepalives that
+ * ask for one, carry only the last durable position.
+ */
+import { Effect, Option } from "effect"
+import { LogicalReplicationService, type Pgoutput } from "pg-logical-replication"
+import pg from "pg"
+import { SCHEMA_VERSION, type ChangeEvent, type Heartbeat } from "../../contracts/change-event.ts"
+import { readerCheckpointKey, lsnPosition, snapshotStateKey, type ReaderCheckpoint, type SnapshotState } from "../../contracts/checkpoint.ts"
+import { compareLsn, lsnToBigInt } from "../../contracts/lsn.ts"
+import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import type { KinesisPublisherShape, ShardInfo } from "../shared/kinesis-publisher.ts"
+import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { encodeChangeEvent, encodeHeartbeat } from "./encode.ts"
+import { RawPgoutputPlugin } from "./pgoutput.ts"
+import type { PendingRecord } from "./put-records-plan.ts"
+import { createSlotWithSnapshot, readTableSnapshot } from "./snapshot.ts"
+import {
+  currentWalLsn,
+  dropSlot,
+  emitHeartbeatMarker,
+  ensurePublication,
+  HEARTBEAT_PREFIX,
+  slotInfo,
+  systemIdentifier,
+  tryLockSlot,
+  validateSource
+} from "./source-admin.ts"
+import { TransactionAssembler, type CommitPoint } from "./transaction-assembler.ts"
+
+export class ReaderStartError extends Error {
+  override readonly name = "ReaderStartError"
+}
+
+export interface ReaderOptions {
+  readonly sourceUrl: string
+  readonly slot: string
+  readonly publication: string
+  readonly tables: ReadonlyArray<string>
+  readonly publisher: KinesisPublisherShape
+  readonly checkpoints: CheckpointStoreShape
+  readonly lake?: LakeStoreShape
+  /** How often the reader writes a WAL marker and a heartbeat to every shard. */
+  readonly heartbeatIntervalMs?: number
+  readonly flushIntervalMs?: number
+  /** Backpressure: the replication stream pauses while this many records wait. */
+  readonly maxBufferedRecords?: number
+  readonly statusIntervalMs?: number
+  /** Allow starting over with a new slot and snapshot when the checkpoint's slot is gone. */
+  readonly resnapshot?: boolean
+  readonly onProgress?: (progress: ReaderProgress) => void
+}
+
+export type ReaderProgress =
+  | { readonly phase: "snapshot"; readonly table: string; readonly rows: number; readonly done: boolean }
+  | { readonly phase: "streaming"; readonly durableLsn: string; readonly published: number; readonly lagBytes: number | null }
+  | { readonly phase: "info"; readonly message: string }
+
+export interface ReaderStats {
+  published: number
+  publishCalls: number
+  publishRetries: number
+  durableLsn: string | null
+  durableCommittedAt: string | null
+  lastHeartbeatAt: string | null
+  byTableOp: Record<string, number>
+}
+
+type QueueItem =
+  | { readonly type: "record"; readonly record: PendingRecord; readonly event: ChangeEvent }
+  | { readonly type: "commit"; readonly commit: CommitPoint }
+  | { readonly type: "marker"; readonly lsn: string; readonly at: string }
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+export class Reader {
+  readonly stats: ReaderStats = {
+    published: 0,
+    publishCalls: 0,
+    publishRetries: 0,
+    durableLsn: null,
+    durableCommittedAt: null,
+    lastHeartbeatAt: null,
+    byTableOp: {}
+  }
+  private admin: pg.Client | undefined
+  private service: LogicalReplicationService | undefined
+  private queue: Array<QueueItem> = []
+  private stopping = false
+  private failure: Error | undefined
+  private systemId = ""
+  private database = ""
+  private shards: ReadonlyArray<ShardInfo> = []
+  private lastStreamHeartbeat = 0
+  private durable: { lsn: string; committedAt: string } | undefined
+  private timers: Array<NodeJS.Timeout> = []
+  private flushLoop: Promise<void> | undefined
+  private capacityWaiters: Array<() => void> = []
+  private readonly heartbeatIntervalMs: number
+  private readonly flushIntervalMs: number
+  private readonly maxBuffered: number
+
+  constructor(private readonly options: ReaderOptions) {
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000
+    this.flushIntervalMs = options.flushIntervalMs ?? 50
+    this.maxBuffered = options.maxBufferedRecords ?? 20_000
+  }
+
+  private progress(p: ReaderProgress) {
+    this.options.onProgress?.(p)
+  }
+
+  /** Validates, takes the slot lock, snapshots if the slot is new, then streams until stop(). */
+  async start(): Promise<void> {
+    const { options } = this
+    this.admin = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader" })
+    await this.admin.connect()
+    this.database = (await this.admin.query("SELECT current_database() AS db")).rows[0].db
+    await validateSource(this.admin, options.tables)
+    if (!(await tryLockSlot(this.admin, options.slot))) {
+      throw new ReaderStartError(`another reader holds slot '${options.slot}' (advisory lock taken): refusing to run two readers on one slot`)
+    }
+    await ensurePublication(this.admin, options.publication, options.tables)
+    this.systemId = await systemIdentifier(this.admin)
+    this.shards = await run(options.publisher.shards())
+    const startLsn = await this.prepareSlot()
+    await this.stream(startLsn)
+  }
+
+  /** Returns the LSN to stream from, after any initial snapshot. */
+  private async prepareSlot(): Promise<string> {
+    const { options } = this
+    const admin = this.admin!
+    const checkpoint = Option.getOrUndefined(await run(options.checkpoints.get<ReaderCheckpoint>(readerCheckpointKey(options.slot))))
+    const snapshot = Option.getOrUndefined(await run(options.checkpoints.get<SnapshotState>(snapshotStateKey(options.slot))))
+    let slot = await slotInfo(admin, options.slot)
+
+    if (checkpoint && checkpoint.data.systemId !== this.systemId && !options.resnapshot) {
+      throw new ReaderStartError(
+        `checkpoint for slot '${options.slot}' belongs to another database server (system id ${checkpoint.data.systemId}, this one is ${this.systemId}); refusing to mix histories. Use a new TOTES_SLOT or --resnapshot.`
+      )
+    }
+    if (slot?.activePid) throw new ReaderStartError(`slot '${options.slot}' is in use by backend pid ${slot.activePid}`)
+    if (slot && slot.plugin !== "pgoutput") throw new ReaderStartError(`slot '${options.slot}' uses plugin ${slot.plugin}, not pgoutput`)
+
+    if (!slot && checkpoint && !options.resnapshot) {
+      throw new ReaderStartError(
+        `replication slot '${options.slot}' is missing but the checkpoint says changes up to ${checkpoint.data.lsn} were captured: the slot was dropped or the server replaced, and changes after that position may be lost. Refusing to paper over the gap: repair from the lake/verify, then restart with --resnapshot to take a new initial snapshot.`
+      )
+    }
+    if (slot && !checkpoint && !snapshot) {
+      // Created by a reader that died before recording anything: nothing was acknowledged.
+      this.progress({ phase: "info", message: `slot '${options.slot}' has no checkpoint: recreating it with a fresh snapshot` })
+      await dropSlot(admin, options.slot)
+      slot = undefined
+    }
+    if (!slot) return this.initialSnapshot()
+
+    if (snapshot && !snapshot.data.complete) await this.resumeSnapshot(snapshot.data)
+    const cp = Option.getOrUndefined(await run(options.checkpoints.get<ReaderCheckpoint>(readerCheckpointKey(options.slot))))
+    if (!cp) throw new ReaderStartError(`slot '${options.slot}' exists but no checkpoint was recorded after its snapshot`)
+    // We acknowledge `lsn`, which the server records as lsn + 1; anything further was moved by someone else.
+    if (slot.confirmedFlushLsn && lsnToBigInt(slot.confirmedFlushLsn) > lsnToBigInt(cp.data.lsn) + 1n) {
+      throw new ReaderStartError(
+        `replication slot '${options.slot}' was moved past the reader's checkpoint (slot confirmed ${slot.confirmedFlushLsn}, checkpoint ${cp.data.lsn}): changes in between were never published. Refusing to run; repair from the lake, then --resnapshot.`
+      )
+    }
+    this.durable = { lsn: cp.data.lsn, committedAt: cp.data.committedAt }
+    this.stats.durableLsn = cp.data.lsn
+    this.stats.durableCommittedAt = cp.data.committedAt
+    return cp.data.lsn
+  }
+
+  private async initialSnapshot(): Promise<string> {
+    const { options } = this
+    const created = await createSlotWithSnapshot(options.sourceUrl, options.slot)
+    const state: SnapshotState = { consistentPoint: created.consistentPoint, tablesDone: [], complete: false }
+    await run(options.checkpoints.put(snapshotStateKey(options.slot), state))
+    try {
+      await this.readSnapshotTables(state, created.snapshotName)
+    } finally {
+      await created.connection.end().catch(() => {})
+    }
+    return created.consistentPoint
+  }
+
+  private async resumeSnapshot(state: SnapshotState) {
+    this.progress({ phase: "info", message: `resuming the initial snapshot: ${state.tablesDone.length} of ${this.options.tables.length} tables were done` })
+    await this.readSnapshotTables(state, undefined)
+  }
+
+  private async readSnapshotTables(initial: SnapshotState, snapshotName: string | undefined) {
+    const { options } = this
+    let state = initial
+    const client = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader-snapshot" })
+    await client.connect()
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+      if (snapshotName) await client.query(`SET TRANSACTION SNAPSHOT '${snapshotName.replace(/'/g, "")}'`)
+      for (const table of options.tables) {
+        if (state.tablesDone.includes(table)) continue
+        let rows = 0
+        await readTableSnapshot(client, {
+          database: this.database,
+          consistentPoint: state.consistentPoint,
+          table,
+          onBatch: async (events) => {
+            const records = await Promise.all(events.map((e) => run(encodeChangeEvent(e, options.lake))))
+            await this.publishNow(records, events)
+            rows += events.length
+            this.progress({ phase: "snapshot", table, rows, done: false })
+          }
+        })
+        state = { ...state, tablesDone: [...state.tablesDone, table] }
+        await run(options.checkpoints.put(snapshotStateKey(options.slot), state))
+        this.progress({ phase: "snapshot", table, rows, done: true })
+      }
+      await client.query("COMMIT")
+    } finally {
+      await client.end().catch(() => {})
+    }
+    const checkpoint: ReaderCheckpoint = {
+      lsn: state.consistentPoint,
+      committedAt: new Date().toISOString(),
+      systemId: this.systemId,
+      slot: options.slot
+    }
+    await run(options.checkpoints.advance(readerCheckpointKey(options.slot), lsnPosition(checkpoint.lsn), checkpoint))
+    await run(options.checkpoints.put(snapshotStateKey(options.slot), { ...state, complete: true }))
+    this.durable = { lsn: checkpoint.lsn, committedAt: checkpoint.committedAt }
+  }
+
+  private async publishNow(records: ReadonlyArray<PendingRecord>, events: ReadonlyArray<ChangeEvent>) {
+    if (records.length === 0) return
+    const result = await run(this.options.publisher.publish(records))
+    this.stats.publishCalls += result.calls
+    this.stats.publishRetries += result.retries
+    this.stats.published += records.length
+    for (const e of events) {
+      const k = `${e.source.table}:${e.op}`
+      this.stats.byTableOp[k] = (this.stats.byTableOp[k] ?? 0) + 1
+    }
+  }
+
+  private async stream(startLsn: string) {
+    const { options } = this
+    const assembler = new TransactionAssembler(this.database)
+    const service = new LogicalReplicationService(
+      { connectionString: options.sourceUrl, application_name: "totes-reader-stream" },
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } }
+    )
+    this.service = service
+    service.on("data", async (lsn: string, message: Pgoutput.Message) => {
+      if (this.stopping) return // not acknowledged, so redelivered after restart
+      const out = assembler.next(message, lsn)
+      if (out._tag === "Events") {
+        for (const event of out.events) {
+          const record = await run(encodeChangeEvent(event, options.lake))
+          this.queue.push({ type: "record", record, event })
+        }
+      } else if (out._tag === "Commit") {
+        this.queue.push({ type: "commit", commit: out.commit })
+      } else if (out._tag === "Message" && out.message.prefix === HEARTBEAT_PREFIX) {
+        const at = (JSON.parse(out.message.content) as { at?: string }).at ?? new Date().toISOString()
+        this.queue.push({ type: "marker", lsn: out.message.lsn, at })
+      }
+      if (this.queue.length >= this.maxBuffered) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve))
+    })
+    service.on("heartbeat", async (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
+      if (shouldRespond) await this.sendStatus()
+    })
+    service.on("error", (error: Error) => {
+      this.failure ??= error
+    })
+    this.timers.push(setInterval(() => void this.sendStatus(), options.statusIntervalMs ?? 10_000))
+    this.timers.push(
+      setInterval(() => {
+        if (!this.stopping && this.admin) emitHeartbeatMarker(this.admin).catch((error) => (this.failure ??= error))
+      }, this.heartbeatIntervalMs)
+    )
+    this.flushLoop = this.runFlushLoop()
+    this.progress({ phase: "info", message: `streaming slot '${options.slot}' from ${startLsn}` })
+    // subscribe() resolves only when replication ends (stop() or an error).
+    const subscribed = service.subscribe(new RawPgoutputPlugin({ protoVersion: 1, publicationNames: [options.publication], messages: true }), options.slot, startLsn)
+    await Promise.race([subscribed, this.flushLoop])
+    if (this.failure) throw this.failure
+  }
+
+  private async runFlushLoop() {
+    while (!this.stopping || this.queue.length > 0) {
+      if (this.failure) return
+      if (this.queue.length === 0) {
+        await this.maybeStreamHeartbeat()
+        await sleep(this.flushIntervalMs)
+        continue
+      }
+      try {
+        await this.flushOnce()
+      } catch (error) {
+        this.failure ??= error as Error
+        await this.service?.stop().catch(() => {})
+        return
+      }
+    }
+  }
+
+  /** Publishes what is queued, then checkpoints and acknowledges the last complete commit in it. */
+  private async flushOnce() {
+    const items = this.queue.splice(0, Math.min(this.queue.length, 5_000))
+    for (const waiter of this.capacityWaiters.splice(0)) waiter()
+    const records = items.flatMap((i) => (i.type === "record" ? [i.record] : []))
+    const events = items.flatMap((i) => (i.type === "record" ? [i.event] : []))
+    await this.publishNow(records, events)
+    let position: { lsn: string; committedAt: string } | undefined
+    for (const item of items) {
+      if (item.type === "commit") position = { lsn: item.commit.commitEndLsn, committedAt: item.commit.committedAt }
+      else if (item.type === "marker") position = { lsn: item.lsn, committedAt: item.at }
+    }
+    if (position && (!this.durable || compareLsn(position.lsn, this.durable.lsn) > 0)) {
+      const checkpoint: ReaderCheckpoint = { lsn: position.lsn, committedAt: position.committedAt, systemId: this.systemId, slot: this.options.slot }
+      const advanced = await run(this.options.checkpoints.advance(readerCheckpointKey(this.options.slot), lsnPosition(position.lsn), checkpoint))
+      if (!advanced) throw new Error(`checkpoint for slot '${this.options.slot}' is ahead of this reader: another reader is running`)
+      this.durable = position
+      this.stats.durableLsn = position.lsn
+      this.stats.durableCommittedAt = position.committedAt
+      await this.sendStatus()
+      const lag = this.admin ? await currentWalLsn(this.admin).then((l) => Number(lsnToBigInt(l) - lsnToBigInt(position.lsn))).catch(() => null) : null
+      this.progress({ phase: "streaming", durableLsn: position.lsn, published: this.stats.published, lagBytes: lag })
+    }
+    await this.maybeStreamHeartbeat()
+  }
+
+  /** Writes the durable position to every shard, so idle shards still advance consistent_through. */
+  private async maybeStreamHeartbeat() {
+    if (!this.durable || Date.now() - this.lastStreamHeartbeat < this.heartbeatIntervalMs) return
+    this.lastStreamHeartbeat = Date.now()
+    const emittedAt = new Date().toISOString()
+    const heartbeat: Heartbeat = {
+      kind: "heartbeat",
+      schemaVersion: SCHEMA_VERSION,
+      id: `heartbeat:${this.durable.lsn}:${emittedAt}`,
+      commitLsn: this.durable.lsn,
+      committedAt: this.durable.committedAt,
+      emittedAt
+    }
+    await run(this.options.publisher.publish(this.shards.map((s) => encodeHeartbeat(heartbeat, s.startingHashKey))))
+    this.stats.lastHeartbeatAt = emittedAt
+  }
+
+  private async sendStatus() {
+    if (this.durable && this.service) await this.service.acknowledge(this.durable.lsn).catch(() => false)
+  }
+
+  /** Stops taking changes, publishes and acknowledges what is in hand, then disconnects. */
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    for (const timer of this.timers) clearInterval(timer)
+    for (const waiter of this.capacityWaiters.splice(0)) waiter()
+    await this.flushLoop?.catch(() => {})
+    await this.service?.stop().catch(() => {})
+    await this.admin?.end().catch(() => {})
+  }
+
+  /** The first error that ended streaming, if any. */
+  get error(): Error | undefined {
+    return this.failure
+  }
+}
+
+/** Replication lag in bytes between the source's WAL and an LSN. */
+export const lagBytes = (current: string, durable: string) => Number(lsnToBigInt(current) - lsnToBigInt(durable))
+

@@ -1,0 +1,108 @@
+/**
+ * Everything the reader asks of the source database outside the replication stream:
+ * validation, publication, slot state, locks and heartbeat markers. Identifiers are validated
+ * by config and always quoted; values are parameters.
+ */
+import pg from "pg"
+import { normalizeLsn } from "../../contracts/lsn.ts"
+
+export class SourceValidationError extends Error {
+  override readonly name = "SourceValidationError"
+}
+
+const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`
+
+export const HEARTBEAT_PREFIX = "totes-heartbeat"
+
+export interface SlotInfo {
+  readonly slot: string
+  readonly plugin: string
+  readonly database: string
+  readonly confirmedFlushLsn: string | null
+  readonly restartLsn: string | null
+  readonly activePid: number | null
+}
+
+export const validateSource = async (client: pg.ClientBase, tables: ReadonlyArray<string>) => {
+  const problems: Array<string> = []
+  const wal = await client.query("SHOW wal_level")
+  if (wal.rows[0].wal_level !== "logical") problems.push(`wal_level is '${wal.rows[0].wal_level}', logical replication needs 'logical' (set wal_level=logical and restart; on RDS: rds.logical_replication=1)`)
+  const role = await client.query("SELECT rolreplication OR rolsuper AS can_replicate FROM pg_roles WHERE rolname = current_user")
+  if (!role.rows[0]?.can_replicate) problems.push("the connecting role lacks the REPLICATION attribute (ALTER ROLE … WITH REPLICATION; on RDS: GRANT rds_replication)")
+  const found = await client.query(
+    `SELECT c.relname, c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
+            has_table_privilege(c.oid, 'SELECT') AS can_select
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)`,
+    [tables]
+  )
+  const byName = new Map(found.rows.map((r) => [r.relname as string, r]))
+  for (const table of tables) {
+    const row = byName.get(table)
+    if (!row) {
+      problems.push(`table public.${table} does not exist`)
+      continue
+    }
+    if (!row.can_select) problems.push(`no SELECT privilege on public.${table} (needed for the initial snapshot)`)
+    if (row.relreplident === "n") problems.push(`public.${table} has REPLICA IDENTITY NOTHING: updates and deletes cannot be captured`)
+    if (row.relreplident === "d" && !row.has_pk) problems.push(`public.${table} has no primary key and REPLICA IDENTITY DEFAULT: set REPLICA IDENTITY FULL or add a key`)
+  }
+  if (problems.length > 0) throw new SourceValidationError(`source database is not ready for capture:\n  - ${problems.join("\n  - ")}`)
+}
+
+/** Creates the publication if missing; adds tables that are missing from an existing one. */
+export const ensurePublication = async (client: pg.ClientBase, publication: string, tables: ReadonlyArray<string>) => {
+  const existing = await client.query("SELECT tablename FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'public'", [publication])
+  const exists = (await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication])).rowCount! > 0
+  const list = (names: ReadonlyArray<string>) => names.map((t) => `public.${quote(t)}`).join(", ")
+  if (!exists) {
+    await client.query(`CREATE PUBLICATION ${quote(publication)} FOR TABLE ${list(tables)}`)
+    return
+  }
+  const have = new Set(existing.rows.map((r) => r.tablename as string))
+  const missing = tables.filter((t) => !have.has(t))
+  if (missing.length > 0) await client.query(`ALTER PUBLICATION ${quote(publication)} ADD TABLE ${list(missing)}`)
+}
+
+export const slotInfo = async (client: pg.ClientBase, slot: string): Promise<SlotInfo | undefined> => {
+  const { rows } = await client.query(
+    "SELECT slot_name, plugin, database, confirmed_flush_lsn::text, restart_lsn::text, active_pid FROM pg_replication_slots WHERE slot_name = $1",
+    [slot]
+  )
+  const row = rows[0]
+  if (!row) return undefined
+  return {
+    slot: row.slot_name,
+    plugin: row.plugin,
+    database: row.database,
+    confirmedFlushLsn: row.confirmed_flush_lsn ? normalizeLsn(row.confirmed_flush_lsn) : null,
+    restartLsn: row.restart_lsn ? normalizeLsn(row.restart_lsn) : null,
+    activePid: row.active_pid
+  }
+}
+
+export const systemIdentifier = async (client: pg.ClientBase): Promise<string> =>
+  String((await client.query("SELECT system_identifier::text AS id FROM pg_control_system()")).rows[0].id)
+
+export const currentWalLsn = async (client: pg.ClientBase): Promise<string> =>
+  normalizeLsn((await client.query("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0].lsn)
+
+/**
+ * Session-level advisory lock so two readers never consume one slot. Held for as long as
+ * `client` stays connected. Returns false if another session holds it.
+ */
+export const tryLockSlot = async (client: pg.ClientBase, slot: string): Promise<boolean> =>
+  Boolean((await client.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [`totes-reader:${slot}`])).rows[0].locked)
+
+/** A WAL marker the reader sees in its own stream: proof that everything before it was delivered. */
+export const emitHeartbeatMarker = async (client: pg.ClientBase): Promise<string> => {
+  const { rows } = await client.query("SELECT pg_logical_emit_message(false, $1, $2)::text AS lsn", [
+    HEARTBEAT_PREFIX,
+    JSON.stringify({ at: new Date().toISOString() })
+  ])
+  return normalizeLsn(rows[0].lsn)
+}
+
+export const dropSlot = async (client: pg.ClientBase, slot: string) => {
+  await client.query("SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", [slot])
+}

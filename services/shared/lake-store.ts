@@ -1,0 +1,98 @@
+/**
+ * The lake bucket. Every write creates a new object with `IfNoneMatch: *` (S3 rejects an
+ * overwrite with 412; the local servers don't enforce it, so tests also watch the requests).
+ */
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { Context, Effect, Layer, Schedule, Schema } from "effect"
+import { s3Client } from "./aws-clients.ts"
+import { LakeBucket, readConfig } from "./config.ts"
+
+export class LakeError extends Schema.TaggedError<LakeError>()("LakeError", {
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface LakeObject {
+  readonly key: string
+  readonly size: number
+  readonly lastModified: Date | undefined
+}
+
+export interface LakeStoreShape {
+  readonly bucket: string
+  /** Writes a new object; an existing key is an error, never overwritten. */
+  readonly putNew: (key: string, body: Uint8Array | string, contentType: string) => Effect.Effect<void, LakeError>
+  readonly get: (key: string) => Effect.Effect<Uint8Array, LakeError>
+  readonly list: (prefix: string, startAfter?: string) => Effect.Effect<ReadonlyArray<LakeObject>, LakeError>
+}
+
+const retry = Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 6 }))
+
+const errorMessage = (error: unknown) => `${(error as Error)?.name ?? "Error"}: ${(error as Error)?.message ?? String(error)}`
+
+export const makeLakeStore = (bucket: string, client: S3Client): LakeStoreShape => ({
+  bucket,
+  putNew: (key, body, contentType) =>
+    Effect.tryPromise({
+      try: () => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, IfNoneMatch: "*" })),
+      catch: (error) => new LakeError({ key, message: errorMessage(error) })
+    }).pipe(
+      // 412 means a previous attempt of this very write landed: the object exists, done.
+      Effect.catchIf(
+        (error) => error.message.includes("PreconditionFailed"),
+        () => Effect.void
+      ),
+      Effect.retry(retry),
+      Effect.asVoid
+    ),
+  get: (key) =>
+    Effect.tryPromise({
+      try: async () => {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+        return out.Body!.transformToByteArray()
+      },
+      catch: (error) => new LakeError({ key, message: errorMessage(error) })
+    }).pipe(Effect.retry(retry)),
+  list: (prefix, startAfter) =>
+    Effect.tryPromise({
+      try: async () => {
+        const objects: Array<LakeObject> = []
+        let token: string | undefined
+        do {
+          const page = await client.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, ...(startAfter && !token ? { StartAfter: startAfter } : {}) })
+          )
+          for (const o of page.Contents ?? []) objects.push({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified })
+          token = page.NextContinuationToken
+        } while (token)
+        return objects
+      },
+      catch: (error) => new LakeError({ key: prefix, message: errorMessage(error) })
+    }).pipe(Effect.retry(retry))
+})
+
+export class LakeStore extends Context.Service<LakeStore, LakeStoreShape>()("totes/shared/LakeStore") {
+  static readonly layer = Layer.sync(LakeStore, () => LakeStore.of(makeLakeStore(readConfig(LakeBucket), s3Client())))
+
+  static readonly layerTest = Layer.sync(LakeStore, () => {
+    const objects = new Map<string, Uint8Array>()
+    return LakeStore.of({
+      bucket: "test-lake",
+      putNew: (key, body) =>
+        objects.has(key)
+          ? Effect.fail(new LakeError({ key, message: "object exists" }))
+          : Effect.sync(() => void objects.set(key, typeof body === "string" ? Buffer.from(body) : body)),
+      get: (key) => {
+        const body = objects.get(key)
+        return body ? Effect.succeed(body) : Effect.fail(new LakeError({ key, message: "NoSuchKey" }))
+      },
+      list: (prefix, startAfter) =>
+        Effect.sync(() =>
+          [...objects.entries()]
+            .filter(([k]) => k.startsWith(prefix) && (!startAfter || k > startAfter))
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([key, body]) => ({ key, size: body.byteLength, lastModified: undefined }))
+        )
+    })
+  })
+}

@@ -1,0 +1,37 @@
+/** Reads a whole stream (every shard, from the start) with the real SDK: what the stream holds. */
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis"
+import { kinesisClient } from "../../services/shared/aws-clients.ts"
+import type { StreamRecord } from "../../contracts/change-event.ts"
+
+export interface ShardRecord {
+  readonly shardId: string
+  readonly sequenceNumber: string
+  readonly partitionKey: string
+  readonly record: StreamRecord
+}
+
+export const readWholeStream = async (env: Record<string, string>): Promise<Array<ShardRecord>> => {
+  const client = kinesisClient(env)
+  const out: Array<ShardRecord> = []
+  const shards = await client.send(new ListShardsCommand({ StreamName: env.TOTES_STREAM }))
+  for (const shard of shards.Shards ?? []) {
+    let iterator = (
+      await client.send(new GetShardIteratorCommand({ StreamName: env.TOTES_STREAM, ShardId: shard.ShardId, ShardIteratorType: "TRIM_HORIZON" }))
+    ).ShardIterator
+    while (iterator) {
+      const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }))
+      for (const r of page.Records ?? []) {
+        out.push({
+          shardId: shard.ShardId!,
+          sequenceNumber: r.SequenceNumber!,
+          partitionKey: r.PartitionKey!,
+          record: JSON.parse(Buffer.from(r.Data!).toString("utf8")) as StreamRecord
+        })
+      }
+      if ((page.Records ?? []).length === 0 && (page.MillisBehindLatest ?? 0) === 0) break
+      iterator = page.NextShardIterator
+    }
+  }
+  client.destroy()
+  return out
+}
