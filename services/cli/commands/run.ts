@@ -1,0 +1,50 @@
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { readerFromEnv } from "../../reader/main.ts"
+import { aborted, untilSignal } from "../effects.ts"
+
+export const COMPONENTS = ["reader", "consumer", "archiver"] as const
+export type Component = (typeof COMPONENTS)[number]
+
+const components = Flag.String("components").pipe(
+  Flag.withDescription(`Comma-separated components to run: ${COMPONENTS.join(", ")} (default: all)`),
+  Flag.withDefault(COMPONENTS.join(","))
+)
+const resnapshot = Flag.Boolean("resnapshot").pipe(
+  Flag.withDescription("Reader: if the slot behind the checkpoint is gone, start over with a new slot and initial snapshot"),
+  Flag.withDefault(false)
+)
+
+export const parseComponents = (text: string): Array<Component> => {
+  const names = text.split(",").map((s) => s.trim()).filter(Boolean)
+  const unknown = names.filter((n) => !(COMPONENTS as ReadonlyArray<string>).includes(n))
+  if (unknown.length > 0) throw new Error(`unknown component(s) ${unknown.join(", ")}; choose from ${COMPONENTS.join(", ")}`)
+  return names as Array<Component>
+}
+
+export const runCommand = Command.make("run", { components, resnapshot }, ({ components, resnapshot }) =>
+  Effect.gen(function* () {
+    const selected = parseComponents(components)
+    yield* Console.log(`running: ${selected.join(", ")} (Ctrl-C to stop)`)
+    yield* untilSignal(async (signal) => {
+      const stops: Array<() => Promise<void>> = []
+      const failures: Array<Promise<never>> = []
+      if (selected.includes("reader")) {
+        const reader = readerFromEnv(process.env, {
+          resnapshot,
+          onProgress: (p) => {
+            if (p.phase === "snapshot" && p.done) console.log(`snapshot: ${p.table} ${p.rows} rows`)
+            else if (p.phase === "info") console.log(p.message)
+          }
+        })
+        stops.push(() => reader.stop())
+        failures.push(reader.start().then(() => Promise.reject(reader.error ?? new Error("reader stopped"))))
+      }
+      try {
+        await Promise.race([aborted(signal), ...failures])
+      } finally {
+        await Promise.all(stops.map((stop) => stop()))
+      }
+    })
+  })
+).pipe(Command.withDescription("Run pipeline components in this process with the configuration variables"))

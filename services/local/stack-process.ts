@@ -1,0 +1,98 @@
+/**
+ * `totes stack up` runs the local stack in a detached background process that owns the servers;
+ * `.totes/` holds its pid, log and `stack.env`. `down` signals it and waits for a clean stop.
+ */
+import { spawn } from "node:child_process"
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { startStack, writeStackEnv } from "./stack.ts"
+
+const BIN = new URL("../../bin/totes.mjs", import.meta.url).pathname
+
+export const stackFiles = (dir: string) => ({
+  env: join(dir, "stack.env"),
+  pid: join(dir, "stack.pid"),
+  log: join(dir, "stack.log")
+})
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export const runningStackPid = (dir: string): number | undefined => {
+  const { pid } = stackFiles(dir)
+  if (!existsSync(pid)) return undefined
+  const value = Number(readFileSync(pid, "utf8").trim())
+  return Number.isInteger(value) && value > 0 && alive(value) ? value : undefined
+}
+
+const tail = (path: string, lines = 30) => (existsSync(path) ? readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n") : "(no log)")
+
+/** Starts the background stack process and waits until it has written stack.env. */
+export const stackUp = async (dirArg: string, options: { timeoutMs?: number } = {}): Promise<{ envPath: string; pid: number; already: boolean }> => {
+  const dir = resolve(dirArg)
+  const files = stackFiles(dir)
+  const existing = runningStackPid(dir)
+  if (existing && existsSync(files.env)) return { envPath: files.env, pid: existing, already: true }
+  rmSync(files.env, { force: true })
+  const { mkdirSync } = await import("node:fs")
+  mkdirSync(dir, { recursive: true })
+  const log = openSync(files.log, "w")
+  const child = spawn(process.execPath, [BIN, "stack", "serve", "--dir", dir], { detached: true, stdio: ["ignore", log, log], env: process.env })
+  closeSync(log)
+  child.unref()
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000)
+  while (Date.now() < deadline) {
+    if (existsSync(files.env)) return { envPath: files.env, pid: child.pid!, already: false }
+    if (child.exitCode !== null || !alive(child.pid!)) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  if (alive(child.pid!)) process.kill(child.pid!, "SIGTERM")
+  throw new Error(`the local stack failed to start. Last lines of ${files.log}:\n${tail(files.log)}`)
+}
+
+/** Foreground part of `stack up`: owns the servers until SIGINT/SIGTERM. */
+export const serveStack = async (dirArg: string, signal: AbortSignal) => {
+  const dir = resolve(dirArg)
+  const files = stackFiles(dir)
+  writeFileSync(files.pid, `${process.pid}\n`)
+  const stack = await startStack({ dir, onProgress: (m) => console.log(m) })
+  writeStackEnv(dir, stack.env)
+  console.log(`local stack ready: ${files.env}`)
+  await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })))
+  console.log("stopping local stack")
+  rmSync(files.env, { force: true })
+  await stack.stop()
+  rmSync(files.pid, { force: true })
+}
+
+export const stackDown = async (dirArg: string): Promise<boolean> => {
+  const dir = resolve(dirArg)
+  const pid = runningStackPid(dir)
+  if (!pid) {
+    rmSync(dir, { recursive: true, force: true })
+    return false
+  }
+  process.kill(pid, "SIGTERM")
+  const deadline = Date.now() + 20_000
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  if (alive(pid)) process.kill(pid, "SIGKILL")
+  rmSync(dir, { recursive: true, force: true })
+  return true
+}
+
+export const readStackEnv = (dirArg: string): Record<string, string> => {
+  const path = stackFiles(resolve(dirArg)).env
+  if (!existsSync(path)) throw new Error(`no local stack at ${path}: run 'totes stack up' first`)
+  const env: Record<string, string> = {}
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line)
+    if (match) env[match[1]!] = match[2]!
+  }
+  return env
+}
