@@ -1,0 +1,209 @@
+import type pg from "pg"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { migrateWarehouse } from "../../services/warehouse/migrate.ts"
+import { connect, freshDatabase } from "../support/stack.ts"
+
+// The warehouse contract (totesys-schema.md §2), transcribed: the diagram's columns in order.
+const DIAGRAM: Record<string, Array<[string, string]>> = {
+  dim_date: [
+    ["date_id", "date"], ["year", "integer"], ["month", "integer"], ["day", "integer"], ["day_of_week", "integer"],
+    ["day_name", "varchar"], ["month_name", "varchar"], ["quarter", "integer"]
+  ],
+  dim_staff: [
+    ["staff_id", "integer"], ["first_name", "varchar"], ["last_name", "varchar"], ["department_name", "varchar"],
+    ["location", "varchar"], ["email_address", "varchar"]
+  ],
+  dim_location: [
+    ["location_id", "integer"], ["address_line_1", "varchar"], ["address_line_2", "varchar"], ["district", "varchar"],
+    ["city", "varchar"], ["postal_code", "varchar"], ["country", "varchar"], ["phone", "varchar"]
+  ],
+  dim_currency: [["currency_id", "integer"], ["currency_code", "varchar"], ["currency_name", "varchar"]],
+  dim_design: [["design_id", "integer"], ["design_name", "varchar"], ["file_location", "varchar"], ["file_name", "varchar"]],
+  dim_counterparty: [
+    ["counterparty_id", "integer"], ["counterparty_legal_name", "varchar"], ["counterparty_legal_address_line_1", "varchar"],
+    ["counterparty_legal_address_line_2", "varchar"], ["counterparty_legal_district", "varchar"], ["counterparty_legal_city", "varchar"],
+    ["counterparty_legal_postal_code", "varchar"], ["counterparty_legal_country", "varchar"], ["counterparty_legal_phone_number", "varchar"]
+  ],
+  dim_payment_type: [["payment_type_id", "integer"], ["payment_type_name", "varchar"]],
+  dim_transaction: [["transaction_id", "integer"], ["transaction_type", "varchar"], ["sales_order_id", "integer"], ["purchase_order_id", "integer"]],
+  fact_sales_order: [
+    ["sales_record_id", "integer"], ["sales_order_id", "integer"], ["created_date", "date"], ["created_time", "time(3)"],
+    ["last_updated_date", "date"], ["last_updated_time", "time(3)"], ["sales_staff_id", "integer"], ["counterparty_id", "integer"],
+    ["units_sold", "integer"], ["unit_price", "numeric(10,2)"], ["currency_id", "integer"], ["design_id", "integer"],
+    ["agreed_payment_date", "date"], ["agreed_delivery_date", "date"], ["agreed_delivery_location_id", "integer"]
+  ],
+  fact_purchase_order: [
+    ["purchase_record_id", "integer"], ["purchase_order_id", "integer"], ["created_date", "date"], ["created_time", "time(3)"],
+    ["last_updated_date", "date"], ["last_updated_time", "time(3)"], ["staff_id", "integer"], ["counterparty_id", "integer"],
+    ["item_code", "varchar"], ["item_quantity", "integer"], ["item_unit_price", "numeric"], ["currency_id", "integer"],
+    ["agreed_delivery_date", "date"], ["agreed_payment_date", "date"], ["agreed_delivery_location_id", "integer"]
+  ],
+  fact_payment: [
+    ["payment_record_id", "integer"], ["payment_id", "integer"], ["created_date", "date"], ["created_time", "time(3)"],
+    ["last_updated_date", "date"], ["last_updated_time", "time(3)"], ["transaction_id", "integer"], ["counterparty_id", "integer"],
+    ["payment_amount", "numeric"], ["currency_id", "integer"], ["payment_type_id", "integer"], ["paid", "boolean"], ["payment_date", "date"]
+  ]
+}
+
+const DIM_METADATA: Array<[string, string]> = [["source_lsn", "pg_lsn"], ["is_deleted", "boolean"], ["updated_at", "timestamptz"]]
+const FACT_METADATA: Array<[string, string]> = [
+  ["change_op", "text"], ["event_id", "text"], ["source_lsn", "pg_lsn"], ["source_committed_at", "timestamptz"], ["applied_at", "timestamptz"]
+]
+
+/** Columns of a table or view, in order, with a short type name built from information_schema. */
+const columnsOf = async (client: pg.ClientBase, schema: string, table: string): Promise<Array<[string, string]>> => {
+  const { rows } = await client.query(
+    `SELECT column_name, data_type, udt_name, numeric_precision, numeric_scale, datetime_precision
+     FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+    [schema, table]
+  )
+  return rows.map((r) => {
+    const type =
+      r.data_type === "character varying" ? "varchar"
+      : r.data_type === "numeric" && r.numeric_precision !== null ? `numeric(${r.numeric_precision},${r.numeric_scale})`
+      : r.data_type === "time without time zone" ? `time(${r.datetime_precision})`
+      : r.data_type === "timestamp with time zone" ? "timestamptz"
+      : r.data_type === "USER-DEFINED" ? r.udt_name
+      : r.data_type
+    return [r.column_name, type]
+  })
+}
+
+describe("warehouse migrations", () => {
+  let url: string
+  let client: pg.Client
+
+  beforeAll(async () => {
+    url = await freshDatabase("whmig")
+    client = await connect(url)
+    expect((await migrateWarehouse(client, { schema: "public", pipelineSchema: "totes" })).applied).toEqual(["001", "002", "003"])
+  })
+  afterAll(async () => {
+    await client.end()
+  })
+
+  it("creates every dimension with the diagram's columns and types, then the dimension metadata", async () => {
+    for (const table of Object.keys(DIAGRAM).filter((t) => t.startsWith("dim_"))) {
+      const expected = table === "dim_date" ? DIAGRAM[table]! : [...DIAGRAM[table]!, ...DIM_METADATA]
+      expect(await columnsOf(client, "public", table), table).toEqual(expected)
+    }
+  })
+
+  it("creates every fact with the diagram's columns and types, ending with the decided metadata", async () => {
+    for (const table of Object.keys(DIAGRAM).filter((t) => t.startsWith("fact_"))) {
+      const columns = await columnsOf(client, "public", table)
+      const diagram = DIAGRAM[table]!
+      expect(columns.slice(0, diagram.length), table).toEqual(diagram)
+      expect(columns.slice(-FACT_METADATA.length), table).toEqual(FACT_METADATA)
+      // the one extra column: the index within the transaction, to order two changes of one commit
+      expect(columns.slice(diagram.length, -FACT_METADATA.length), table).toEqual([["source_seq", "integer"]])
+      expect(await columnsOf(client, "public", `${table}_current`), `${table}_current`).toEqual(columns)
+    }
+  })
+
+  it("makes the record ids serial and event_id unique", async () => {
+    const { rows } = await client.query(
+      `SELECT table_name, column_default FROM information_schema.columns
+       WHERE table_schema = 'public' AND column_name IN ('sales_record_id', 'purchase_record_id', 'payment_record_id')
+         AND table_name NOT LIKE '%\\_current' ORDER BY 1`
+    )
+    expect(rows.map((r) => [r.table_name, /^nextval\(/.test(r.column_default)])).toEqual([
+      ["fact_payment", true],
+      ["fact_purchase_order", true],
+      ["fact_sales_order", true]
+    ])
+    const unique = await client.query(
+      `SELECT tc.table_name FROM information_schema.table_constraints tc
+       JOIN information_schema.constraint_column_usage cu USING (constraint_schema, constraint_name)
+       WHERE tc.table_schema = 'public' AND tc.constraint_type = 'UNIQUE' AND cu.column_name = 'event_id' ORDER BY 1`
+    )
+    expect(unique.rows.map((r) => r.table_name)).toEqual(["fact_payment", "fact_purchase_order", "fact_sales_order"])
+  })
+
+  it("declares the foreign keys from facts to dimensions", async () => {
+    const { rows } = await client.query(
+      `SELECT kcu.table_name, kcu.column_name, ccu.table_name AS references
+       FROM information_schema.table_constraints tc
+       JOIN information_schema.key_column_usage kcu USING (constraint_schema, constraint_name)
+       JOIN information_schema.constraint_column_usage ccu USING (constraint_schema, constraint_name)
+       WHERE tc.table_schema = 'public' AND tc.constraint_type = 'FOREIGN KEY'
+       ORDER BY 1, 2`
+    )
+    expect(rows.map((r) => `${r.table_name}.${r.column_name} -> ${r.references}`)).toEqual([
+      "fact_payment.counterparty_id -> dim_counterparty",
+      "fact_payment.created_date -> dim_date",
+      "fact_payment.currency_id -> dim_currency",
+      "fact_payment.last_updated_date -> dim_date",
+      "fact_payment.payment_date -> dim_date",
+      "fact_payment.payment_type_id -> dim_payment_type",
+      "fact_payment.transaction_id -> dim_transaction",
+      "fact_purchase_order.agreed_delivery_date -> dim_date",
+      "fact_purchase_order.agreed_delivery_location_id -> dim_location",
+      "fact_purchase_order.agreed_payment_date -> dim_date",
+      "fact_purchase_order.counterparty_id -> dim_counterparty",
+      "fact_purchase_order.created_date -> dim_date",
+      "fact_purchase_order.currency_id -> dim_currency",
+      "fact_purchase_order.last_updated_date -> dim_date",
+      "fact_purchase_order.staff_id -> dim_staff",
+      "fact_sales_order.agreed_delivery_date -> dim_date",
+      "fact_sales_order.agreed_delivery_location_id -> dim_location",
+      "fact_sales_order.agreed_payment_date -> dim_date",
+      "fact_sales_order.counterparty_id -> dim_counterparty",
+      "fact_sales_order.created_date -> dim_date",
+      "fact_sales_order.currency_id -> dim_currency",
+      "fact_sales_order.design_id -> dim_design",
+      "fact_sales_order.last_updated_date -> dim_date",
+      "fact_sales_order.sales_staff_id -> dim_staff"
+    ])
+  })
+
+  it("creates pipeline_freshness with one row of NULLs before any heartbeat", async () => {
+    expect(await columnsOf(client, "public", "pipeline_freshness")).toEqual([
+      ["consistent_through_lsn", "pg_lsn"],
+      ["consistent_through_at", "timestamptz"]
+    ])
+    const { rows } = await client.query("SELECT * FROM pipeline_freshness")
+    expect(rows).toEqual([{ consistent_through_lsn: null, consistent_through_at: null }])
+  })
+
+  it("keeps the pipeline's own tables in the pipeline schema, with ISO 4217 names", async () => {
+    const { rows } = await client.query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'totes' AND table_type = 'BASE TABLE' ORDER BY 1`
+    )
+    expect(rows.map((r) => r.table_name)).toEqual(["iso_4217", "mirror", "schema_migrations", "shard_position", "skipped_event", "truncation"])
+    const names = await client.query(`SELECT code, name FROM totes.iso_4217 WHERE code IN ('GBP', 'USD', 'EUR') ORDER BY code`)
+    expect(names.rows).toEqual([
+      { code: "EUR", name: "Euro" },
+      { code: "GBP", name: "Pound Sterling" },
+      { code: "USD", name: "US Dollar" }
+    ])
+  })
+
+  it("is a no-op the second time, also when two processes migrate at once", async () => {
+    const before = await client.query("SELECT version, applied_at FROM totes.schema_migrations ORDER BY version")
+    expect((await migrateWarehouse(client, {})).applied).toEqual([])
+    const after = await client.query("SELECT version, applied_at FROM totes.schema_migrations ORDER BY version")
+    expect(after.rows).toEqual(before.rows)
+
+    const fresh = await freshDatabase("whmig")
+    const [a, b] = [await connect(fresh), await connect(fresh)]
+    try {
+      const reports = await Promise.all([migrateWarehouse(a, {}), migrateWarehouse(b, {})])
+      expect(reports.map((r) => r.applied.length).sort()).toEqual([0, 3])
+    } finally {
+      await a.end()
+      await b.end()
+    }
+  })
+
+  it("honours other schema names and refuses unsafe ones", async () => {
+    expect((await migrateWarehouse(client, { schema: "star", pipelineSchema: "pipe" })).applied).toEqual(["001", "002", "003"])
+    expect((await columnsOf(client, "star", "dim_currency")).map(([name]) => name)).toEqual([
+      "currency_id", "currency_code", "currency_name", "source_lsn", "is_deleted", "updated_at"
+    ])
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'pipe' AND table_name = 'mirror'`)
+    expect(rows[0].n).toBe(1)
+    await expect(migrateWarehouse(client, { schema: 'public"; DROP TABLE x; --', pipelineSchema: "p2" })).rejects.toThrow(/not a valid schema name/)
+    await expect(migrateWarehouse(client, { schema: "other", pipelineSchema: "totes" })).rejects.toThrow(/already serves warehouse schema public/)
+  })
+})
