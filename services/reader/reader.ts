@@ -118,6 +118,16 @@ export class Reader {
 
   /** Validates, takes the slot lock, snapshots if the slot is new, then streams until stop(). */
   async start(): Promise<void> {
+    try {
+      await this.startStreaming()
+    } catch (error) {
+      // Release the slot lock and connections: a refused start must not block the next reader.
+      await this.stop()
+      throw error
+    }
+  }
+
+  private async startStreaming(): Promise<void> {
     const { options } = this
     this.admin = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader" })
     await this.admin.connect()
