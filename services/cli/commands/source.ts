@@ -3,8 +3,11 @@ import { Console, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import pg from "pg"
 import { readConfig, reveal, SourceDatabaseUrl } from "../../shared/config.ts"
+import { checksumTotesys } from "../../source/checksum.ts"
+import { DEFAULT_DAYS, generateTotesys } from "../../source/generate.ts"
+import { DEFAULT_MIX, REAL_MIX, simulate, type SimulationReport } from "../../source/simulate.ts"
 import { initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../../source/totesys-db.ts"
-import { task } from "../effects.ts"
+import { task, untilSignal } from "../effects.ts"
 
 export const withSourceClient = <A>(work: (client: pg.Client) => Promise<A>) =>
   task(async () => {
@@ -41,7 +44,73 @@ const load = Command.make(
     })
 ).pipe(Command.withDescription("Load a snapshot folder of CSVs into the source (FK order, constraints on, sequences reset)"))
 
+const seed = Flag.String("seed").pipe(Flag.withDescription("Seed: the same seed gives the same data"), Flag.withDefault("1"))
+
+const generate = Command.make(
+  "generate",
+  {
+    seed,
+    days: Flag.Int("days").pipe(Flag.withDescription("Days of history to generate"), Flag.withDefault(DEFAULT_DAYS)),
+    until: Flag.String("until").pipe(Flag.withDescription("End of the history (UTC, e.g. 2024-11-15T15:00:00); default: a fixed date"), Flag.optional),
+    replace
+  },
+  ({ seed, days, until, replace }) =>
+    withSourceClient(async (client) => {
+      if (days < 1) throw new Error("--days must be at least 1")
+      const report = await generateTotesys(client, {
+        seed,
+        days,
+        replace,
+        ...(until._tag === "Some" ? { until: until.value } : {}),
+        onTable: (r) => console.log(`  ${r.table.padEnd(15)} ${String(r.rows).padStart(8)} rows`)
+      })
+      const { checksum } = await checksumTotesys(client)
+      console.log(`generated ${Object.values(report.rows).reduce((a, b) => a + b, 0)} rows (seed ${seed}) in ${report.ms} ms; checksum ${checksum}`)
+    })
+).pipe(Command.withDescription("Fill the source with a deterministic synthetic totesys (the real one's shape and quirks)"))
+
+export const printSimulationReport = (report: SimulationReport) => {
+  console.log(`${report.transactions} transactions, ${report.rowChanges} row changes in ${(report.wallMs / 1000).toFixed(1)} s (stopped by ${report.stoppedBy})`)
+  for (const [table, counts] of Object.entries(report.tables)) {
+    if (counts.insert + counts.update + counts.delete > 0) console.log(`  ${table.padEnd(15)} +${counts.insert} ~${counts.update} -${counts.delete}`)
+  }
+  console.log(`  kinds: ${Object.entries(report.kinds).map(([k, n]) => `${k}=${n}`).join(" ")}`)
+}
+
+const simulateCommand = Command.make(
+  "simulate",
+  {
+    seed,
+    rate: Flag.Finite("rate").pipe(Flag.withDescription("Transactions per second (0 = as fast as possible)"), Flag.withDefault(10)),
+    duration: Flag.Finite("duration").pipe(Flag.withDescription("Stop after this many seconds (default: until Ctrl-C)"), Flag.optional),
+    transactions: Flag.Int("transactions").pipe(Flag.withDescription("Stop after this many transactions"), Flag.optional),
+    mix: Flag.Literals("mix", ["default", "real"]).pipe(
+      Flag.withDescription("real = only what totesys does today; default = that plus deletes, multi-table batches and dimension updates"),
+      Flag.withDefault("default")
+    )
+  },
+  ({ seed, rate, duration, transactions, mix }) =>
+    untilSignal(async (signal) => {
+      const { default: pg } = await import("pg")
+      const client = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-simulate" })
+      await client.connect()
+      try {
+        const report = await simulate(client, {
+          seed,
+          rate: rate <= 0 ? Infinity : rate,
+          mix: mix === "real" ? REAL_MIX : DEFAULT_MIX,
+          signal,
+          ...(duration._tag === "Some" ? { durationMs: duration.value * 1000 } : {}),
+          ...(transactions._tag === "Some" ? { maxTransactions: transactions.value } : {})
+        })
+        printSimulationReport(report)
+      } finally {
+        await client.end()
+      }
+    })
+).pipe(Command.withDescription("Write a realistic workload to the source (orders, payment job, in-place edits, deletes, dimension updates) and report it"))
+
 export const sourceCommand = Command.make("source").pipe(
   Command.withDescription("The totesys source database: schema, snapshots, synthetic data, workload"),
-  Command.withSubcommands([init, load])
+  Command.withSubcommands([init, load, generate, simulateCommand])
 )
