@@ -27,7 +27,7 @@ export const injectKinesisFaults = (client: KinesisClient, plan: FaultPlan): Fau
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31)
   const counts: FaultCounts = { throttled: 0, timedOut: 0, partial: 0, failedEntries: 0, calls: 0 }
   client.middlewareStack.add(
-    (next, context) => async (args) => {
+    (next: any, context: any) => async (args: any): Promise<any> => {
       if (context.commandName !== "PutRecordsCommand") return next(args)
       counts.calls++
       const input = args.input as PutRecordsCommandInput
@@ -52,7 +52,7 @@ export const injectKinesisFaults = (client: KinesisClient, plan: FaultPlan): Fau
         const merged = input.Records!.map((_, i) =>
           failing.has(i) ? { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "injected partial failure" } : accepted.shift()!
         )
-        return { ...result, output: { ...result.output, Records: merged, FailedRecordCount: (result.output.FailedRecordCount ?? 0) + failing.size } }
+        return { ...result, output: { ...result.output, Records: merged, FailedRecordCount: (result.output.FailedRecordCount ?? 0) + failing.size } } as typeof result
       }
       return next(args)
     },

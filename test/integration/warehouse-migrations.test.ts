@@ -107,7 +107,7 @@ describe("warehouse migrations", () => {
        WHERE table_schema = 'public' AND column_name IN ('sales_record_id', 'purchase_record_id', 'payment_record_id')
          AND table_name NOT LIKE '%\\_current' ORDER BY 1`
     )
-    expect(rows.map((r) => [r.table_name, /^nextval\(/.test(r.column_default)])).toEqual([
+    expect(rows.map((r) => [r.table_name, String(r.column_default).startsWith("nextval(")])).toEqual([
       ["fact_payment", true],
       ["fact_purchase_order", true],
       ["fact_sales_order", true]

@@ -1,0 +1,189 @@
+/**
+ * Plays the Lambda event-source mapping locally: reads every shard of the stream, builds the
+ * same KinesisStreamEvent objects, calls the same batch processor, honours batchItemFailures
+ * (resume from the first failed record after a backoff), bisects a batch whose processing
+ * threw, sends a record that still fails alone to the dead-letter prefix (the on-failure
+ * destination), and checkpoints each shard in DynamoDB (conditional, monotonic) after the
+ * warehouse committed.
+ */
+import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
+import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
+import { Effect, Option } from "effect"
+import { sequencePosition, shardCheckpointKey } from "../../contracts/checkpoint.ts"
+import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import { deadLetter, processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
+
+export interface PollerOptions {
+  readonly kinesis: KinesisClient
+  readonly checkpoints: CheckpointStoreShape
+  readonly deps: ConsumerDeps
+  readonly batchSize?: number
+  readonly idleWaitMs?: number
+  /** Attempts of a single record that keeps throwing before it is dead-lettered. */
+  readonly maxRecordAttempts?: number
+  readonly onBatch?: (shardId: string, outcome: BatchOutcome, records: number) => void
+  readonly onError?: (shardId: string, error: unknown) => void
+}
+
+export interface ShardCheckpoint {
+  readonly sequenceNumber: string
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true })
+  })
+
+export const toLambdaRecord = (stream: string, region: string, shardId: string, record: _Record): KinesisStreamRecord => ({
+  kinesis: {
+    kinesisSchemaVersion: "1.0",
+    partitionKey: record.PartitionKey!,
+    sequenceNumber: record.SequenceNumber!,
+    data: Buffer.from(record.Data!).toString("base64"),
+    approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) / 1000
+  },
+  eventSource: "aws:kinesis",
+  eventVersion: "1.0",
+  eventID: `${shardId}:${record.SequenceNumber}`,
+  eventName: "aws:kinesis:record",
+  invokeIdentityArn: "arn:aws:iam::000000000000:role/local-poller",
+  awsRegion: region,
+  eventSourceARN: `arn:aws:kinesis:${region}:000000000000:stream/${stream}`
+})
+
+export class Poller {
+  readonly stats = { batches: 0, records: 0, deadLettered: 0, failedBatches: 0, bisections: 0 }
+
+  constructor(private readonly options: PollerOptions) {}
+
+  private get stream() {
+    return this.options.deps.stream
+  }
+
+  async listShards(): Promise<Array<string>> {
+    const out: Array<string> = []
+    let token: string | undefined
+    do {
+      const page = await this.options.kinesis.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: this.stream }))
+      out.push(...(page.Shards ?? []).map((s) => s.ShardId!))
+      token = page.NextToken
+    } while (token)
+    return out
+  }
+
+  /** Polls every shard until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.options.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.stream }))
+    const shards = await this.listShards()
+    await Promise.all(shards.map((shardId) => this.pollShard(shardId, signal)))
+  }
+
+  private async iteratorAfterCheckpoint(shardId: string): Promise<string> {
+    const checkpoint = Option.getOrUndefined(await Effect.runPromise(this.options.checkpoints.get<ShardCheckpoint>(shardCheckpointKey(this.stream, shardId))))
+    const out = await this.options.kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: this.stream,
+        ShardId: shardId,
+        ...(checkpoint
+          ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: checkpoint.data.sequenceNumber }
+          : { ShardIteratorType: "TRIM_HORIZON" })
+      })
+    )
+    return out.ShardIterator!
+  }
+
+  private async iteratorAt(shardId: string, sequenceNumber: string): Promise<string> {
+    const out = await this.options.kinesis.send(
+      new GetShardIteratorCommand({ StreamName: this.stream, ShardId: shardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: sequenceNumber })
+    )
+    return out.ShardIterator!
+  }
+
+  private async pollShard(shardId: string, signal: AbortSignal) {
+    const region = (await this.options.kinesis.config.region()) ?? "local"
+    let iterator: string | undefined
+    let failures = 0
+    while (!signal.aborted) {
+      try {
+        iterator ??= await this.iteratorAfterCheckpoint(shardId)
+        const page = await this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 500 }))
+        const records = (page.Records ?? []).map((r) => toLambdaRecord(this.stream, region, shardId, r))
+        if (records.length === 0) {
+          iterator = page.NextShardIterator
+          if (!iterator) return // closed shard, fully read
+          await sleep(this.options.idleWaitMs ?? 200, signal)
+          continue
+        }
+        const failedAt = await this.deliver(shardId, records)
+        if (failedAt) {
+          // Transient warehouse failure: nothing after the failed record was applied. Back off, resume there.
+          failures++
+          this.stats.failedBatches++
+          iterator = await this.iteratorAt(shardId, failedAt)
+          await sleep(Math.min(200 * 2 ** failures, 5_000), signal)
+          continue
+        }
+        failures = 0
+        iterator = page.NextShardIterator
+      } catch (error) {
+        this.options.onError?.(shardId, error)
+        iterator = undefined // re-read from the checkpoint
+        await sleep(1_000, signal)
+      }
+    }
+  }
+
+  /**
+   * Delivers records in order; returns the sequence number to resume from after a reported
+   * failure, or undefined when everything was applied (and checkpointed).
+   */
+  private async deliver(shardId: string, records: ReadonlyArray<KinesisStreamRecord>): Promise<string | undefined> {
+    let outcome: BatchOutcome
+    try {
+      outcome = await processKinesisEvent(this.options.deps, { Records: [...records] } as KinesisStreamEvent)
+    } catch (error) {
+      return this.bisect(shardId, records, error)
+    }
+    const failure = outcome.response.batchItemFailures[0]?.itemIdentifier
+    const appliedThrough = failure ? records[records.findIndex((r) => r.kinesis.sequenceNumber === failure) - 1] : records[records.length - 1]
+    if (appliedThrough) await this.checkpoint(shardId, appliedThrough.kinesis.sequenceNumber)
+    this.stats.batches++
+    this.stats.records += records.length
+    this.stats.deadLettered += outcome.deadLettered
+    this.options.onBatch?.(shardId, outcome, records.length)
+    return failure
+  }
+
+  /** BisectBatchOnFunctionError: retry each half; a lone record that keeps failing is dead-lettered. */
+  private async bisect(shardId: string, records: ReadonlyArray<KinesisStreamRecord>, error: unknown, attempt = 1): Promise<string | undefined> {
+    if (records.length === 1) {
+      if (attempt < (this.options.maxRecordAttempts ?? 3)) {
+        try {
+          const outcome = await processKinesisEvent(this.options.deps, { Records: [...records] } as KinesisStreamEvent)
+          const failure = outcome.response.batchItemFailures[0]?.itemIdentifier
+          if (!failure) await this.checkpoint(shardId, records[0]!.kinesis.sequenceNumber)
+          return failure
+        } catch (again) {
+          return this.bisect(shardId, records, again, attempt + 1)
+        }
+      }
+      await deadLetter(this.options.deps, records[0]!, `processing failed ${attempt} times: ${(error as Error)?.message ?? String(error)}`)
+      this.stats.deadLettered++
+      await this.checkpoint(shardId, records[0]!.kinesis.sequenceNumber)
+      return undefined
+    }
+    this.stats.bisections++
+    const middle = Math.ceil(records.length / 2)
+    const failedAt = await this.deliver(shardId, records.slice(0, middle))
+    if (failedAt) return failedAt
+    return this.deliver(shardId, records.slice(middle))
+  }
+
+  private async checkpoint(shardId: string, sequenceNumber: string) {
+    await Effect.runPromise(
+      this.options.checkpoints.advance(shardCheckpointKey(this.stream, shardId), sequencePosition(sequenceNumber), { sequenceNumber } satisfies ShardCheckpoint)
+    )
+  }
+}

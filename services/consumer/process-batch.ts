@@ -1,0 +1,146 @@
+/**
+ * One Kinesis batch (the Lambda event shape) → the warehouse, in one transaction.
+ *
+ *  - records that cannot be decoded go to the lake's dead-letter prefix with the reason and are
+ *    counted; they never stop the shard;
+ *  - claim checks (oversize events) are resolved from the lake before projection;
+ *  - a transient warehouse failure (connection lost, server restarting, serialization) is retried
+ *    with backoff; if it persists the whole batch is reported as failed (`batchItemFailures` from
+ *    its first record) so the event source retries it later, nothing skipped;
+ *  - any other error is thrown: the event source bisects the batch to isolate a poison record.
+ */
+import { randomUUID } from "node:crypto"
+import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
+import { Effect, Result, Schedule } from "effect"
+import type pg from "pg"
+import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
+import { deadLetterKey } from "../../contracts/lake.ts"
+import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { applyRecords, registerShards, type ApplyResult } from "./apply.ts"
+
+export interface ConsumerDeps {
+  readonly pool: pg.Pool
+  readonly lake: LakeStoreShape | undefined
+  readonly stream: string
+  readonly schema?: string
+  readonly pipelineSchema?: string
+  /** How long to keep retrying a transient warehouse failure inside one invocation. */
+  readonly retrySchedule?: Schedule.Schedule<unknown, unknown>
+}
+
+export interface BatchOutcome {
+  readonly response: KinesisStreamBatchResponse
+  readonly applied: ApplyResult | undefined
+  readonly deadLettered: number
+  readonly warehouseRetries: number
+  /** Commit times of the applied change events (for end-to-end latency). */
+  readonly committedAt: ReadonlyArray<string>
+}
+
+/** SQLSTATE classes worth retrying: connection, resources, operator intervention, serialization. */
+export const isTransientWarehouseError = (error: unknown): boolean => {
+  const e = error as { code?: string; message?: string }
+  const code = e?.code ?? ""
+  if (/^(08|53|57|40)/.test(code) || code === "55P03") return true
+  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e?.message ?? "")
+}
+
+const defaultRetry = Schedule.min([Schedule.exponential("200 millis", 2), Schedule.spaced("5 seconds")]).pipe(Schedule.upTo({ times: 8 }))
+
+export const shardIdOf = (record: KinesisStreamRecord) => record.eventID.split(":")[0] ?? "unknown"
+
+export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
+  const records = event.Records
+  if (records.length === 0) return { response: { batchItemFailures: [] }, applied: undefined, deadLettered: 0, warehouseRetries: 0, committedAt: [] }
+  const shardId = shardIdOf(records[0]!)
+  const decoded: Array<StreamRecord> = []
+  let deadLettered = 0
+  for (const record of records) {
+    const text = Buffer.from(record.kinesis.data, "base64").toString("utf8")
+    const result = await Effect.runPromise(Effect.result(decodeStreamRecord(text)))
+    if (Result.isFailure(result)) {
+      deadLettered++
+      await deadLetter(deps, record, `undecodable: ${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}`)
+      continue
+    }
+    let value = result.success
+    if (value.kind === "change" && value.claimCheck) {
+      const resolved = await resolveClaimCheck(deps, value)
+      if (!resolved) {
+        deadLettered++
+        await deadLetter(deps, record, `claim check ${value.claimCheck.key} could not be resolved`)
+        continue
+      }
+      value = resolved
+    }
+    decoded.push(value)
+  }
+
+  let warehouseRetries = 0
+  const attempt = Effect.tryPromise({
+    try: async () => {
+      const client = await deps.pool.connect()
+      let broken: Error | undefined
+      try {
+        await registerShards(client, { schema: deps.schema, pipelineSchema: deps.pipelineSchema, stream: deps.stream, shardIds: [shardId] })
+        return await applyRecords(client, decoded, {
+          schema: deps.schema,
+          pipelineSchema: deps.pipelineSchema,
+          shard: { stream: deps.stream, shardId, lastSequenceNumber: records[records.length - 1]!.kinesis.sequenceNumber }
+        })
+      } catch (error) {
+        // A broken connection must not go back to the pool.
+        if (isTransientWarehouseError(error)) broken = error as Error
+        throw error
+      } finally {
+        client.release(broken)
+      }
+    },
+    catch: (error) => error
+  })
+  const outcome = await Effect.runPromise(
+    Effect.result(
+      attempt.pipe(
+        Effect.tapError(() => Effect.sync(() => void warehouseRetries++)),
+        Effect.retry({ schedule: deps.retrySchedule ?? defaultRetry, while: isTransientWarehouseError })
+      )
+    )
+  )
+  if (Result.isFailure(outcome)) {
+    if (isTransientWarehouseError(outcome.failure)) {
+      return {
+        response: { batchItemFailures: [{ itemIdentifier: records[0]!.kinesis.sequenceNumber }] },
+        applied: undefined,
+        deadLettered,
+        warehouseRetries,
+        committedAt: []
+      }
+    }
+    throw outcome.failure
+  }
+  const committedAt = decoded.flatMap((r) => (r.kind === "change" && !r.source.snapshot ? [r.source.committedAt] : []))
+  return { response: { batchItemFailures: [] }, applied: outcome.success, deadLettered, warehouseRetries, committedAt }
+}
+
+const resolveClaimCheck = async (deps: ConsumerDeps, event: ChangeEvent): Promise<ChangeEvent | undefined> => {
+  if (!deps.lake || !event.claimCheck) return undefined
+  const body = await Effect.runPromise(Effect.result(deps.lake.get(event.claimCheck.key)))
+  if (Result.isFailure(body)) return undefined
+  const full = await Effect.runPromise(Effect.result(decodeStreamRecord(Buffer.from(body.success).toString("utf8"))))
+  return Result.isSuccess(full) && full.success.kind === "change" && full.success.id === event.id ? full.success : undefined
+}
+
+/** Writes a record the consumer cannot use to dead-letter/ (never to logs: it may hold row values). */
+export const deadLetter = async (deps: ConsumerDeps, record: KinesisStreamRecord, reason: string) => {
+  if (!deps.lake) throw new Error(`cannot dead-letter record ${record.kinesis.sequenceNumber}: no lake bucket configured (${reason})`)
+  const body = JSON.stringify({
+    reason,
+    shardId: shardIdOf(record),
+    sequenceNumber: record.kinesis.sequenceNumber,
+    partitionKey: record.kinesis.partitionKey,
+    at: new Date().toISOString(),
+    data: record.kinesis.data
+  })
+  await Effect.runPromise(deps.lake.putNew(deadLetterKey(new Date(), `${shardIdOf(record)}-${record.kinesis.sequenceNumber}`, randomUUID()), body, "application/json"))
+}

@@ -1,0 +1,549 @@
+/**
+ * The projection: the pure core of the consumer. No I/O.
+ *
+ *   projectBatch(records)             decoded StreamRecords of one shard batch → Plan
+ *   imagesNeeded(plan)                mirror rows apply must read to complete the plan
+ *   completePlan(plan, previous)      → CompletedPlan: mirror rows, fact rows, dates, placeholders
+ *
+ * A Plan says what the batch changes: the latest version of every source row it touches (for
+ * the position-guarded mirror), one fact change per committed insert/update/delete/snapshot row
+ * of sales_order, purchase_order and payment, the truncations, which dimension keys to
+ * recompute, the newest heartbeat and what was skipped. Positions are (commit LSN, index within
+ * the transaction), snapshot rows having index -1, compared lexicographically.
+ *
+ * Two things cannot be known from the events alone: a TOAST column an update did not send
+ * (`unchanged`) and the values of a delete that carries only the key. Both are taken from the
+ * row's previous image: from an earlier change in the same batch when there is one, otherwise
+ * from the warehouse's mirror; `fill` lists what is still missing and `completePlan` fills it.
+ * A missing value is never turned into NULL while a previous image has it.
+ */
+import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
+import { lsnToBigInt, normalizeLsn, type Lsn } from "../../contracts/lsn.ts"
+import { isTotesysTable, PRIMARY_KEYS, type TotesysTable } from "../../contracts/totesys.ts"
+
+type Json = Row[string]
+
+/** Columns of each source table (totesys-schema.md §1): tells a complete delete image from a key-only one. */
+export const SOURCE_COLUMNS: Record<TotesysTable, ReadonlyArray<string>> = {
+  address: ["address_id", "address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone", "created_at", "last_updated"],
+  counterparty: ["counterparty_id", "counterparty_legal_name", "legal_address_id", "commercial_contact", "delivery_contact", "created_at", "last_updated"],
+  currency: ["currency_id", "currency_code", "created_at", "last_updated"],
+  department: ["department_id", "department_name", "location", "manager", "created_at", "last_updated"],
+  design: ["design_id", "created_at", "design_name", "file_location", "file_name", "last_updated"],
+  payment_type: ["payment_type_id", "payment_type_name", "created_at", "last_updated"],
+  staff: ["staff_id", "first_name", "last_name", "department_id", "email_address", "created_at", "last_updated"],
+  purchase_order: [
+    "purchase_order_id", "created_at", "last_updated", "staff_id", "counterparty_id", "item_code", "item_quantity",
+    "item_unit_price", "currency_id", "agreed_delivery_date", "agreed_payment_date", "agreed_delivery_location_id"
+  ],
+  sales_order: [
+    "sales_order_id", "created_at", "last_updated", "design_id", "staff_id", "counterparty_id", "units_sold", "unit_price",
+    "currency_id", "agreed_delivery_date", "agreed_payment_date", "agreed_delivery_location_id"
+  ],
+  transaction: ["transaction_id", "transaction_type", "sales_order_id", "purchase_order_id", "created_at", "last_updated"],
+  payment: [
+    "payment_id", "created_at", "last_updated", "transaction_id", "counterparty_id", "payment_amount", "currency_id",
+    "payment_type_id", "paid", "payment_date", "company_ac_number", "counterparty_ac_number"
+  ]
+}
+
+export type DimTable =
+  | "dim_staff"
+  | "dim_location"
+  | "dim_currency"
+  | "dim_design"
+  | "dim_counterparty"
+  | "dim_payment_type"
+  | "dim_transaction"
+
+export const DIM_TABLES: ReadonlyArray<DimTable> = [
+  "dim_staff", "dim_location", "dim_currency", "dim_design", "dim_counterparty", "dim_payment_type", "dim_transaction"
+]
+
+export type FactTable = "fact_sales_order" | "fact_purchase_order" | "fact_payment"
+
+/** The source table of each fact. */
+export const FACT_SOURCES: Record<FactTable, TotesysTable> = {
+  fact_sales_order: "sales_order",
+  fact_purchase_order: "purchase_order",
+  fact_payment: "payment"
+}
+
+const factOf = (table: TotesysTable): FactTable | undefined =>
+  (Object.keys(FACT_SOURCES) as Array<FactTable>).find((fact) => FACT_SOURCES[fact] === table)
+
+/**
+ * Which dimension rows a change of a source row affects: by the row's own key, or as the
+ * parent of other rows (an address is the legal address of counterparties, a department has staff).
+ */
+const DIM_DEPENDENCIES: Record<TotesysTable, ReadonlyArray<{ readonly dim: DimTable; readonly via: "key" | "parent" }>> = {
+  address: [{ dim: "dim_location", via: "key" }, { dim: "dim_counterparty", via: "parent" }],
+  counterparty: [{ dim: "dim_counterparty", via: "key" }],
+  currency: [{ dim: "dim_currency", via: "key" }],
+  department: [{ dim: "dim_staff", via: "parent" }],
+  design: [{ dim: "dim_design", via: "key" }],
+  payment_type: [{ dim: "dim_payment_type", via: "key" }],
+  staff: [{ dim: "dim_staff", via: "key" }],
+  transaction: [{ dim: "dim_transaction", via: "key" }],
+  purchase_order: [],
+  sales_order: [],
+  payment: []
+}
+
+export interface Position {
+  /** Commit LSN, normalised (unpadded upper case). */
+  readonly lsn: Lsn
+  /** Index within the transaction; -1 for snapshot rows. */
+  readonly seq: number
+}
+
+export const comparePositions = (a: Position, b: Position): number => {
+  const x = lsnToBigInt(a.lsn)
+  const y = lsnToBigInt(b.lsn)
+  if (x !== y) return x < y ? -1 : 1
+  return a.seq - b.seq
+}
+
+/** One change of one source row, with the row's image after it (a delete: the last known image). */
+export interface RowChange {
+  readonly table: TotesysTable
+  readonly key: number
+  readonly op: "c" | "u" | "d" | "r"
+  readonly eventId: string
+  readonly position: Position
+  readonly committedAt: string
+  readonly image: Row
+  /** Columns the image still lacks; they come from the mirror's image of `fillKey` (this key unless the key changed). */
+  readonly fill: ReadonlyArray<string>
+  readonly fillKey: number
+}
+
+export interface Truncation {
+  readonly table: TotesysTable
+  readonly eventId: string
+  readonly position: Position
+  readonly committedAt: string
+}
+
+export interface DimKeys {
+  /** Recompute every row (after a truncation). */
+  readonly all: boolean
+  /** Rows whose own source row changed. */
+  readonly keys: ReadonlyArray<number>
+  /** Rows whose parent changed (dim_counterparty: legal address ids; dim_staff: department ids). */
+  readonly parentKeys: ReadonlyArray<number>
+}
+
+export interface HeartbeatMark {
+  readonly eventId: string
+  readonly lsn: Lsn
+  readonly committedAt: string
+}
+
+export interface SkippedEvent {
+  readonly eventId: string
+  readonly table: string
+  readonly reason: "unknown_table" | "invalid"
+  readonly detail: string
+  readonly lsn: Lsn | null
+  /** The event itself when it could not be read (kept for inspection); omitted for unknown tables. */
+  readonly event: ChangeEvent | null
+}
+
+export interface Plan {
+  /** The latest change in this batch of every source row touched: what the mirror should become. */
+  readonly mirror: ReadonlyArray<RowChange>
+  /** Every change of a fact source row, in source order: one fact row each. */
+  readonly facts: ReadonlyArray<RowChange>
+  readonly truncations: ReadonlyArray<Truncation>
+  readonly dims: Readonly<Record<DimTable, DimKeys>>
+  /** The newest heartbeat of the batch. */
+  readonly heartbeat: HeartbeatMark | null
+  readonly skipped: ReadonlyArray<SkippedEvent>
+  readonly counts: {
+    readonly records: number
+    readonly changes: number
+    readonly heartbeats: number
+    readonly duplicates: number
+    readonly skipped: number
+  }
+}
+
+/** Thrown for an oversize event whose images were not fetched back before projection. */
+export class UnresolvedClaimCheckError extends Error {
+  constructor(readonly eventId: string) {
+    super(`event ${eventId} carries a claim check: resolve its row images from the lake before projecting it`)
+  }
+}
+
+class InvalidEvent extends Error {}
+
+const positionOf = (event: ChangeEvent): Position => ({ lsn: normalizeLsn(event.source.commitLsn), seq: event.source.index })
+
+const keyValue = (row: Row | null | undefined, column: string): number | undefined => {
+  if (!row || !(column in row)) return undefined
+  const value = row[column]
+  const key = typeof value === "number" ? value : typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isSafeInteger(key)) throw new InvalidEvent(`primary key ${column} is not an integer: ${JSON.stringify(value)}`)
+  return key
+}
+
+/**
+ * The image with `missing` columns taken from the previous change of the row in this batch;
+ * what that change did not know either is left to fill from the mirror.
+ */
+const inherit = (
+  image: Row,
+  missing: ReadonlyArray<string>,
+  prior: RowChange | undefined,
+  ownKey: number
+): { image: Row; fill: Array<string>; fillKey: number } => {
+  const filled: Record<string, Json> = { ...image }
+  const fill: Array<string> = []
+  for (const column of missing) {
+    if (column in filled) continue
+    if (prior && column in prior.image) filled[column] = prior.image[column]!
+    else if (!prior || prior.fill.includes(column)) fill.push(column)
+  }
+  return { image: filled, fill, fillKey: prior ? prior.fillKey : ownKey }
+}
+
+/** A record with one entry per dimension. */
+const perDim = <A>(make: (dim: DimTable) => A): Record<DimTable, A> => {
+  const out: Partial<Record<DimTable, A>> = {}
+  for (const dim of DIM_TABLES) out[dim] = make(dim)
+  return out as Record<DimTable, A>
+}
+
+const sortedNumbers = (values: Iterable<number>): Array<number> => [...values].sort((a, b) => a - b)
+
+export const projectBatch = (records: ReadonlyArray<StreamRecord>): Plan => {
+  const seen = new Set<string>()
+  const events: Array<{ event: ChangeEvent; table: TotesysTable; position: Position }> = []
+  const skipped: Array<SkippedEvent> = []
+  let heartbeat: HeartbeatMark | null = null
+  let heartbeats = 0
+  let duplicates = 0
+
+  for (const record of records) {
+    if (seen.has(record.id)) {
+      duplicates++
+      continue
+    }
+    seen.add(record.id)
+    if (record.kind === "heartbeat") {
+      heartbeats++
+      const lsn = normalizeLsn(record.commitLsn)
+      if (!heartbeat || lsnToBigInt(lsn) > lsnToBigInt(heartbeat.lsn)) heartbeat = { eventId: record.id, lsn, committedAt: record.committedAt }
+      continue
+    }
+    const table = record.source.table
+    if (!isTotesysTable(table)) {
+      skipped.push({ eventId: record.id, table, reason: "unknown_table", detail: `table ${record.source.schema}.${table} is not part of the star schema`, lsn: normalizeLsn(record.source.commitLsn), event: null })
+      continue
+    }
+    events.push({ event: record, table, position: positionOf(record) })
+  }
+  // Source order (the sort is stable, so snapshot rows sharing a position keep their order).
+  events.sort((a, b) => comparePositions(a.position, b.position))
+
+  const latest = new Map<string, RowChange>()
+  const facts: Array<RowChange> = []
+  const truncations: Array<Truncation> = []
+  const dims = perDim(() => ({ all: false, keys: new Set<number>(), parentKeys: new Set<number>() }))
+
+  const record = (change: RowChange) => {
+    latest.set(mirrorKey(change.table, change.key), change)
+    if (factOf(change.table)) facts.push(change)
+    for (const { dim, via } of DIM_DEPENDENCIES[change.table]) (via === "key" ? dims[dim].keys : dims[dim].parentKeys).add(change.key)
+  }
+
+  for (const { event, table, position } of events) {
+    if (event.op === "t") {
+      truncations.push({ table, eventId: event.id, position, committedAt: event.source.committedAt })
+      for (const { dim } of DIM_DEPENDENCIES[table]) dims[dim].all = true
+      continue
+    }
+    try {
+      for (const change of rowChanges(event, table, position, (key) => latest.get(mirrorKey(table, key)))) record(change)
+    } catch (error) {
+      if (!(error instanceof InvalidEvent)) throw error
+      skipped.push({ eventId: event.id, table, reason: "invalid", detail: error.message, lsn: position.lsn, event })
+    }
+  }
+
+  return {
+    mirror: [...latest.values()],
+    facts,
+    truncations,
+    dims: perDim((dim): DimKeys => ({ all: dims[dim].all, keys: sortedNumbers(dims[dim].keys), parentKeys: sortedNumbers(dims[dim].parentKeys) })),
+    heartbeat,
+    skipped,
+    counts: { records: records.length, changes: events.length, heartbeats, duplicates, skipped: skipped.length }
+  }
+}
+
+/** The row changes one event makes: usually one; an update that changes the primary key also deletes the old key. */
+const rowChanges = (
+  event: ChangeEvent,
+  table: TotesysTable,
+  position: Position,
+  priorOf: (key: number) => RowChange | undefined
+): Array<RowChange> => {
+  const pk = PRIMARY_KEYS[table]
+  const base = { table, position, committedAt: event.source.committedAt }
+  const needImage = (row: Row | null, what: string): Row => {
+    if (row) return row
+    if (event.claimCheck) throw new UnresolvedClaimCheckError(event.id)
+    throw new InvalidEvent(`${event.op} event without ${what}`)
+  }
+  const deleteOf = (image: Row, key: number, eventId: string): RowChange => {
+    // The before image may be the key only (REPLICA IDENTITY DEFAULT): the rest is the last known image.
+    const missing = SOURCE_COLUMNS[table].filter((column) => !(column in image))
+    return { ...base, op: "d", key, eventId, ...inherit(image, missing, priorOf(key), key) }
+  }
+
+  switch (event.op) {
+    case "c":
+    case "r": {
+      const after = needImage(event.after, "after")
+      const key = keyValue(after, pk)
+      if (key === undefined) throw new InvalidEvent(`after lacks ${pk}`)
+      return [{ ...base, op: event.op, key, eventId: event.id, ...inherit(after, event.unchanged, priorOf(key), key) }]
+    }
+    case "u": {
+      const after = needImage(event.after, "after")
+      const key = keyValue(after, pk) ?? keyValue(event.before, pk) ?? keyValue(event.key, pk)
+      if (key === undefined) throw new InvalidEvent(`update without ${pk}`)
+      // The old key: from the before image (old row or old key tuple), else the event key.
+      const oldKey = keyValue(event.before, pk) ?? keyValue(event.key, pk) ?? key
+      if (oldKey === key) return [{ ...base, op: "u", key, eventId: event.id, ...inherit(after, event.unchanged, priorOf(key), key) }]
+      // The primary key changed: the old key is deleted, the new one carries the old row's unsent columns.
+      const removed = deleteOf(event.before ?? event.key ?? { [pk]: oldKey }, oldKey, `${event.id}:old-key`)
+      return [removed, { ...base, op: "u", key, eventId: event.id, ...inherit(after, event.unchanged, priorOf(key) ?? removed, key) }]
+    }
+    case "d": {
+      const before = needImage(event.before ?? event.key, "before or key")
+      const key = keyValue(before, pk)
+      if (key === undefined) throw new InvalidEvent(`delete without ${pk}`)
+      return [deleteOf(before, key, event.id)]
+    }
+    default:
+      throw new InvalidEvent(`unexpected op ${JSON.stringify(event.op)}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completion: fill what the events did not carry from the mirror, then map rows to the star schema.
+
+export const mirrorKey = (table: string, key: number): string => `${table}:${key}`
+
+/** The (table, key) mirror images completePlan needs, each once. */
+export const imagesNeeded = (plan: Plan): ReadonlyArray<{ readonly table: TotesysTable; readonly key: number }> => {
+  const needed = new Map<string, { table: TotesysTable; key: number }>()
+  for (const change of [...plan.mirror, ...plan.facts]) {
+    if (change.fill.length > 0) needed.set(mirrorKey(change.table, change.fillKey), { table: change.table, key: change.fillKey })
+  }
+  return [...needed.values()]
+}
+
+/** A mirror row as apply writes it. */
+export interface MirrorRow {
+  readonly table_name: TotesysTable
+  readonly key_id: number
+  readonly image: Row
+  readonly source_lsn: Lsn
+  readonly source_seq: number
+  readonly deleted: boolean
+  readonly event_id: string
+}
+
+/** A fact row: the diagram's columns (lossless JSON values, cast by the table's types) and the metadata. */
+export type FactRow = Readonly<Record<string, Json>> & {
+  readonly source_seq: number
+  readonly change_op: "c" | "u" | "d" | "r"
+  readonly event_id: string
+  readonly source_lsn: Lsn
+  readonly source_committed_at: string
+}
+
+export interface CompletedPlan {
+  readonly mirror: ReadonlyArray<MirrorRow>
+  readonly facts: Readonly<Record<FactTable, ReadonlyArray<FactRow>>>
+  /** The dates the fact rows reference ('YYYY-MM-DD'), as a range; null without fact rows. */
+  readonly dateRange: { readonly first: string; readonly last: string } | null
+  /** Dimension keys the fact rows reference (apply inserts placeholders for those without a row). */
+  readonly references: Readonly<Record<DimTable, ReadonlyArray<number>>>
+}
+
+const complete = (change: RowChange, previous: ReadonlyMap<string, Row>): Row => {
+  if (change.fill.length === 0) return change.image
+  const source = previous.get(mirrorKey(change.table, change.fillKey))
+  if (!source) return change.image
+  const image: Record<string, Json> = { ...change.image }
+  for (const column of change.fill) if (column in source) image[column] = source[column]!
+  return image
+}
+
+export const completePlan = (plan: Plan, previous: ReadonlyMap<string, Row>): CompletedPlan => {
+  const mirror = plan.mirror.map(
+    (change): MirrorRow => ({
+      table_name: change.table,
+      key_id: change.key,
+      image: complete(change, previous),
+      source_lsn: change.position.lsn,
+      source_seq: change.position.seq,
+      deleted: change.op === "d",
+      event_id: change.eventId
+    })
+  )
+  const facts: Record<FactTable, Array<FactRow>> = { fact_sales_order: [], fact_purchase_order: [], fact_payment: [] }
+  const references = perDim(() => new Set<number>())
+  let first: string | null = null
+  let last: string | null = null
+  for (const change of plan.facts) {
+    const fact = factOf(change.table)!
+    const row = toFactRow(fact, change, complete(change, previous))
+    facts[fact].push(row)
+    for (const column of FACT_DATE_COLUMNS[fact]) {
+      const date = row[column]
+      if (typeof date !== "string") continue
+      if (first === null || date < first) first = date
+      if (last === null || date > last) last = date
+    }
+    for (const [column, dim] of FACT_REFERENCES[fact]) {
+      const key = row[column]
+      if (key !== null && key !== undefined) references[dim].add(Number(key))
+    }
+  }
+  return {
+    mirror,
+    facts,
+    dateRange: first !== null && last !== null ? { first, last } : null,
+    references: perDim((dim) => sortedNumbers(references[dim]))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The star-schema mapping of the three facts (totesys-schema.md §2).
+
+const TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/
+const DATE = /^\d{4}-\d{2}-\d{2}$/
+
+/** `*_date` and `*_time` of a timestamp without zone ("2024-02-23T11:11:10.072"); the time keeps milliseconds. */
+export const splitTimestamp = (value: Json | undefined, column: string): { date: string | null; time: string | null } => {
+  if (value === null || value === undefined) return { date: null, time: null }
+  const match = typeof value === "string" ? TIMESTAMP.exec(value) : null
+  if (!match) throw new Error(`${column}: expected a timestamp without zone such as 2024-02-23T11:11:10.072, got ${JSON.stringify(value)}`)
+  return { date: match[1]!, time: match[2]! }
+}
+
+/** A text date of the source ('YYYY-MM-DD'). */
+export const textDate = (value: Json | undefined, column: string): string | null => {
+  if (value === null || value === undefined) return null
+  if (typeof value === "string" && DATE.test(value)) return value
+  throw new Error(`${column}: expected a date YYYY-MM-DD, got ${JSON.stringify(value)}`)
+}
+
+const value = (row: Row, column: string): Json => (column in row ? row[column]! : null)
+
+const timestamps = (row: Row) => {
+  const created = splitTimestamp(row.created_at, "created_at")
+  const updated = splitTimestamp(row.last_updated, "last_updated")
+  return { created_date: created.date, created_time: created.time, last_updated_date: updated.date, last_updated_time: updated.time }
+}
+
+/** The diagram's columns of each fact, in order, from the source row image. */
+const FACT_MAPPINGS: Record<FactTable, (row: Row) => Record<string, Json>> = {
+  fact_sales_order: (row) => ({
+    sales_order_id: value(row, "sales_order_id"),
+    ...timestamps(row),
+    sales_staff_id: value(row, "staff_id"),
+    counterparty_id: value(row, "counterparty_id"),
+    units_sold: value(row, "units_sold"),
+    unit_price: value(row, "unit_price"),
+    currency_id: value(row, "currency_id"),
+    design_id: value(row, "design_id"),
+    agreed_payment_date: textDate(row.agreed_payment_date, "agreed_payment_date"),
+    agreed_delivery_date: textDate(row.agreed_delivery_date, "agreed_delivery_date"),
+    agreed_delivery_location_id: value(row, "agreed_delivery_location_id")
+  }),
+  fact_purchase_order: (row) => ({
+    purchase_order_id: value(row, "purchase_order_id"),
+    ...timestamps(row),
+    staff_id: value(row, "staff_id"),
+    counterparty_id: value(row, "counterparty_id"),
+    item_code: value(row, "item_code"),
+    item_quantity: value(row, "item_quantity"),
+    item_unit_price: value(row, "item_unit_price"),
+    currency_id: value(row, "currency_id"),
+    agreed_delivery_date: textDate(row.agreed_delivery_date, "agreed_delivery_date"),
+    agreed_payment_date: textDate(row.agreed_payment_date, "agreed_payment_date"),
+    agreed_delivery_location_id: value(row, "agreed_delivery_location_id")
+  }),
+  fact_payment: (row) => ({
+    payment_id: value(row, "payment_id"),
+    ...timestamps(row),
+    transaction_id: value(row, "transaction_id"),
+    counterparty_id: value(row, "counterparty_id"),
+    payment_amount: value(row, "payment_amount"),
+    currency_id: value(row, "currency_id"),
+    payment_type_id: value(row, "payment_type_id"),
+    paid: value(row, "paid"),
+    payment_date: textDate(row.payment_date, "payment_date")
+  })
+}
+
+/** The natural key column of each fact. */
+export const FACT_KEYS: Record<FactTable, string> = {
+  fact_sales_order: "sales_order_id",
+  fact_purchase_order: "purchase_order_id",
+  fact_payment: "payment_id"
+}
+
+/** The diagram's columns of each fact after the serial record id, in order. */
+export const FACT_COLUMNS: Record<FactTable, ReadonlyArray<string>> = {
+  fact_sales_order: Object.keys(FACT_MAPPINGS.fact_sales_order({ created_at: null, last_updated: null })),
+  fact_purchase_order: Object.keys(FACT_MAPPINGS.fact_purchase_order({ created_at: null, last_updated: null })),
+  fact_payment: Object.keys(FACT_MAPPINGS.fact_payment({ created_at: null, last_updated: null }))
+}
+
+const FACT_DATE_COLUMNS: Record<FactTable, ReadonlyArray<string>> = {
+  fact_sales_order: ["created_date", "last_updated_date", "agreed_payment_date", "agreed_delivery_date"],
+  fact_purchase_order: ["created_date", "last_updated_date", "agreed_delivery_date", "agreed_payment_date"],
+  fact_payment: ["created_date", "last_updated_date", "payment_date"]
+}
+
+/** Fact columns that reference a dimension (foreign keys). */
+const FACT_REFERENCES: Record<FactTable, ReadonlyArray<readonly [string, DimTable]>> = {
+  fact_sales_order: [
+    ["sales_staff_id", "dim_staff"],
+    ["counterparty_id", "dim_counterparty"],
+    ["currency_id", "dim_currency"],
+    ["design_id", "dim_design"],
+    ["agreed_delivery_location_id", "dim_location"]
+  ],
+  fact_purchase_order: [
+    ["staff_id", "dim_staff"],
+    ["counterparty_id", "dim_counterparty"],
+    ["currency_id", "dim_currency"],
+    ["agreed_delivery_location_id", "dim_location"]
+  ],
+  fact_payment: [
+    ["transaction_id", "dim_transaction"],
+    ["counterparty_id", "dim_counterparty"],
+    ["currency_id", "dim_currency"],
+    ["payment_type_id", "dim_payment_type"]
+  ]
+}
+
+export const toFactRow = (fact: FactTable, change: RowChange, image: Row): FactRow => ({
+  ...FACT_MAPPINGS[fact](image),
+  // the natural key is known even when a key-only delete's image could not be completed
+  [FACT_KEYS[fact]]: change.key,
+  source_seq: change.position.seq,
+  change_op: change.op,
+  event_id: change.eventId,
+  source_lsn: change.position.lsn,
+  source_committed_at: change.committedAt
+})
