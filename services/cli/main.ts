@@ -5,6 +5,7 @@ import { Command } from "effect/cli"
 import { runCommand } from "./commands/run.ts"
 import { sourceCommand } from "./commands/source.ts"
 import { stackCommand } from "./commands/stack.ts"
+import { warehouseCommand } from "./commands/warehouse.ts"
 import { loadLocalStackEnvIfUnset } from "./environment.ts"
 
 const isStackCommand = process.argv[2] === "stack"
@@ -15,7 +16,7 @@ if (!isStackCommand) {
 
 const totes = Command.make("totes").pipe(
   Command.withDescription("totes-cdc: capture totesys changes from the PostgreSQL WAL into a lake and a star-schema warehouse"),
-  Command.withSubcommands([stackCommand, sourceCommand, runCommand])
+  Command.withSubcommands([stackCommand, sourceCommand, warehouseCommand, runCommand])
 )
 
 totes.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: false }))

@@ -5,6 +5,8 @@ import {
   METRIC_NAMESPACE,
   METRICS,
   MemoryMetricsSink,
+  configureEmf,
+  emfConfiguration,
   metrics,
   parseEmfLine,
   teeSink,
@@ -68,6 +70,19 @@ describe("metric catalogue", () => {
     expect(METRICS.BatchDuration.unit).toBe("Milliseconds")
     expect(METRICS.ReplicationLagBytes.unit).toBe("Bytes")
     expect(METRICS.EventsPublished.dimensions).toEqual(["Table", "Operation"])
+  })
+})
+
+describe("aws-embedded-metrics configuration", () => {
+  it("is set in code: Local (stdout, no agent) outside Lambda, Lambda inside, namespace TotesCdc", () => {
+    try {
+      configureEmf({})
+      expect(emfConfiguration()).toMatchObject({ environmentOverride: "Local", namespace: METRIC_NAMESPACE })
+      configureEmf({ AWS_LAMBDA_FUNCTION_NAME: "fn" })
+      expect(emfConfiguration()).toMatchObject({ environmentOverride: "Lambda", namespace: METRIC_NAMESPACE })
+    } finally {
+      configureEmf()
+    }
   })
 })
 

@@ -1,5 +1,6 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
+import { consumerFromEnv, migrateFromEnv } from "../../consumer/main.ts"
 import { readerFromEnv } from "../../reader/main.ts"
 import { aborted, untilSignal } from "../effects.ts"
 
@@ -39,6 +40,20 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
         })
         stops.push(() => reader.stop())
         failures.push(reader.start().then(() => Promise.reject(reader.error ?? new Error("reader stopped"))))
+      }
+      if (selected.includes("consumer")) {
+        await migrateFromEnv()
+        const consumer = consumerFromEnv(process.env, {
+          onError: (shardId, error) => console.error(`consumer ${shardId}: ${(error as Error)?.message ?? String(error)}`)
+        })
+        const stopConsumer = new AbortController()
+        const polling = consumer.poller.run(stopConsumer.signal)
+        stops.push(async () => {
+          stopConsumer.abort()
+          await polling.catch(() => {})
+          await consumer.close()
+        })
+        failures.push(polling.then(() => Promise.reject(new Error("consumer stopped"))))
       }
       try {
         await Promise.race([aborted(signal), ...failures])

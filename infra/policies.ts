@@ -1,0 +1,149 @@
+/**
+ * Least-privilege IAM statements for every component, as plain data (no SST imports: unit-tested).
+ *
+ * The statement builders are generic in the ARN type `A`: infra passes Pulumi outputs, tests pass
+ * strings. Object ARNs are built by `lake.objects(prefix)` (infra: `${bucket.arn}/${prefix}*`).
+ *
+ *   reader      Kinesis PutRecord(s)/DescribeStreamSummary/ListShards on the stream; checkpoint
+ *               Get/Put/UpdateItem; PutObject under claims/ (oversize events, claim checks).
+ *   consumer    (stream read actions come from SST's subscriber) checkpoint Get/Put/UpdateItem;
+ *               GetObject under claims/; PutObject under dead-letter/; SendMessage to the
+ *               on-failure queue (the event source mapping sends with the function's role).
+ *   replay      List + GetObject under raw/, claims/, parquet/; checkpoint Get/Put/UpdateItem.
+ *   compaction  List + GetObject under raw/, claims/; List + PutObject under parquet/.
+ *   firehose    Kinesis read actions on the stream; PutObject/AbortMultipartUpload under raw/
+ *               and errors/ only; its CloudWatch log stream.
+ */
+import { DEAD_LETTER_PREFIX, PARQUET_PREFIX, RAW_PREFIX } from "../contracts/lake.ts"
+
+export const ERRORS_PREFIX = "errors/"
+export const CLAIMS_PREFIX = "claims/"
+
+export const LAKE_PREFIXES = {
+  raw: RAW_PREFIX,
+  errors: ERRORS_PREFIX,
+  deadLetter: DEAD_LETTER_PREFIX,
+  claims: CLAIMS_PREFIX,
+  parquet: PARQUET_PREFIX
+} as const
+export type LakePrefix = (typeof LAKE_PREFIXES)[keyof typeof LAKE_PREFIXES]
+
+export interface Condition {
+  readonly test: string
+  readonly variable: string
+  readonly values: ReadonlyArray<string>
+}
+
+export interface Statement<A = string> {
+  readonly sid: string
+  readonly actions: ReadonlyArray<string>
+  readonly resources: ReadonlyArray<A>
+  readonly conditions?: ReadonlyArray<Condition>
+}
+
+export interface LakeArns<A> {
+  readonly bucket: A
+  /** The ARN pattern of the objects under a prefix: `${bucketArn}/${prefix}*`. */
+  readonly objects: (prefix: LakePrefix) => A
+}
+
+export const READER_STREAM_ACTIONS = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary", "kinesis:ListShards"] as const
+export const CHECKPOINT_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"] as const
+/** What SST's KinesisStream.subscribe grants the subscriber function (read only). */
+export const SST_SUBSCRIBER_STREAM_ACTIONS = [
+  "kinesis:DescribeStream",
+  "kinesis:DescribeStreamSummary",
+  "kinesis:GetRecords",
+  "kinesis:GetShardIterator",
+  "kinesis:ListShards",
+  "kinesis:ListStreams",
+  "kinesis:SubscribeToShard"
+] as const
+export const FIREHOSE_STREAM_ACTIONS = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"] as const
+
+const listUnder = <A>(sid: string, lake: LakeArns<A>, prefixes: ReadonlyArray<LakePrefix>): Statement<A> => ({
+  sid,
+  actions: ["s3:ListBucket"],
+  resources: [lake.bucket],
+  conditions: [{ test: "StringLike", variable: "s3:prefix", values: prefixes.flatMap((p) => [p, `${p}*`]) }]
+})
+
+const checkpoints = <A>(table: A): Statement<A> => ({ sid: "Checkpoints", actions: [...CHECKPOINT_ACTIONS], resources: [table] })
+
+export const readerStatements = <A>(arns: { readonly stream: A; readonly checkpointTable: A; readonly lake: LakeArns<A> }): Array<Statement<A>> => [
+  { sid: "PublishToStream", actions: [...READER_STREAM_ACTIONS], resources: [arns.stream] },
+  checkpoints(arns.checkpointTable),
+  { sid: "WriteClaimChecks", actions: ["s3:PutObject"], resources: [arns.lake.objects(CLAIMS_PREFIX)] }
+]
+
+export const consumerStatements = <A>(arns: { readonly checkpointTable: A; readonly lake: LakeArns<A>; readonly failureQueue: A }): Array<Statement<A>> => [
+  checkpoints(arns.checkpointTable),
+  { sid: "ReadClaimChecks", actions: ["s3:GetObject"], resources: [arns.lake.objects(CLAIMS_PREFIX)] },
+  { sid: "WriteDeadLetters", actions: ["s3:PutObject"], resources: [arns.lake.objects(DEAD_LETTER_PREFIX)] },
+  { sid: "SendFailedBatches", actions: ["sqs:SendMessage"], resources: [arns.failureQueue] }
+]
+
+/** The consumer's statements plus what SST's subscriber adds: everything its role can do. */
+export const consumerEffectiveStatements = <A>(arns: { readonly stream: A; readonly checkpointTable: A; readonly lake: LakeArns<A>; readonly failureQueue: A }): Array<Statement<A>> => [
+  { sid: "SubscriberReadsStream", actions: [...SST_SUBSCRIBER_STREAM_ACTIONS], resources: [arns.stream] },
+  ...consumerStatements(arns)
+]
+
+export const replayStatements = <A>(arns: { readonly checkpointTable: A; readonly lake: LakeArns<A> }): Array<Statement<A>> => [
+  listUnder("ListLake", arns.lake, [RAW_PREFIX, CLAIMS_PREFIX, PARQUET_PREFIX]),
+  { sid: "ReadLake", actions: ["s3:GetObject"], resources: ([RAW_PREFIX, CLAIMS_PREFIX, PARQUET_PREFIX] as const).map((p) => arns.lake.objects(p)) },
+  checkpoints(arns.checkpointTable)
+]
+
+export const compactionStatements = <A>(arns: { readonly lake: LakeArns<A> }): Array<Statement<A>> => [
+  listUnder("ListLake", arns.lake, [RAW_PREFIX, PARQUET_PREFIX]),
+  { sid: "ReadRaw", actions: ["s3:GetObject"], resources: [arns.lake.objects(RAW_PREFIX), arns.lake.objects(CLAIMS_PREFIX)] },
+  { sid: "WriteParquet", actions: ["s3:PutObject"], resources: [arns.lake.objects(PARQUET_PREFIX)] }
+]
+
+export const firehoseStatements = <A>(arns: { readonly stream: A; readonly lake: LakeArns<A>; readonly logStream: A }): Array<Statement<A>> => [
+  { sid: "ReadStream", actions: [...FIREHOSE_STREAM_ACTIONS], resources: [arns.stream] },
+  { sid: "LocateBucket", actions: ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"], resources: [arns.lake.bucket] },
+  listUnder("ListOwnPrefixes", arns.lake, [RAW_PREFIX, ERRORS_PREFIX]),
+  { sid: "WriteOwnPrefixes", actions: ["s3:PutObject", "s3:AbortMultipartUpload"], resources: [arns.lake.objects(RAW_PREFIX), arns.lake.objects(ERRORS_PREFIX)] },
+  { sid: "LogDeliveryErrors", actions: ["logs:PutLogEvents"], resources: [arns.logStream] }
+]
+
+const conditionBlock = (conditions: ReadonlyArray<Condition>): Record<string, Record<string, Array<string>>> => {
+  const block: Record<string, Record<string, Array<string>>> = {}
+  for (const c of conditions) {
+    const operator = (block[c.test] ??= {})
+    operator[c.variable] = [...(operator[c.variable] ?? []), ...c.values]
+  }
+  return block
+}
+
+/** An IAM policy document (for raw aws.iam roles such as Firehose's). */
+export const policyDocument = (statements: ReadonlyArray<Statement<string>>): string =>
+  JSON.stringify({
+    Version: "2012-10-17",
+    Statement: statements.map((s) => ({
+      Sid: s.sid,
+      Effect: "Allow",
+      Action: [...s.actions],
+      Resource: [...s.resources],
+      ...(s.conditions && s.conditions.length > 0 ? { Condition: conditionBlock(s.conditions) } : {})
+    }))
+  })
+
+/** Trust policy for Firehose, limited to this account (confused-deputy guard). */
+export const firehoseTrustPolicy = (accountId: string): string =>
+  JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Principal: { Service: "firehose.amazonaws.com" },
+        Action: "sts:AssumeRole",
+        Condition: { StringEquals: { "sts:ExternalId": accountId } }
+      }
+    ]
+  })
+
+/** Every action a set of statements grants (for assertions). */
+export const grantedActions = <A>(statements: ReadonlyArray<Statement<A>>): Array<string> => [...new Set(statements.flatMap((s) => s.actions))].sort()
