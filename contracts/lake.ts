@@ -40,3 +40,29 @@ export const rawHourPrefixes = (from: Date, to: Date): Array<string> => {
 export const RAW_PREFIX = "raw/"
 export const DEAD_LETTER_PREFIX = "dead-letter/"
 export const PARQUET_PREFIX = "parquet/"
+
+export const PARQUET_MANIFEST_PREFIX = "parquet/_manifests/"
+
+export const parquetObjectKey = (table: string, date: string, uuid: string) => `${PARQUET_PREFIX}${table}/date=${date}/${uuid}.parquet`
+
+export const parquetManifestKey = (run: string) => `${PARQUET_MANIFEST_PREFIX}${run}.json`
+
+export interface RawObjectKey {
+  /** Start of the hour of the key's time prefix (Firehose: arrival time of the object's oldest record). */
+  readonly hour: Date
+  /** Stream and first sequence number, when the name follows rawObjectKey (Firehose's own names do not). */
+  readonly stream: string | undefined
+  readonly firstSequence: string | undefined
+}
+
+const RAW_HOUR = /^raw\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/([^/]+)$/
+const RAW_NAME = /^(.+)-(\d+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.ndjson\.gz$/
+
+/** Reads the hour (and, for rawObjectKey names, stream and sequence) of a raw object; undefined if not under raw/YYYY/MM/DD/HH/. */
+export const parseRawObjectKey = (key: string): RawObjectKey | undefined => {
+  const match = RAW_HOUR.exec(key)
+  if (!match) return undefined
+  const [, year, month, day, hour, name] = match
+  const named = RAW_NAME.exec(name!)
+  return { hour: new Date(`${year}-${month}-${day}T${hour}:00:00.000Z`), stream: named?.[1], firstSequence: named?.[2] }
+}
