@@ -1,4 +1,4 @@
-// oxlint-disable-next-line typescript/triple-slash-reference -- SST's generated globals ($config, sst, aws) are only reachable this way
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- SST generates these globals
 /// <reference path="./.sst/platform/config.d.ts" />
 /**
  * totes-cdc on AWS: Postgres (logical replication) → reader (ECS) → Kinesis → Firehose → S3 lake,

@@ -16,6 +16,7 @@ import type pg from "pg"
 import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
 import { deadLetterKey } from "../../contracts/lake.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { metrics } from "../shared/metrics.ts"
 import { applyRecords, registerShards, type ApplyResult } from "./apply.ts"
 
 export interface ConsumerDeps {
@@ -35,6 +36,9 @@ export interface BatchOutcome {
   readonly warehouseRetries: number
   /** Commit times of the applied change events (for end-to-end latency). */
   readonly committedAt: ReadonlyArray<string>
+  readonly appliedByTable: Readonly<Record<string, number>>
+  /** The newest heartbeat's commit time in this batch (this shard's freshness). */
+  readonly consistentThroughAt: string | null
 }
 
 /** SQLSTATE classes worth retrying: connection, resources, operator intervention, serialization. */
@@ -51,8 +55,27 @@ const defaultRetry = Schedule.min([Schedule.exponential("200 millis", 2), Schedu
 export const shardIdOf = (record: KinesisStreamRecord) => record.eventID.split(":")[0] ?? "unknown"
 
 export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
+  const started = performance.now()
+  const outcome = await processBatch(deps, event)
+  emitBatchMetrics(outcome, performance.now() - started)
+  return outcome
+}
+
+const emitBatchMetrics = (outcome: BatchOutcome, durationMs: number) => {
+  const now = Date.now()
+  metrics.emit("consumer", {
+    BatchDuration: durationMs,
+    DeadLetteredEvents: outcome.deadLettered,
+    WarehouseRetries: outcome.warehouseRetries,
+    ...(outcome.committedAt.length > 0 ? { EndToEndLatency: outcome.committedAt.map((at) => Math.max(0, now - Date.parse(at))) } : {}),
+    ...(outcome.consistentThroughAt ? { ConsistentThroughAgeSeconds: Math.max(0, (now - Date.parse(outcome.consistentThroughAt)) / 1000) } : {})
+  })
+  for (const [Table, n] of Object.entries(outcome.appliedByTable)) metrics.emit("consumer", { EventsApplied: n }, { Table })
+}
+
+const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
   const records = event.Records
-  if (records.length === 0) return { response: { batchItemFailures: [] }, applied: undefined, deadLettered: 0, warehouseRetries: 0, committedAt: [] }
+  if (records.length === 0) return { response: { batchItemFailures: [] }, applied: undefined, deadLettered: 0, warehouseRetries: 0, committedAt: [], appliedByTable: {}, consistentThroughAt: null }
   const shardId = shardIdOf(records[0]!)
   const decoded: Array<StreamRecord> = []
   let deadLettered = 0
@@ -114,13 +137,25 @@ export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStre
         applied: undefined,
         deadLettered,
         warehouseRetries,
-        committedAt: []
+        committedAt: [],
+        appliedByTable: {},
+        consistentThroughAt: null
       }
     }
     throw outcome.failure
   }
   const committedAt = decoded.flatMap((r) => (r.kind === "change" && !r.source.snapshot ? [r.source.committedAt] : []))
-  return { response: { batchItemFailures: [] }, applied: outcome.success, deadLettered, warehouseRetries, committedAt }
+  const appliedByTable: Record<string, number> = {}
+  for (const r of decoded) if (r.kind === "change") appliedByTable[r.source.table] = (appliedByTable[r.source.table] ?? 0) + 1
+  return {
+    response: { batchItemFailures: [] },
+    applied: outcome.success,
+    deadLettered,
+    warehouseRetries,
+    committedAt,
+    appliedByTable,
+    consistentThroughAt: outcome.success.heartbeat?.committedAt ?? null
+  }
 }
 
 const resolveClaimCheck = async (deps: ConsumerDeps, event: ChangeEvent): Promise<ChangeEvent | undefined> => {

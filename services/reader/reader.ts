@@ -14,6 +14,7 @@ import { SCHEMA_VERSION, type ChangeEvent, type Heartbeat } from "../../contract
 import { readerCheckpointKey, lsnPosition, snapshotStateKey, type ReaderCheckpoint, type SnapshotState } from "../../contracts/checkpoint.ts"
 import { compareLsn, lsnToBigInt } from "../../contracts/lsn.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import { metrics } from "../shared/metrics.ts"
 import type { KinesisPublisherShape, ShardInfo } from "../shared/kinesis-publisher.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { encodeChangeEvent, encodeHeartbeat } from "./encode.ts"
@@ -227,6 +228,7 @@ export class Reader {
             this.progress({ phase: "snapshot", table, rows, done: false })
           }
         })
+        metrics.emit("reader", { SnapshotRows: rows }, { Table: table })
         state = { ...state, tablesDone: [...state.tablesDone, table] }
         await run(options.checkpoints.put(snapshotStateKey(options.slot), state))
         this.progress({ phase: "snapshot", table, rows, done: true })
@@ -248,14 +250,37 @@ export class Reader {
 
   private async publishNow(records: ReadonlyArray<PendingRecord>, events: ReadonlyArray<ChangeEvent>) {
     if (records.length === 0) return
+    const started = performance.now()
     const result = await run(this.options.publisher.publish(records))
     this.stats.publishCalls += result.calls
     this.stats.publishRetries += result.retries
     this.stats.published += records.length
+    const batch: Record<string, number> = {}
     for (const e of events) {
       const k = `${e.source.table}:${e.op}`
       this.stats.byTableOp[k] = (this.stats.byTableOp[k] ?? 0) + 1
+      batch[k] = (batch[k] ?? 0) + 1
     }
+    metrics.emit("reader", { PublishLatency: performance.now() - started, PublishBatchSize: records.length / result.calls, PublishRetries: result.retries })
+    for (const [k, n] of Object.entries(batch)) {
+      const [Table, Operation] = k.split(":") as [string, string]
+      metrics.emit("reader", { EventsPublished: n }, { Table, Operation })
+    }
+  }
+
+  /** Lag and retained WAL, at least once a minute (the reader-down alarm watches for them). */
+  private async emitLag() {
+    if (!this.admin || !this.durable) return
+    const current = await currentWalLsn(this.admin)
+    const slot = await slotInfo(this.admin, this.options.slot)
+    const lagBytes = Number(lsnToBigInt(current) - lsnToBigInt(this.durable.lsn))
+    const lagSeconds = lagBytes > 0 ? Math.max(0, (Date.now() - Date.parse(this.durable.committedAt)) / 1000) : 0
+    metrics.emit("reader", {
+      ReplicationLagBytes: Math.max(0, lagBytes),
+      ReplicationLagSeconds: lagSeconds,
+      ...(slot?.restartLsn ? { RetainedWalBytes: Number(lsnToBigInt(current) - lsnToBigInt(slot.restartLsn)) } : {}),
+      ...(this.stats.lastHeartbeatAt ? { HeartbeatAgeSeconds: (Date.now() - Date.parse(this.stats.lastHeartbeatAt)) / 1000 } : {})
+    })
   }
 
   private async stream(startLsn: string) {
@@ -289,6 +314,7 @@ export class Reader {
       this.failure ??= error
     })
     this.timers.push(setInterval(() => void this.sendStatus(), options.statusIntervalMs ?? 10_000))
+    this.timers.push(setInterval(() => void this.emitLag().catch(() => {}), 15_000))
     this.timers.push(
       setInterval(() => {
         if (!this.stopping && this.admin) emitHeartbeatMarker(this.admin).catch((error) => (this.failure ??= error))

@@ -533,7 +533,7 @@ export const simulate = async (client: pg.ClientBase, options: SimulateOptions):
   let rowChanges = 0
   let firstAt: number | null = null
   let lastAt: number | null = null
-  let stoppedBy: SimulationReport["stoppedBy"] | null = null
+  let stoppedBy: SimulationReport["stoppedBy"] | null
 
   const stopReason = (): SimulationReport["stoppedBy"] | null => {
     if (options.signal?.aborted) return "signal"
@@ -547,7 +547,7 @@ export const simulate = async (client: pg.ClientBase, options: SimulateOptions):
   const commit = async (kind: SimKind, at: number, body: (ctx: Context) => Promise<Array<Change> | null>): Promise<boolean> => {
     const ctx: Context = { client, rng: valueRng, refs, at, newDesigns: [] }
     let txid = ""
-    let changes: Array<Change> | null = null
+    let changes: Array<Change> | null
     await client.query("BEGIN")
     try {
       const { rows } = await client.query("SELECT pg_current_xact_id()::text AS txid")

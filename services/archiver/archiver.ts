@@ -1,0 +1,239 @@
+/**
+ * The local stand-in for Kinesis Data Firehose: every shard of the stream → the lake's raw/ prefix.
+ *
+ * Like Firehose it buffers by size and by time and then writes ONE new object per flush:
+ * gzip NDJSON, one stream record a line, each line the record's data exactly as it was on the
+ * stream, under `raw/YYYY/MM/DD/HH/<stream>-<first sequence>-<uuid>.ndjson.gz` where the hour is
+ * the arrival time of the object's oldest record (Firehose's rule). Heartbeats are kept: Firehose
+ * delivers everything on the stream, and a heartbeat in the lake tells a reader of the lake how far
+ * the stream was complete at that point; replay simply skips them.
+ *
+ * Delivery is at-least-once, like Firehose: the object is written (`IfNoneMatch: *`, a new uuid
+ * per object so nothing is ever overwritten) and only then is the shard's checkpoint advanced in
+ * DynamoDB (`archiver#<stream>#<shardId>`, conditional and monotonic). A crash between the two
+ * writes the same records again in a later object; replay deduplicates by event position.
+ *
+ * Each shard has its own buffer (so an object's records come from one shard and its first sequence
+ * number names it); shards are re-listed periodically so that children of a reshard are picked up.
+ */
+import { randomUUID } from "node:crypto"
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
+import { Effect, Option } from "effect"
+import { sequencePosition } from "../../contracts/checkpoint.ts"
+import { rawObjectKey } from "../../contracts/lake.ts"
+import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { encodeRawObject } from "../lake/raw.ts"
+
+export const archiverCheckpointKey = (stream: string, shardId: string) => `archiver#${stream}#${shardId}`
+
+export interface ArchiverCheckpoint {
+  readonly sequenceNumber: string
+  /** The object that holds the records up to this sequence number. */
+  readonly object: string
+}
+
+export interface ArchiverFlush {
+  readonly shardId: string
+  readonly key: string
+  readonly records: number
+  readonly bytes: number
+  readonly firstSequence: string
+  readonly lastSequence: string
+  readonly reason: "size" | "time" | "shutdown" | "shard-closed"
+}
+
+export interface ArchiverOptions {
+  readonly kinesis: KinesisClient
+  readonly lake: LakeStoreShape
+  readonly checkpoints: CheckpointStoreShape
+  readonly stream: string
+  /** Flush when the buffered (uncompressed) records reach this size. Default 5 MiB (Firehose's default). */
+  readonly flushBytes?: number
+  /** Flush when the oldest buffered record has waited this long. Default 60 s. */
+  readonly flushMs?: number
+  /** GetRecords limit. */
+  readonly batchSize?: number
+  readonly idleWaitMs?: number
+  readonly shardRefreshMs?: number
+  readonly onFlush?: (flush: ArchiverFlush) => void
+  readonly onError?: (shardId: string, error: unknown) => void
+}
+
+export interface ArchiverStats {
+  /** Objects written. */
+  objects: number
+  /** Compressed bytes written. */
+  bytes: number
+  records: number
+  shards: number
+  errors: number
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve()
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true })
+  })
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+interface Buffered {
+  lines: Array<string>
+  bytes: number
+  firstSequence: string
+  lastSequence: string
+  oldestArrival: Date
+  startedAt: number
+}
+
+export class Archiver {
+  readonly stats: ArchiverStats = { objects: 0, bytes: 0, records: 0, shards: 0, errors: 0 }
+  private readonly flushBytes: number
+  private readonly flushMs: number
+
+  constructor(private readonly options: ArchiverOptions) {
+    this.flushBytes = options.flushBytes ?? 5 * 1024 * 1024
+    this.flushMs = options.flushMs ?? 60_000
+  }
+
+  /** Archives every shard until `signal` aborts, then flushes what is buffered and returns. */
+  async run(signal: AbortSignal): Promise<void> {
+    const running = new Map<string, Promise<void>>()
+    const startNew = async () => {
+      for (const shardId of await this.listShards()) {
+        if (running.has(shardId)) continue
+        running.set(shardId, this.archiveShard(shardId, signal))
+        this.stats.shards = running.size
+      }
+    }
+    await startNew()
+    while (!signal.aborted) {
+      await sleep(this.options.shardRefreshMs ?? 30_000, signal)
+      if (signal.aborted) break
+      await startNew().catch((error) => this.options.onError?.("*", error))
+    }
+    await Promise.all(running.values())
+  }
+
+  private async listShards(): Promise<Array<string>> {
+    const out: Array<string> = []
+    let token: string | undefined
+    do {
+      const page = await this.options.kinesis.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: this.options.stream }))
+      out.push(...(page.Shards ?? []).map((s) => s.ShardId!))
+      token = page.NextToken
+    } while (token)
+    return out
+  }
+
+  private async iteratorAfter(shardId: string, sequenceNumber: string | undefined): Promise<string> {
+    const out = await this.options.kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: this.options.stream,
+        ShardId: shardId,
+        ...(sequenceNumber
+          ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: sequenceNumber }
+          : { ShardIteratorType: "TRIM_HORIZON" })
+      })
+    )
+    return out.ShardIterator!
+  }
+
+  private async archiveShard(shardId: string, signal: AbortSignal): Promise<void> {
+    const key = archiverCheckpointKey(this.options.stream, shardId)
+    let buffer: Buffered | undefined
+    let iterator: string | undefined
+    // Where to resume reading after an error: after the last record held (buffered or written).
+    let resumeAfter: string | undefined
+    let loaded = false
+    while (!signal.aborted) {
+      try {
+        if (!loaded) {
+          const checkpoint = Option.getOrUndefined(await run(this.options.checkpoints.get<ArchiverCheckpoint>(key)))
+          resumeAfter = checkpoint?.data.sequenceNumber
+          loaded = true
+        }
+        if (buffer && this.due(buffer)) buffer = await this.flush(shardId, buffer, buffer.bytes >= this.flushBytes ? "size" : "time")
+        iterator ??= await this.iteratorAfter(shardId, resumeAfter)
+        const page = await this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 10_000 }))
+        const records = page.Records ?? []
+        for (const record of records) {
+          buffer = this.add(buffer, record)
+          resumeAfter = record.SequenceNumber!
+          if (buffer.bytes >= this.flushBytes) buffer = await this.flush(shardId, buffer, "size")
+        }
+        iterator = page.NextShardIterator
+        if (!iterator) {
+          // Closed shard (after a reshard), read to its end.
+          if (buffer) buffer = await this.flush(shardId, buffer, "shard-closed")
+          return
+        }
+        if (records.length === 0) {
+          const untilDue = buffer ? buffer.startedAt + this.flushMs - Date.now() : Infinity
+          await sleep(Math.min(this.options.idleWaitMs ?? 200, untilDue), signal)
+        }
+      } catch (error) {
+        this.stats.errors++
+        this.options.onError?.(shardId, error)
+        iterator = undefined
+        await sleep(1_000, signal)
+      }
+    }
+    // Graceful stop: deliver what is buffered (a failure here leaves it to the next run, from the checkpoint).
+    if (buffer) await this.flush(shardId, buffer, "shutdown").catch((error) => this.options.onError?.(shardId, error))
+  }
+
+  private due(buffer: Buffered) {
+    return buffer.bytes >= this.flushBytes || Date.now() - buffer.startedAt >= this.flushMs
+  }
+
+  private add(buffer: Buffered | undefined, record: _Record): Buffered {
+    const line = Buffer.from(record.Data!).toString("utf8")
+    const sequence = record.SequenceNumber!
+    const next = buffer ?? {
+      lines: [],
+      bytes: 0,
+      firstSequence: sequence,
+      lastSequence: sequence,
+      oldestArrival: record.ApproximateArrivalTimestamp ?? new Date(),
+      startedAt: Date.now()
+    }
+    next.lines.push(line)
+    next.bytes += Buffer.byteLength(line) + 1
+    next.lastSequence = sequence
+    return next
+  }
+
+  /** Writes one object, then checkpoints; returns the (now empty) buffer. If the write fails it throws and the caller keeps the buffer. */
+  private async flush(shardId: string, buffer: Buffered, reason: ArchiverFlush["reason"]): Promise<undefined> {
+    const body = encodeRawObject(buffer.lines)
+    const key = rawObjectKey(buffer.oldestArrival, this.options.stream, buffer.firstSequence, randomUUID())
+    await run(this.options.lake.putNew(key, body, "application/x-ndjson"))
+    this.stats.objects++
+    this.stats.bytes += body.byteLength
+    this.stats.records += buffer.lines.length
+    // The object is durable: a failed checkpoint must not write it again (the next flush's
+    // checkpoint supersedes this one; a restart before that re-delivers, which is allowed).
+    await run(
+      this.options.checkpoints.advance(archiverCheckpointKey(this.options.stream, shardId), sequencePosition(buffer.lastSequence), {
+        sequenceNumber: buffer.lastSequence,
+        object: key
+      } satisfies ArchiverCheckpoint)
+    ).catch((error) => {
+      this.stats.errors++
+      this.options.onError?.(shardId, error)
+    })
+    this.options.onFlush?.({
+      shardId,
+      key,
+      records: buffer.lines.length,
+      bytes: body.byteLength,
+      firstSequence: buffer.firstSequence,
+      lastSequence: buffer.lastSequence,
+      reason
+    })
+    return undefined
+  }
+}
