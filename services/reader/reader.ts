@@ -131,6 +131,7 @@ export class Reader {
   private async startStreaming(): Promise<void> {
     const { options } = this
     this.admin = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader" })
+    this.admin.on("error", (error) => (this.failure ??= error))
     await this.admin.connect()
     this.database = (await this.admin.query("SELECT current_database() AS db")).rows[0].db
     await validateSource(this.admin, options.tables)

@@ -1,0 +1,17 @@
+import { Command, Flag } from "effect/cli"
+import { runDev } from "../../dev/dev.ts"
+import { untilSignal } from "../effects.ts"
+import { dirFlag } from "./stack.ts"
+
+export const devCommand = Command.make(
+  "dev",
+  {
+    dir: dirFlag,
+    seed: Flag.String("seed").pipe(Flag.withDescription("Seed of the generated totesys and of the simulated workload"), Flag.withDefault("1")),
+    rate: Flag.Finite("rate").pipe(Flag.withDescription("Simulated source transactions per second"), Flag.withDefault(5)),
+    days: Flag.Int("days").pipe(Flag.withDescription("Days of history to generate"), Flag.withDefault(60)),
+    plain: Flag.Boolean("plain").pipe(Flag.withDescription("Print status lines instead of redrawing a dashboard (default when not a terminal)"), Flag.withDefault(false))
+  },
+  ({ dir, seed, rate, days, plain }) =>
+    untilSignal((signal) => runDev({ dir, seed, rate, days, signal, plain: plain || !process.stdout.isTTY }))
+).pipe(Command.withDescription("Run everything locally: stack, generated totesys, reader, consumer, simulator, live dashboard (npm start)"))

@@ -1,0 +1,63 @@
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import pg from "pg"
+import { CheckpointStore } from "../../shared/checkpoint-store.ts"
+import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
+import { readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
+import { task } from "../effects.ts"
+
+const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
+  const source = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-status" })
+  const warehouse = new pg.Client({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), application_name: "totes-status" })
+  await source.connect()
+  try {
+    await warehouse.connect()
+    try {
+      return await work(source, warehouse)
+    } finally {
+      await warehouse.end()
+    }
+  } finally {
+    await source.end()
+  }
+}
+
+const bytes = (n: number | null) => (n === null ? "–" : `${n.toLocaleString("en-GB")} B`)
+
+export const formatStatus = (s: PipelineStatus): string =>
+  [
+    `source     WAL at ${s.source.walLsn}`,
+    `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
+    `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"}) · lag ${bytes(s.consumer.lagBytes)}, ${s.consumer.lagSeconds === null ? "–" : `${s.consumer.lagSeconds.toFixed(1)} s`}`,
+    ...s.consumer.shards.map((shard) => `  ${shard.shardId}  applied seq ${shard.appliedSequence ?? "–"} · checkpoint ${shard.checkpointSequence ?? "–"} · heartbeat ${shard.heartbeatLsn ?? "–"}`)
+  ].join("\n")
+
+export const statusCommand = Command.make(
+  "status",
+  {
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print machine-readable JSON"), Flag.withDefault(false)),
+    waitCaughtUp: Flag.Boolean("wait-caught-up").pipe(
+      Flag.withDescription("Exit 0 once everything committed in the source before the call is in the warehouse; non-zero on timeout"),
+      Flag.withDefault(false)
+    ),
+    timeout: Flag.Finite("timeout").pipe(Flag.withDescription("Seconds to wait with --wait-caught-up"), Flag.withDefault(300))
+  },
+  ({ json, waitCaughtUp: wait, timeout }) =>
+    Effect.gen(function* () {
+      const schemas = { schema: readConfig(WarehouseSchema), pipelineSchema: readConfig(PipelineSchema) }
+      if (wait) {
+        const result = yield* task(() =>
+          withClients((source, warehouse) =>
+            waitCaughtUp({ source, warehouse, ...schemas }, { timeoutMs: timeout * 1000, pollMs: 250 })
+          )
+        )
+        yield* Console.log(json ? JSON.stringify({ caughtUp: true, ...result }) : `caught up: source position ${result.target} is in the warehouse (consistent through ${result.through}) after ${(result.waitedMs / 1000).toFixed(1)} s`)
+        return
+      }
+      const checkpoints = Effect.runSync(CheckpointStore.make())
+      const status = yield* task(() =>
+        withClients((source, warehouse) => readStatus({ source, warehouse, checkpoints, slot: readConfig(SlotName), stream: readConfig(StreamName), ...schemas }))
+      )
+      yield* Console.log(json ? JSON.stringify(status, null, 2) : formatStatus(status))
+    })
+).pipe(Command.withDescription("Show the reader's and the consumer's positions, lag and the warehouse's consistent_through"))

@@ -1,0 +1,158 @@
+/**
+ * `totes dev` (= `npm start`): the whole pipeline on the local stack in one process, with the
+ * simulator writing changes and a live dashboard. Ctrl-C stops everything it started.
+ */
+import { existsSync } from "node:fs"
+import { resolve } from "node:path"
+import { Effect } from "effect"
+import pg from "pg"
+import { consumerFromEnv, migrateFromEnv } from "../consumer/main.ts"
+import { startStack, writeStackEnv, type LocalStack } from "../local/stack.ts"
+import { readStackEnv, runningStackPid, stackFiles } from "../local/stack-process.ts"
+import { readerFromEnv } from "../reader/main.ts"
+import { CheckpointStore } from "../shared/checkpoint-store.ts"
+import { metrics, teeSink } from "../shared/metrics.ts"
+import { generateTotesys } from "../source/generate.ts"
+import { DEFAULT_MIX, simulate } from "../source/simulate.ts"
+import { readStatus, type PipelineStatus } from "../status/status.ts"
+import { renderDashboard } from "./dashboard.ts"
+import { FiguresSink } from "./figures.ts"
+
+export interface DevOptions {
+  readonly dir: string
+  readonly seed: string
+  readonly rate: number
+  readonly days: number
+  readonly signal: AbortSignal
+  /** Print a plain status line per refresh instead of redrawing in place (non-TTY output). */
+  readonly plain?: boolean
+  readonly refreshMs?: number
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms)
+    signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true })
+  })
+
+export const runDev = async (options: DevOptions) => {
+  const dir = resolve(options.dir)
+  const log = (line: string) => console.log(line)
+  const errors: Array<string> = []
+  const remember = (where: string) => (error: unknown) => {
+    errors.push(`${where}: ${(error as Error)?.message ?? String(error)}`.slice(0, 160))
+    if (errors.length > 20) errors.shift()
+  }
+  const cleanups: Array<() => Promise<void>> = []
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await step().catch(() => {})
+  }
+  try {
+    // 1. the local stack: reuse a running `totes stack up`, otherwise own one for this session
+    let env: Record<string, string>
+    let stack: LocalStack | undefined
+    if (runningStackPid(dir) && existsSync(stackFiles(dir).env)) {
+      env = readStackEnv(dir)
+      log(`using the local stack already running in ${dir}`)
+    } else {
+      log("starting the local stack (PostgreSQL, Kinesis, DynamoDB, S3)…")
+      stack = await startStack({ dir, onProgress: (m) => log(`  ${m}`) })
+      env = { ...stack.env }
+      writeStackEnv(dir, env)
+      const owned = stack
+      cleanups.push(async () => {
+        await owned.stop()
+        const { rmSync } = await import("node:fs")
+        rmSync(dir, { recursive: true, force: true })
+      })
+    }
+    if (options.signal.aborted) return
+
+    // 2. a generated totesys in the source (fresh each session when the stack is ours)
+    const source = new pg.Client({ connectionString: env.SOURCE_DATABASE_URL, application_name: "totes-dev" })
+    source.on("error", remember("source"))
+    await source.connect()
+    cleanups.push(() => source.end())
+    const hasRows = (await source.query("SELECT to_regclass('public.payment') IS NOT NULL AS present")).rows[0].present
+      ? Number((await source.query("SELECT count(*) AS n FROM payment")).rows[0].n) > 0
+      : false
+    if (!hasRows) {
+      log(`generating totesys (seed ${options.seed}, ${options.days} days of history)…`)
+      const report = await generateTotesys(source, { seed: options.seed, days: options.days, until: new Date() })
+      log(`  ${Object.values(report.rows).reduce((a, b) => a + b, 0)} rows in ${report.ms} ms`)
+    }
+    await migrateFromEnv(env)
+
+    // 3. the pipeline, with every metric going to the dashboard (and nowhere else)
+    const figures = new FiguresSink()
+    const restoreSink = metrics.setSink(process.env.TOTES_METRICS === "stdout" ? teeSink(figures) : figures)
+    cleanups.push(async () => restoreSink())
+    const reader = readerFromEnv(env, { heartbeatIntervalMs: 1_000, onProgress: (p) => p.phase === "snapshot" && p.done && log(`  snapshot ${p.table}: ${p.rows} rows`) })
+    const readerRun = reader.start()
+    readerRun.catch(remember("reader"))
+    cleanups.push(() => reader.stop())
+    const consumer = consumerFromEnv(env, { idleWaitMs: 100, onError: (_shard, error) => remember("consumer")(error) })
+    const stopConsumer = new AbortController()
+    const polling = consumer.poller.run(stopConsumer.signal)
+    polling.catch(remember("consumer"))
+    cleanups.push(async () => {
+      stopConsumer.abort()
+      await polling.catch(() => {})
+      await consumer.close()
+    })
+
+    // 4. the simulator, writing changes with real timestamps
+    const simulator = new pg.Client({ connectionString: env.SOURCE_DATABASE_URL, application_name: "totes-dev-simulator" })
+    simulator.on("error", remember("simulator"))
+    await simulator.connect()
+    const stopSimulator = new AbortController()
+    const simulated = { transactions: 0, rowChanges: 0 }
+    const simulation = simulate(simulator, {
+      seed: `${options.seed}-live`,
+      rate: options.rate,
+      mix: DEFAULT_MIX,
+      clock: "wall",
+      signal: stopSimulator.signal,
+      onCommit: (tx) => {
+        simulated.transactions++
+        simulated.rowChanges += tx.changes.length
+      }
+    }).catch(remember("simulator"))
+    cleanups.push(async () => {
+      stopSimulator.abort()
+      await simulation
+      await simulator.end()
+    })
+
+    // 5. the live dashboard
+    const checkpoints = Effect.runSync(CheckpointStore.make(env))
+    const warehouse = new pg.Client({ connectionString: env.WAREHOUSE_DATABASE_URL, application_name: "totes-dev-status" })
+    warehouse.on("error", remember("status"))
+    await warehouse.connect()
+    cleanups.push(() => warehouse.end())
+    const startedAt = Date.now()
+    let drawn = 0
+    while (!options.signal.aborted) {
+      figures.sample()
+      let status: PipelineStatus | undefined
+      try {
+        status = await readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM! })
+      } catch (error) {
+        remember("status")(error)
+      }
+      const lines = renderDashboard({ startedAt, figures: figures.figures, status, simulated, lake: undefined, errors, envPath: stackFiles(dir).env })
+      if (options.plain) {
+        log(lines.slice(2).join("\n"))
+      } else {
+        if (drawn > 0) process.stdout.write(`\x1b[${drawn}A`)
+        process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join("\n") + "\n")
+        drawn = lines.length
+      }
+      await sleep(options.refreshMs ?? 1_000, options.signal)
+    }
+    log("stopping…")
+  } finally {
+    await cleanup()
+    log("stopped: nothing left running")
+  }
+}
