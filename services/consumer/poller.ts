@@ -54,6 +54,7 @@ export const toLambdaRecord = (stream: string, region: string, shardId: string, 
 })
 
 export class Poller {
+  /** batches/records: applied; failedBatches: reported as failed (warehouse unavailable) and retried. */
   readonly stats = { batches: 0, records: 0, deadLettered: 0, failedBatches: 0, bisections: 0 }
 
   constructor(private readonly options: PollerOptions) {}
@@ -149,8 +150,10 @@ export class Poller {
     const failure = outcome.response.batchItemFailures[0]?.itemIdentifier
     const appliedThrough = failure ? records[records.findIndex((r) => r.kinesis.sequenceNumber === failure) - 1] : records[records.length - 1]
     if (appliedThrough) await this.checkpoint(shardId, appliedThrough.kinesis.sequenceNumber)
-    this.stats.batches++
-    this.stats.records += records.length
+    if (!failure) {
+      this.stats.batches++
+      this.stats.records += records.length
+    }
     this.stats.deadLettered += outcome.deadLettered
     this.options.onBatch?.(shardId, outcome, records.length)
     return failure
