@@ -13,10 +13,17 @@ import { MAX_RECORD_BYTES, type PendingRecord } from "./put-records-plan.ts"
 /** Leaves room for the partition key and encoding slack under Kinesis' 1 MiB. */
 export const CLAIM_CHECK_THRESHOLD = MAX_RECORD_BYTES - 4 * 1024
 
+/** The record, or undefined when the event is too large for one (then see encodeChangeEvent). */
+export const encodeSmallChangeEvent = (event: ChangeEvent): PendingRecord | undefined => {
+  const data = Buffer.from(JSON.stringify(event))
+  return data.byteLength <= CLAIM_CHECK_THRESHOLD ? { partitionKey: partitionKeyFor(event.source.table, event.key), data } : undefined
+}
+
 export const encodeChangeEvent = (event: ChangeEvent, lake: LakeStoreShape | undefined): Effect.Effect<PendingRecord, LakeError> => {
+  const small = encodeSmallChangeEvent(event)
+  if (small) return Effect.succeed(small)
   const partitionKey = partitionKeyFor(event.source.table, event.key)
   const data = Buffer.from(JSON.stringify(event))
-  if (data.byteLength <= CLAIM_CHECK_THRESHOLD) return Effect.succeed({ partitionKey, data })
   if (!lake) return Effect.die(new Error(`event ${event.id} is ${data.byteLength} bytes and no lake is configured for claim checks`))
   const key = claimCheckKey(event.source.commitLsn, event.id)
   return lake.putNew(key, data, "application/json").pipe(

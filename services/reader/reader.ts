@@ -17,7 +17,7 @@ import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { metrics } from "../shared/metrics.ts"
 import type { KinesisPublisherShape, ShardInfo } from "../shared/kinesis-publisher.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
-import { encodeChangeEvent, encodeHeartbeat } from "./encode.ts"
+import { encodeChangeEvent, encodeHeartbeat, encodeSmallChangeEvent } from "./encode.ts"
 import { RawPgoutputPlugin } from "./pgoutput.ts"
 import type { PendingRecord } from "./put-records-plan.ts"
 import { createSlotWithSnapshot, readTableSnapshot } from "./snapshot.ts"
@@ -297,7 +297,8 @@ export class Reader {
       const out = assembler.next(message, lsn)
       if (out._tag === "Events") {
         for (const event of out.events) {
-          const record = await run(encodeChangeEvent(event, options.lake))
+          // The common case stays synchronous; only an oversize event waits for its claim check.
+          const record = encodeSmallChangeEvent(event) ?? (await run(encodeChangeEvent(event, options.lake)))
           this.queue.push({ type: "record", record, event })
         }
       } else if (out._tag === "Commit") {
