@@ -134,3 +134,19 @@ export const snapshotEventId = (snapshotLsn: string, table: string, key: Row): s
   `${snapshotLsn}:snapshot:${table}:${Object.values(key).map((v) => String(v)).join(",")}`
 
 export const changeEventJsonSchema = () => Schema.toJsonSchemaDocument(StreamRecord)
+
+/** The committed contracts/change-event.schema.json, as text (for other languages and tools). */
+export const changeEventJsonSchemaText = () => {
+  const document = changeEventJsonSchema()
+  const definitions = document.definitions as Record<string, unknown>
+  return `${JSON.stringify(
+    {
+      $schema: "https://json-schema.org/draft/2020-12/schema",
+      title: "totes-cdc stream record (change event or heartbeat), schemaVersion 1",
+      ...(document.schema as object),
+      ...(Object.keys(definitions).length > 0 ? { $defs: definitions } : {})
+    },
+    null,
+    2
+  )}\n`
+}
