@@ -84,8 +84,12 @@ export const slotInfo = async (client: pg.ClientBase, slot: string): Promise<Slo
 export const systemIdentifier = async (client: pg.ClientBase): Promise<string> =>
   String((await client.query("SELECT system_identifier::text AS id FROM pg_control_system()")).rows[0].id)
 
+/**
+ * The WAL insert position: past every commit record written so far. (pg_current_wal_lsn() is the
+ * *write* position, which lags behind commits made with synchronous_commit=off.)
+ */
 export const currentWalLsn = async (client: pg.ClientBase): Promise<string> =>
-  normalizeLsn((await client.query("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0].lsn)
+  normalizeLsn((await client.query("SELECT pg_current_wal_insert_lsn()::text AS lsn")).rows[0].lsn)
 
 /**
  * Session-level advisory lock so two readers never consume one slot. Held for as long as

@@ -61,9 +61,9 @@ export const METRICS = define({
   PublishLatency: { component: "reader", unit: "Milliseconds", dimensions: [], description: "PutRecords call duration including retries" },
   PublishBatchSize: { component: "reader", unit: "Count", dimensions: [], description: "records per PutRecords call" },
   PublishRetries: { component: "reader", unit: "Count", dimensions: [], description: "PutRecords entries retried (throttled or failed)" },
-  ReplicationLagBytes: { component: "reader", unit: "Bytes", dimensions: [], description: "pg_current_wal_lsn() - confirmed (acknowledged) LSN; emit at least once a minute (reader-down alarm)" },
+  ReplicationLagBytes: { component: "reader", unit: "Bytes", dimensions: [], description: "pg_current_wal_insert_lsn() - acknowledged LSN; emit at least once a minute (reader-down alarm)" },
   ReplicationLagSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "now - commit time of the last durable transaction while changes are pending" },
-  RetainedWalBytes: { component: "reader", unit: "Bytes", dimensions: [], description: "pg_current_wal_lsn() - slot restart_lsn: WAL the source keeps for the slot" },
+  RetainedWalBytes: { component: "reader", unit: "Bytes", dimensions: [], description: "pg_current_wal_insert_lsn() - slot restart_lsn: WAL the source keeps for the slot" },
   HeartbeatAgeSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "age of the last heartbeat written to every shard" },
   SnapshotRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows published by the initial snapshot" },
   // consumer
