@@ -3,7 +3,7 @@
  *
  *   raw/YYYY/MM/DD/HH/<stream>-<first sequence>-<uuid>.ndjson.gz   gzip NDJSON, one stream record a line
  *   errors/YYYY/MM/DD/HH/<…>.ndjson.gz                              records that could not be delivered
- *   dead-letter/YYYY/MM/DD/HH/<…>.json                              events the consumer could not decode/apply, with the reason
+ *   dead-letter/YYYY/MM/DD/HH/<shard>-<sequence>.json               records the consumer could not decode/apply, with the reason
  *   claims/<commit LSN sortable>/<event id>.json                    row images too large for one stream record
  *   parquet/<table>/date=YYYY-MM-DD/<uuid>.parquet                  compacted events per source table and day
  *   parquet/_manifests/<run>.json                                   what one compaction run wrote
@@ -20,8 +20,8 @@ const hourPath = (at: Date) => {
 export const rawObjectKey = (at: Date, stream: string, firstSequence: string, uuid: string) =>
   `raw/${hourPath(at)}/${stream}-${firstSequence}-${uuid}.ndjson.gz`
 
-export const deadLetterKey = (at: Date, eventId: string, uuid: string) =>
-  `dead-letter/${hourPath(at)}/${eventId.replace(/[^A-Za-z0-9:._-]/g, "_")}-${uuid}.json`
+/** One object per stream record: `id` is `<shard>-<sequence number>`, `at` its arrival time. */
+export const deadLetterKey = (at: Date, id: string) => `dead-letter/${hourPath(at)}/${id.replace(/[^A-Za-z0-9:._-]/g, "_")}.json`
 
 export const claimCheckKey = (commitLsn: string, eventId: string) =>
   `claims/${lsnSortable(commitLsn)}/${eventId.replace(/[^A-Za-z0-9:._-]/g, "_")}.json`

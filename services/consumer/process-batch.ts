@@ -9,7 +9,6 @@
  *    its first record) so the event source retries it later, nothing skipped;
  *  - any other error is thrown: the event source bisects the batch to isolate a poison record.
  */
-import { randomUUID } from "node:crypto"
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
 import { Effect, Result, Schedule } from "effect"
 import type pg from "pg"
@@ -78,27 +77,27 @@ const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Prom
   if (records.length === 0) return { response: { batchItemFailures: [] }, applied: undefined, deadLettered: 0, warehouseRetries: 0, committedAt: [], appliedByTable: {}, consistentThroughAt: null }
   const shardId = shardIdOf(records[0]!)
   const decoded: Array<StreamRecord> = []
-  let deadLettered = 0
+  // Written only once the batch is applied: a batch that throws is bisected and decoded again.
+  const rejected: Array<{ record: KinesisStreamRecord; reason: string }> = []
   for (const record of records) {
     const text = Buffer.from(record.kinesis.data, "base64").toString("utf8")
     const result = await Effect.runPromise(Effect.result(decodeStreamRecord(text)))
     if (Result.isFailure(result)) {
-      deadLettered++
-      await deadLetter(deps, record, `undecodable: ${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}`)
+      rejected.push({ record, reason: `undecodable: ${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}` })
       continue
     }
     let value = result.success
     if (value.kind === "change" && value.claimCheck) {
       const resolved = await resolveClaimCheck(deps, value)
       if (!resolved) {
-        deadLettered++
-        await deadLetter(deps, record, `claim check ${value.claimCheck.key} could not be resolved`)
+        rejected.push({ record, reason: `claim check ${value.claimCheck.key} could not be resolved` })
         continue
       }
       value = resolved
     }
     decoded.push(value)
   }
+  const deadLettered = rejected.length
 
   let warehouseRetries = 0
   const attempt = Effect.tryPromise({
@@ -144,6 +143,7 @@ const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Prom
     }
     throw outcome.failure
   }
+  for (const { record, reason } of rejected) await deadLetter(deps, record, reason)
   const committedAt = decoded.flatMap((r) => (r.kind === "change" && !r.source.snapshot ? [r.source.committedAt] : []))
   const appliedByTable: Record<string, number> = {}
   for (const r of decoded) if (r.kind === "change") appliedByTable[r.source.table] = (appliedByTable[r.source.table] ?? 0) + 1
@@ -177,5 +177,7 @@ export const deadLetter = async (deps: ConsumerDeps, record: KinesisStreamRecord
     at: new Date().toISOString(),
     data: record.kinesis.data
   })
-  await Effect.runPromise(deps.lake.putNew(deadLetterKey(new Date(), `${shardIdOf(record)}-${record.kinesis.sequenceNumber}`, randomUUID()), body, "application/json"))
+  // One key per record (arrival hour, shard, sequence number): a retried batch cannot add a second copy.
+  const arrived = new Date(record.kinesis.approximateArrivalTimestamp * 1000)
+  await Effect.runPromise(deps.lake.putNew(deadLetterKey(arrived, `${shardIdOf(record)}-${record.kinesis.sequenceNumber}`), body, "application/json"))
 }

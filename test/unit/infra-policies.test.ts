@@ -42,7 +42,7 @@ describe("lake prefixes", () => {
     const at = new Date("2026-11-20T10:00:00Z")
     expect(rawObjectKey(at, "s", "1", "u").startsWith(LAKE_PREFIXES.raw)).toBe(true)
     expect(claimCheckKey("0/16B3748", "0/16B3748:0").startsWith(LAKE_PREFIXES.claims)).toBe(true)
-    expect(deadLetterKey(at, "e", "u").startsWith(LAKE_PREFIXES.deadLetter)).toBe(true)
+    expect(deadLetterKey(at, "e").startsWith(LAKE_PREFIXES.deadLetter)).toBe(true)
     expect(Object.values(LAKE_PREFIXES).every((p) => p.endsWith("/"))).toBe(true)
   })
 })
@@ -95,7 +95,7 @@ describe("consumer policy", () => {
         `sqs:SendMessage ${QUEUE}`
       ].sort()
     )
-    expect(allows(own, "s3:PutObject", deadLetterKey(new Date(), "e", "u"))).toBe(true)
+    expect(allows(own, "s3:PutObject", deadLetterKey(new Date(), "e"))).toBe(true)
     expect(allows(own, "s3:PutObject", "raw/2026/11/20/10/x.ndjson.gz")).toBe(false)
     noWildcards(own)
   })
