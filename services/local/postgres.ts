@@ -3,8 +3,9 @@
  * As root the server runs as OS user `postgres`, so the data directory's parent is made
  * enterable by that user.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
-import { dirname, join } from "node:path"
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
 import pg from "pg"
 import { freePort } from "./ports.ts"
 
@@ -57,12 +58,43 @@ export const loadEmbeddedPostgres = async () => {
   return EmbeddedPostgres
 }
 
+/** Every ancestor of `path` can be traversed by other users (the server runs as `postgres`). */
+const traversableByOthers = (path: string): boolean => {
+  for (let current = resolve(path); ; current = dirname(current)) {
+    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) return false
+    if (dirname(current) === current) return true
+  }
+}
+
+/**
+ * Where the cluster lives: `<dir>/postgres`, unless we run as root under a directory the
+ * `postgres` user cannot reach (e.g. a project in /root, mode 0700); then a private folder in
+ * the system temp directory, recorded in `<dir>/postgres.path` so a later start can clean up.
+ */
+const chooseDataDir = (dir: string): string => {
+  mkdirSync(dir, { recursive: true })
+  const pointer = join(dir, "postgres.path")
+  if (existsSync(pointer)) {
+    const previous = readFileSync(pointer, "utf8").trim()
+    killStalePostmaster(previous)
+    rmSync(dirname(previous), { recursive: true, force: true })
+    rmSync(pointer, { force: true })
+  }
+  const local = join(dir, "postgres")
+  killStalePostmaster(local)
+  rmSync(local, { recursive: true, force: true })
+  if (process.getuid?.() !== 0) return local
+  chmodSync(dir, 0o755)
+  if (traversableByOthers(dir)) return local
+  const outside = mkdtempSync(join(tmpdir(), "totes-pg-"))
+  chmodSync(outside, 0o755)
+  writeFileSync(pointer, join(outside, "postgres"))
+  return join(outside, "postgres")
+}
+
 export const startPostgres = async (options: { dir: string; databases: ReadonlyArray<string> }): Promise<LocalPostgres> => {
-  const dataDir = join(options.dir, "postgres")
-  mkdirSync(dirname(dataDir), { recursive: true })
-  chmodSync(dirname(dataDir), 0o755)
-  killStalePostmaster(dataDir)
-  rmSync(dataDir, { recursive: true, force: true })
+  const dataDir = chooseDataDir(options.dir)
+  const outside = !dataDir.startsWith(resolve(options.dir))
   const port = await freePort()
   const log: Array<string> = []
   const remember = (line: unknown) => {
@@ -115,6 +147,10 @@ export const startPostgres = async (options: { dir: string; databases: ReadonlyA
     stop: async () => {
       process.off("exit", killOnExit)
       await server.stop()
+      if (outside) {
+        rmSync(dirname(dataDir), { recursive: true, force: true })
+        rmSync(join(options.dir, "postgres.path"), { force: true })
+      }
     }
   }
 }
