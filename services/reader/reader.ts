@@ -316,6 +316,8 @@ export class Reader {
       this.failure ??= error
     })
     this.timers.push(setInterval(() => void this.sendStatus(), options.statusIntervalMs ?? 10_000))
+    // Lag at least every 15 s (the reader-down alarm treats missing samples as breaching).
+    void this.emitLag().catch(() => {})
     this.timers.push(setInterval(() => void this.emitLag().catch(() => {}), 15_000))
     this.timers.push(
       setInterval(() => {

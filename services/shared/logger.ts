@@ -277,3 +277,10 @@ export const makeLogger = (component: string, options: LoggerOptions = {}): Logg
     enabled
   }
 }
+
+/**
+ * Error messages from the data path can quote a value (e.g. `invalid input syntax for type
+ * timestamp: "…"`): quoted text and long digit runs are replaced before such a message is logged.
+ */
+export const scrubValues = (message: string): string =>
+  message.replace(/"[^"]*"|'[^']*'/g, "«value»").replace(/\b\d{6,}\b/g, "«number»")

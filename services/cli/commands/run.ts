@@ -1,7 +1,8 @@
-import { Console, Effect } from "effect"
+import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { consumerFromEnv, migrateFromEnv } from "../../consumer/main.ts"
 import { readerFromEnv } from "../../reader/main.ts"
+import { makeLogger, scrubValues } from "../../shared/logger.ts"
 import { aborted, untilSignal } from "../effects.ts"
 
 export const COMPONENTS = ["reader", "consumer", "archiver"] as const
@@ -26,16 +27,17 @@ export const parseComponents = (text: string): Array<Component> => {
 export const runCommand = Command.make("run", { components, resnapshot }, ({ components, resnapshot }) =>
   Effect.gen(function* () {
     const selected = parseComponents(components)
-    yield* Console.log(`running: ${selected.join(", ")} (Ctrl-C to stop)`)
+    makeLogger("cli").info(`running: ${selected.join(", ")} (Ctrl-C to stop)`, { command: "run" })
     yield* untilSignal(async (signal) => {
       const stops: Array<() => Promise<void>> = []
       const failures: Array<Promise<never>> = []
       if (selected.includes("reader")) {
+        const log = makeLogger("reader", { fields: { slot: process.env.TOTES_SLOT ?? "totes_cdc" } })
         const reader = readerFromEnv(process.env, {
           resnapshot,
           onProgress: (p) => {
-            if (p.phase === "snapshot" && p.done) console.log(`snapshot: ${p.table} ${p.rows} rows`)
-            else if (p.phase === "info") console.log(p.message)
+            if (p.phase === "snapshot" && p.done) log.info("snapshot table done", { table: p.table, rows: p.rows })
+            else if (p.phase === "info") log.info(p.message)
           }
         })
         stops.push(() => reader.stop())
@@ -43,8 +45,14 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
       }
       if (selected.includes("consumer")) {
         await migrateFromEnv()
+        const log = makeLogger("consumer", { fields: { stream: process.env.TOTES_STREAM ?? "totes-changes" } })
         const consumer = consumerFromEnv(process.env, {
-          onError: (shardId, error) => console.error(`consumer ${shardId}: ${(error as Error)?.message ?? String(error)}`)
+          onError: (shardId, error) =>
+            log.error("shard polling failed; retrying from the checkpoint", {
+              shardId,
+              errorCode: (error as { code?: string; name?: string })?.code ?? (error as Error)?.name,
+              reason: scrubValues((error as Error)?.message ?? String(error))
+            })
         })
         const stopConsumer = new AbortController()
         const polling = consumer.poller.run(stopConsumer.signal)
