@@ -104,6 +104,9 @@ const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Prom
     try: async () => {
       const client = await deps.pool.connect()
       let broken: Error | undefined
+      // A connection killed while checked out emits 'error' besides failing the query: note it.
+      const onError = (error: Error) => (broken ??= error)
+      client.on("error", onError)
       try {
         await registerShards(client, { schema: deps.schema, pipelineSchema: deps.pipelineSchema, stream: deps.stream, shardIds: [shardId] })
         return await applyRecords(client, decoded, {
@@ -116,6 +119,7 @@ const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Prom
         if (isTransientWarehouseError(error)) broken = error as Error
         throw error
       } finally {
+        client.off("error", onError)
         client.release(broken)
       }
     },

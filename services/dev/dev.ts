@@ -7,8 +7,7 @@ import { resolve } from "node:path"
 import { Effect } from "effect"
 import pg from "pg"
 import { consumerFromEnv, migrateFromEnv } from "../consumer/main.ts"
-import { startStack, writeStackEnv, type LocalStack } from "../local/stack.ts"
-import { readStackEnv, runningStackPid, stackFiles } from "../local/stack-process.ts"
+import { readStackEnv, runningStackPid, stackDown, stackFiles, stackUp } from "../local/stack-process.ts"
 import { readerFromEnv } from "../reader/main.ts"
 import { CheckpointStore } from "../shared/checkpoint-store.ts"
 import { metrics, teeSink } from "../shared/metrics.ts"
@@ -48,24 +47,18 @@ export const runDev = async (options: DevOptions) => {
     for (const step of cleanups.reverse()) await step().catch(() => {})
   }
   try {
-    // 1. the local stack: reuse a running `totes stack up`, otherwise own one for this session
-    let env: Record<string, string>
-    let stack: LocalStack | undefined
-    if (runningStackPid(dir) && existsSync(stackFiles(dir).env)) {
-      env = readStackEnv(dir)
-      log(`using the local stack already running in ${dir}`)
-    } else {
-      log("starting the local stack (PostgreSQL, Kinesis, DynamoDB, S3)…")
-      stack = await startStack({ dir, onProgress: (m) => log(`  ${m}`) })
-      env = { ...stack.env }
-      writeStackEnv(dir, env)
-      const owned = stack
+    // 1. the local stack, in its own background process group (like `totes stack up`): a
+    //    terminal's Ctrl-C reaches this process, which then stops everything in order, rather
+    //    than reaching PostgreSQL directly and cutting the pipeline's connections mid-flight.
+    const reused = Boolean(runningStackPid(dir) && existsSync(stackFiles(dir).env))
+    log(reused ? `using the local stack already running in ${dir}` : "starting the local stack (PostgreSQL, Kinesis, DynamoDB, S3)…")
+    if (!reused) {
+      await stackUp(dir)
       cleanups.push(async () => {
-        await owned.stop()
-        const { rmSync } = await import("node:fs")
-        rmSync(dir, { recursive: true, force: true })
+        await stackDown(dir)
       })
     }
+    const env = readStackEnv(dir)
     if (options.signal.aborted) return
 
     // 2. a generated totesys in the source (fresh each session when the stack is ours)
