@@ -1,8 +1,11 @@
 /** `totes`: thin commands, each delegating to a service. */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Effect, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { devCommand } from "./commands/dev.ts"
+import { lakeCommand } from "./commands/lake.ts"
+import { replayCommand } from "./commands/replay.ts"
+import { verifyCommand } from "./commands/verify.ts"
 import { runCommand } from "./commands/run.ts"
 import { sourceCommand } from "./commands/source.ts"
 import { stackCommand } from "./commands/stack.ts"
@@ -18,7 +21,19 @@ if (!isStackCommand) {
 
 const totes = Command.make("totes").pipe(
   Command.withDescription("totes-cdc: capture totesys changes from the PostgreSQL WAL into a lake and a star-schema warehouse"),
-  Command.withSubcommands([devCommand, stackCommand, sourceCommand, warehouseCommand, runCommand, statusCommand])
+  Command.withSubcommands([devCommand, stackCommand, sourceCommand, warehouseCommand, runCommand, statusCommand, lakeCommand, replayCommand, verifyCommand])
 )
 
-totes.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: false }))
+/**
+ * Exit with the command's code once it has finished. A client library that keeps a socket or
+ * timer alive after an orderly shutdown must not leave a process behind: the unref'd timer
+ * only fires if something else still holds the event loop open.
+ */
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  Runtime.defaultTeardown(exit, (code) => {
+    onExit(code)
+    process.exitCode = code
+    setTimeout(() => process.exit(code), 3_000).unref()
+  })
+
+totes.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: false, teardown }))

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { Effect } from "effect"
 import pg from "pg"
+import { archiverFromEnv } from "../archiver/main.ts"
 import { consumerFromEnv, migrateFromEnv } from "../consumer/main.ts"
 import { readStackEnv, runningStackPid, stackDown, stackFiles, stackUp } from "../local/stack-process.ts"
 import { readerFromEnv } from "../reader/main.ts"
@@ -94,6 +95,16 @@ export const runDev = async (options: DevOptions) => {
       await consumer.close()
     })
 
+    // The lake: the local Firehose stand-in, flushing every few seconds so objects show up quickly.
+    const archiver = archiverFromEnv(env, { flushMs: 5_000, onError: (_shard, error) => remember("archiver")(error) })
+    const stopArchiver = new AbortController()
+    const archiving = archiver.run(stopArchiver.signal)
+    archiving.catch(remember("archiver"))
+    cleanups.push(async () => {
+      stopArchiver.abort()
+      await archiving.catch(() => {})
+    })
+
     // 4. the simulator, writing changes with real timestamps
     const simulator = new pg.Client({ connectionString: env.SOURCE_DATABASE_URL, application_name: "totes-dev-simulator" })
     simulator.on("error", remember("simulator"))
@@ -133,7 +144,7 @@ export const runDev = async (options: DevOptions) => {
       } catch (error) {
         remember("status")(error)
       }
-      const lines = renderDashboard({ startedAt, figures: figures.figures, status, simulated, lake: undefined, errors, envPath: stackFiles(dir).env })
+      const lines = renderDashboard({ startedAt, figures: figures.figures, status, simulated, lake: { objects: archiver.stats.objects, records: archiver.stats.records }, errors, envPath: stackFiles(dir).env })
       if (options.plain) {
         log(lines.slice(2).join("\n"))
       } else {

@@ -381,15 +381,20 @@ export class Reader {
     if (!this.durable || Date.now() - this.lastStreamHeartbeat < this.heartbeatIntervalMs) return
     this.lastStreamHeartbeat = Date.now()
     const emittedAt = new Date().toISOString()
-    const heartbeat: Heartbeat = {
-      kind: "heartbeat",
-      schemaVersion: SCHEMA_VERSION,
-      id: `heartbeat:${this.durable.lsn}:${emittedAt}`,
-      commitLsn: this.durable.lsn,
-      committedAt: this.durable.committedAt,
-      emittedAt
-    }
-    await run(this.options.publisher.publish(this.shards.map((s) => encodeHeartbeat(heartbeat, s.startingHashKey))))
+    // One record per shard, each with its own id (ids are unique across the stream and the lake).
+    const durable = this.durable
+    const records = this.shards.map((shard) => {
+      const heartbeat: Heartbeat = {
+        kind: "heartbeat",
+        schemaVersion: SCHEMA_VERSION,
+        id: `heartbeat:${shard.shardId}:${durable.lsn}:${emittedAt}`,
+        commitLsn: durable.lsn,
+        committedAt: durable.committedAt,
+        emittedAt
+      }
+      return encodeHeartbeat(heartbeat, shard.startingHashKey)
+    })
+    await run(this.options.publisher.publish(records))
     this.stats.lastHeartbeatAt = emittedAt
   }
 

@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { consumerFromEnv, migrateFromEnv } from "../../consumer/main.ts"
+import { archiverFromEnv } from "../../archiver/main.ts"
 import { readerFromEnv } from "../../reader/main.ts"
 import { makeLogger, scrubValues } from "../../shared/logger.ts"
 import { aborted, untilSignal } from "../effects.ts"
@@ -62,6 +63,20 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
           await consumer.close()
         })
         failures.push(polling.then(() => Promise.reject(new Error("consumer stopped"))))
+      }
+      if (selected.includes("archiver")) {
+        const log = makeLogger("archiver", { fields: { stream: process.env.TOTES_STREAM ?? "totes-changes" } })
+        const archiver = archiverFromEnv(process.env, {
+          onError: (shardId, error) =>
+            log.error("archiving failed; retrying from the checkpoint", { shardId, reason: scrubValues((error as Error)?.message ?? String(error)) })
+        })
+        const stopArchiver = new AbortController()
+        const archiving = archiver.run(stopArchiver.signal)
+        stops.push(async () => {
+          stopArchiver.abort()
+          await archiving.catch(() => {})
+        })
+        failures.push(archiving.then(() => Promise.reject(new Error("archiver stopped"))))
       }
       try {
         await Promise.race([aborted(signal), ...failures])

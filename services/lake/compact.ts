@@ -1,0 +1,158 @@
+/**
+ * Compaction: raw gzip NDJSON → Parquet per source table and UTC day of the commit,
+ * `parquet/<table>/date=YYYY-MM-DD/<uuid>.parquet`, plus one manifest per run.
+ *
+ *   const report = await compactLake({ lake, from, to })
+ *
+ * Raw objects already listed by a manifest are skipped, so re-running changes nothing that exists
+ * (and writes nothing when there is nothing new). Every write is a new key (`IfNoneMatch: *`). A
+ * run holds at most `maxEventsPerRun` events in memory; a larger backlog becomes several runs,
+ * each committed by its own manifest. Change events only: heartbeats stay in raw/. Within a run an
+ * event delivered twice (Firehose is at-least-once) is written once; across runs it can appear
+ * twice, as in raw/ (readers deduplicate by event_id, as replay does).
+ */
+import { randomUUID } from "node:crypto"
+import { Effect } from "effect"
+import type { ChangeEvent } from "../../contracts/change-event.ts"
+import { parquetManifestKey, parquetObjectKey } from "../../contracts/lake.ts"
+import { lsnToBigInt } from "../../contracts/lsn.ts"
+import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { resolveClaimChecks } from "./claims.ts"
+import { readManifests, type CompactionManifest, type ManifestInput, type ManifestOutput } from "./manifest.ts"
+import { encodeEvents } from "./parquet-events.ts"
+import { writeParquetColumns, type Compression } from "./parquet-writer.ts"
+import { listRawObjects, readRawObject, type RawObjectRef } from "./raw.ts"
+
+export interface CompactOptions {
+  readonly lake: LakeStoreShape
+  /** Raw objects whose hour prefix is at or after this hour. */
+  readonly from?: Date
+  /** Raw objects whose hour prefix is at or before this hour. */
+  readonly to?: Date
+  readonly compression?: Compression
+  readonly maxEventsPerRun?: number
+  readonly onRun?: (manifest: CompactionManifest, ms: number) => void
+}
+
+export interface CompactReport {
+  readonly runs: ReadonlyArray<string>
+  readonly inputs: number
+  /** Raw objects skipped because a manifest already lists them. */
+  readonly alreadyCompacted: number
+  readonly inputBytes: number
+  readonly events: number
+  readonly outputs: number
+  readonly outputBytes: number
+  readonly ms: number
+}
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+const HOUR = 3_600_000
+const floorHour = (at: Date) => new Date(Math.floor(at.getTime() / HOUR) * HOUR)
+
+/** `20240223T120000123Z-1a2b3c4d`: sortable by creation time, unique. */
+const runId = () => `${new Date().toISOString().replace(/[-:.]/g, "")}-${randomUUID().slice(0, 8)}`
+
+const byPosition = (a: ChangeEvent, b: ChangeEvent) => {
+  const x = lsnToBigInt(a.source.commitLsn)
+  const y = lsnToBigInt(b.source.commitLsn)
+  return x < y ? -1 : x > y ? 1 : a.source.index - b.source.index
+}
+
+export const WRITER = "parquetjs-lite 0.8 page encoder, flat columns, one row group"
+
+export const compactLake = async (options: CompactOptions): Promise<CompactReport> => {
+  const started = Date.now()
+  const { lake } = options
+  const compacted = new Set((await run(readManifests(lake))).flatMap((m) => m.inputs.map((i) => i.key)))
+  const listed = await run(listRawObjects(lake, {}))
+  const from = options.from ? floorHour(options.from) : undefined
+  const inWindow = listed.filter((o) => (!from || o.hour >= from) && (!options.to || o.hour <= options.to))
+  const pending = inWindow.filter((o) => !compacted.has(o.key))
+  const maxEvents = options.maxEventsPerRun ?? 250_000
+
+  const runs: Array<string> = []
+  let events = 0
+  let outputs = 0
+  let outputBytes = 0
+  let cursor = 0
+  while (cursor < pending.length) {
+    const chunk: Array<RawObjectRef> = []
+    const inputs: Array<ManifestInput> = []
+    const byPartition = new Map<string, Array<ChangeEvent>>()
+    const seen = new Set<string>()
+    let buffered = 0
+    let duplicates = 0
+    let undecodable = 0
+    const runStarted = Date.now()
+    // Whole objects per run, until the run holds maxEvents events.
+    while (cursor < pending.length && (chunk.length === 0 || buffered < maxEvents)) {
+      const object = pending[cursor++]!
+      chunk.push(object)
+      const read = await run(readRawObject(lake, object.key))
+      undecodable += read.undecodable.length
+      const { records } = await resolveClaimChecks(lake, read.records)
+      let objectEvents = 0
+      for (const record of records) {
+        if (record.kind !== "change") continue
+        objectEvents++
+        if (seen.has(record.id)) {
+          duplicates++
+          continue
+        }
+        seen.add(record.id)
+        const partition = `${record.source.table}\u0000${record.source.committedAt.slice(0, 10)}`
+        let list = byPartition.get(partition)
+        if (!list) byPartition.set(partition, (list = []))
+        list.push(record)
+        buffered++
+      }
+      inputs.push({ key: object.key, size: object.size, records: read.records.length + read.undecodable.length, events: objectEvents })
+    }
+
+    const written: Array<ManifestOutput> = []
+    for (const [partition, list] of [...byPartition.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const [table, date] = partition.split("\u0000") as [string, string]
+      list.sort(byPosition)
+      const encoded = encodeEvents(table, list)
+      const body = await writeParquetColumns(encoded.columns, encoded.data, encoded.rows, {
+        compression: options.compression ?? "GZIP",
+        keyValues: { "totes.table": table, "totes.date": date }
+      })
+      const key = parquetObjectKey(table, date, randomUUID())
+      await run(lake.putNew(key, body, "application/vnd.apache.parquet"))
+      written.push({ key, table, date, rows: encoded.rows, bytes: body.byteLength })
+    }
+
+    const id = runId()
+    const manifest: CompactionManifest = {
+      version: 1,
+      run: id,
+      createdAt: new Date().toISOString(),
+      window: { from: options.from?.toISOString() ?? null, to: options.to?.toISOString() ?? null },
+      writer: `${WRITER}, ${options.compression ?? "GZIP"}`,
+      inputs,
+      outputs: written,
+      duplicates,
+      undecodable
+    }
+    await run(lake.putNew(parquetManifestKey(id), JSON.stringify(manifest, null, 1), "application/json"))
+    options.onRun?.(manifest, Date.now() - runStarted)
+    runs.push(id)
+    events += buffered
+    outputs += written.length
+    outputBytes += written.reduce((sum, o) => sum + o.bytes, 0)
+  }
+
+  return {
+    runs,
+    inputs: pending.length,
+    alreadyCompacted: inWindow.length - pending.length,
+    inputBytes: pending.reduce((sum, o) => sum + o.size, 0),
+    events,
+    outputs,
+    outputBytes,
+    ms: Date.now() - started
+  }
+}

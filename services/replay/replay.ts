@@ -1,0 +1,341 @@
+/**
+ * Replay: the lake → a warehouse, through the consumer's own code (applyRecords, without a shard).
+ *
+ *   const report = await replay({ lake, targetUrl, checkpoints, name: "rebuild", to: parseBound("2024-02-23T12:00Z") })
+ *
+ * - Reads the lake objects that can hold events of the window (raw by default; `source: "parquet"`
+ *   reads the compacted files plus every raw object no compaction has covered yet), in key order,
+ *   a few objects ahead of the warehouse.
+ * - Keeps the change events inside the window (`to` = time travel: committed at or before it) and
+ *   of the chosen tables, sorts each batch by source position and applies it in one transaction.
+ *   Order across batches and duplicates do not matter: the position guard and fact event ids make
+ *   the final state a function of the set of events.
+ * - Checkpoints `replay#<name>` in DynamoDB after each batch (see progress-state.ts) and resumes from
+ *   it after a crash; the first checkpoint is written before anything is applied, so a crashed
+ *   run's half-filled target is recognised as its own.
+ * - Migrates an empty target; refuses one holding data unless `catchUp` (see target.ts).
+ * - `dryRun` reads and projects every batch but touches neither the target nor the checkpoint.
+ */
+import { Effect, Option } from "effect"
+import pg from "pg"
+import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
+import type { ChangeEvent } from "../../contracts/change-event.ts"
+import { lsnToBigInt } from "../../contracts/lsn.ts"
+import { applyRecords, type ApplyResult } from "../consumer/apply.ts"
+import { isTransientWarehouseError } from "../consumer/process-batch.ts"
+import { projectBatch } from "../consumer/projection.ts"
+import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { advanceCheckpoint, pendingObjects, type ReplayCheckpoint } from "./progress-state.ts"
+import { parquetUnits, rawUnits, type LoadedUnit } from "./sources.ts"
+import { describeUrl, prepareTarget } from "./target.ts"
+import { boundText, selectEvents, timeWindow, type Bound } from "./window.ts"
+
+export interface ReplayOptions {
+  readonly lake: LakeStoreShape
+  readonly targetUrl: string
+  readonly schema?: string
+  readonly pipelineSchema?: string
+  readonly checkpoints: CheckpointStoreShape
+  /** Names the checkpoint `replay#<name>`: the same name resumes, another starts afresh. */
+  readonly name: string
+  readonly from?: Bound
+  readonly to?: Bound
+  /** Source tables to replay (default all). */
+  readonly tables?: ReadonlyArray<string>
+  readonly dryRun?: boolean
+  readonly catchUp?: boolean
+  readonly source?: "raw" | "parquet"
+  /** Events per warehouse transaction. */
+  readonly batchSize?: number
+  /** Objects read ahead of the warehouse. */
+  readonly prefetch?: number
+  /** Bound on how late an event can reach the lake after its commit (default unbounded). */
+  readonly maxDeliveryDelayMs?: number
+  /**
+   * Objects written this close before a run's listing are re-applied on resume even when the
+   * checkpoint covers them (an upload may still have been in flight). Default 5 minutes.
+   */
+  readonly listingMarginMs?: number
+  readonly signal?: AbortSignal
+  readonly onProgress?: (progress: ReplayProgress) => void
+  readonly progressIntervalMs?: number
+}
+
+export interface ReplayProgress {
+  readonly objectsTotal: number
+  readonly objectsDone: number
+  /** Objects a previous run of this name already applied. */
+  readonly objectsSkipped: number
+  readonly bytesTotal: number
+  readonly bytesDone: number
+  /** Stream records read (heartbeats and out-of-window events included). */
+  readonly records: number
+  /** Change events selected and applied (or projected, in a dry run). */
+  readonly events: number
+  readonly eventsPerSecond: number
+  readonly etaSeconds: number | null
+  readonly elapsedMs: number
+}
+
+export interface ReplayReport extends ReplayProgress {
+  readonly name: string
+  readonly dryRun: boolean
+  readonly resumed: boolean
+  readonly aborted: boolean
+  readonly batches: number
+  readonly undecodable: number
+  readonly unresolvedClaimChecks: ReadonlyArray<string>
+  /** Per source table and operation, e.g. `sales_order:c`. */
+  readonly byTableOp: Readonly<Record<string, number>>
+  /** What the warehouse did (a dry run: what the projection planned). */
+  readonly warehouse: {
+    readonly mirrorRows: number
+    readonly factRows: number
+    readonly dimensionRows: number
+    readonly duplicates: number
+    readonly skipped: number
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Source order: commit LSN, then index within the transaction. */
+const sortByPosition = (events: Array<ChangeEvent>): Array<ChangeEvent> =>
+  events
+    .map((event) => ({ event, lsn: lsnToBigInt(event.source.commitLsn), index: event.source.index }))
+    .sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.index - b.index))
+    .map((entry) => entry.event)
+
+export const replayFingerprint = (options: ReplayOptions): string =>
+  JSON.stringify({
+    target: `${describeUrl(options.targetUrl)}#${options.schema ?? "public"}/${options.pipelineSchema ?? "totes"}`,
+    from: boundText(options.from),
+    to: boundText(options.to),
+    tables: options.tables && options.tables.length > 0 ? [...options.tables].sort() : null,
+    source: options.source ?? "raw"
+  })
+
+export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
+  const started = Date.now()
+  const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+  const key = replayCheckpointKey(options.name)
+  const fingerprint = replayFingerprint(options)
+  const dryRun = options.dryRun ?? false
+
+  // 1. The checkpoint of an earlier run of this name (a dry run neither needs nor writes one).
+  let checkpoint: ReplayCheckpoint | undefined
+  if (!dryRun) {
+    checkpoint = Option.getOrUndefined(await run(options.checkpoints.get<ReplayCheckpoint>(key)))?.data
+    if (checkpoint && checkpoint.fingerprint !== fingerprint) {
+      throw new Error(
+        `replay '${options.name}' was started with other options (${checkpoint.fingerprint}); ` +
+          `this run has ${fingerprint}. Use another --name, or the same options to resume it.`
+      )
+    }
+  }
+  const resumed = checkpoint !== undefined
+
+  // 2. The target: migrate when empty, refuse data unless catch-up or our own earlier run.
+  let client: pg.Client | undefined
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: options.targetUrl, application_name: `totes-replay-${options.name}` })
+    await c.connect()
+    return c
+  }
+  if (!dryRun) {
+    client = await connect()
+    try {
+      await prepareTarget(client, {
+        schema: options.schema,
+        pipelineSchema: options.pipelineSchema,
+        allowData: resumed || (options.catchUp ?? false),
+        describe: describeUrl(options.targetUrl)
+      })
+    } catch (error) {
+      await client.end().catch(() => {})
+      throw error
+    }
+  }
+
+  try {
+    // 3. What to read.
+    const listedAt = new Date().toISOString()
+    const window = { ...timeWindow(options), ...(options.maxDeliveryDelayMs !== undefined ? { maxDeliveryDelayMs: options.maxDeliveryDelayMs } : {}) }
+    const listing =
+      options.source === "parquet"
+        ? await parquetUnits(options.lake, { ...window, ...(options.tables ? { tables: options.tables } : {}) })
+        : await rawUnits(options.lake, window)
+    const pending = pendingObjects(listing, checkpoint, options.listingMarginMs)
+    const byKey = new Map(listing.map((u) => [u.key, u]))
+    const units = pending.map((p) => byKey.get(p.key)!)
+
+    if (!dryRun && !checkpoint) {
+      checkpoint = {
+        version: 1,
+        fingerprint,
+        appliedThrough: "",
+        listedAt,
+        objects: 0,
+        events: 0,
+        startedAt: new Date().toISOString(),
+        updatedAt: new Date().toISOString()
+      }
+      await run(options.checkpoints.advance(key, "", checkpoint))
+    }
+
+    // 4. Read ahead, batch, apply, checkpoint.
+    const stats = {
+      objectsDone: 0,
+      bytesDone: 0,
+      records: 0,
+      events: 0,
+      batches: 0,
+      undecodable: 0,
+      unresolved: [] as Array<string>,
+      byTableOp: {} as Record<string, number>,
+      warehouse: { mirrorRows: 0, factRows: 0, dimensionRows: 0, duplicates: 0, skipped: 0 }
+    }
+    const bytesTotal = units.reduce((sum, u) => sum + u.size, 0)
+    const progress = (): ReplayProgress => {
+      const elapsedMs = Date.now() - started
+      const rate = stats.bytesDone / Math.max(elapsedMs, 1)
+      return {
+        objectsTotal: listing.length,
+        objectsDone: stats.objectsDone,
+        objectsSkipped: listing.length - units.length,
+        bytesTotal,
+        bytesDone: stats.bytesDone,
+        records: stats.records,
+        events: stats.events,
+        eventsPerSecond: Math.round((stats.events * 1000) / Math.max(elapsedMs, 1)),
+        etaSeconds: stats.bytesDone > 0 ? Math.round((bytesTotal - stats.bytesDone) / rate / 1000) : null,
+        elapsedMs
+      }
+    }
+    let lastProgress = 0
+    const report = (force = false) => {
+      if (!options.onProgress) return
+      if (!force && Date.now() - lastProgress < (options.progressIntervalMs ?? 1_000)) return
+      lastProgress = Date.now()
+      options.onProgress(progress())
+    }
+
+    const apply = async (events: Array<ChangeEvent>): Promise<void> => {
+      if (events.length === 0) return
+      const sorted = sortByPosition(events)
+      if (dryRun) {
+        const plan = projectBatch(sorted)
+        stats.warehouse.mirrorRows += plan.mirror.length
+        stats.warehouse.factRows += plan.facts.length
+        stats.warehouse.duplicates += plan.counts.duplicates
+        stats.warehouse.skipped += plan.counts.skipped
+        return
+      }
+      let result: ApplyResult | undefined
+      for (let attempt = 1; !result; attempt++) {
+        try {
+          client ??= await connect()
+          result = await applyRecords(client, sorted, { schema: options.schema, pipelineSchema: options.pipelineSchema })
+        } catch (error) {
+          if (!isTransientWarehouseError(error) || attempt >= 8) throw error
+          await client?.end().catch(() => {})
+          client = undefined
+          await sleep(Math.min(200 * 2 ** attempt, 5_000))
+        }
+      }
+      stats.warehouse.mirrorRows += result.mirrorRows
+      stats.warehouse.factRows += result.factRows
+      stats.warehouse.dimensionRows += result.dimensionRows
+      stats.warehouse.skipped += result.skipped
+    }
+
+    const base = { objects: checkpoint?.objects ?? 0, events: checkpoint?.events ?? 0 }
+    let lastCheckpointAt = Date.now()
+    const checkpointThrough = async (objectKey: string | undefined) => {
+      if (dryRun || !checkpoint || objectKey === undefined) return
+      const next = advanceCheckpoint(checkpoint, objectKey, listedAt, { objects: base.objects + stats.objectsDone, events: base.events + stats.events })
+      if (!next) return
+      await run(options.checkpoints.advance(key, next.appliedThrough, next))
+      checkpoint = next
+      lastCheckpointAt = Date.now()
+    }
+
+    const batchSize = options.batchSize ?? 5_000
+    const prefetch = Math.max(1, options.prefetch ?? 4)
+    const loads = new Map<number, Promise<LoadedUnit>>()
+    const loadAhead = (from: number) => {
+      for (let i = from; i < Math.min(units.length, from + prefetch); i++) {
+        if (!loads.has(i)) {
+          const promise = units[i]!.load()
+          promise.catch(() => {}) // awaited in order below; avoid an unhandled rejection meanwhile
+          loads.set(i, promise)
+        }
+      }
+    }
+
+    let batch: Array<ChangeEvent> = []
+    let completed: string | undefined
+    let aborted = false
+    const flush = async () => {
+      await apply(batch)
+      if (batch.length > 0) stats.batches++
+      batch = []
+      await checkpointThrough(completed)
+      completed = undefined
+      report()
+    }
+
+    for (let i = 0; i < units.length; i++) {
+      if (options.signal?.aborted) {
+        aborted = true
+        break
+      }
+      loadAhead(i)
+      const unit = units[i]!
+      const loaded = await loads.get(i)!
+      loads.delete(i)
+      stats.records += loaded.records.length
+      stats.undecodable += loaded.undecodable
+      stats.unresolved.push(...loaded.unresolved)
+      const events = selectEvents(loaded.records, options)
+      for (const event of events) {
+        const tableOp = `${event.source.table}:${event.op}`
+        stats.byTableOp[tableOp] = (stats.byTableOp[tableOp] ?? 0) + 1
+        batch.push(event)
+        if (batch.length >= batchSize) {
+          stats.events += batch.length
+          await flush()
+        }
+      }
+      stats.objectsDone++
+      stats.bytesDone += unit.size
+      // Every event of this object is applied or in `batch`: the next flush covers it.
+      completed = unit.key
+      if (batch.length === 0 && Date.now() - lastCheckpointAt > 2_000) {
+        // A run of objects without selected events (heartbeats, other tables): keep the checkpoint moving.
+        await checkpointThrough(completed)
+        completed = undefined
+        report()
+      }
+    }
+    stats.events += batch.length
+    await flush()
+    report(true)
+
+    return {
+      ...progress(),
+      name: options.name,
+      dryRun,
+      resumed,
+      aborted,
+      batches: stats.batches,
+      undecodable: stats.undecodable,
+      unresolvedClaimChecks: stats.unresolved,
+      byTableOp: stats.byTableOp,
+      warehouse: stats.warehouse
+    }
+  } finally {
+    await client?.end().catch(() => {})
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Where a replay reads events from: units (lake objects) in key order, each loaded on demand.
+ *
+ *   rawUnits      the raw/ objects that can hold events of the window (Firehose's output)
+ *   parquetUnits  the compacted Parquet files of the window's days, plus every raw object that no
+ *                 compaction manifest lists yet (so nothing delivered since the last compaction is
+ *                 missed)
+ */
+import { Effect } from "effect"
+import type { StreamRecord } from "../../contracts/change-event.ts"
+import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { resolveClaimChecks } from "../lake/claims.ts"
+import { listCompactedInputs, listParquetObjects, readParquetEvents } from "../lake/parquet-read.ts"
+import { listRawObjects, readRawObject, type RawWindow } from "../lake/raw.ts"
+
+export interface LoadedUnit {
+  readonly records: ReadonlyArray<StreamRecord>
+  /** Lines that are not valid stream records (reported, never applied). */
+  readonly undecodable: number
+  /** Oversize events whose stored images could not be read. */
+  readonly unresolved: ReadonlyArray<string>
+}
+
+export interface ReplayUnit {
+  readonly key: string
+  readonly size: number
+  readonly lastModified: Date | undefined
+  readonly load: () => Promise<LoadedUnit>
+}
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+const rawUnit = (lake: LakeStoreShape, object: { key: string; size: number; lastModified: Date | undefined }): ReplayUnit => ({
+  key: object.key,
+  size: object.size,
+  lastModified: object.lastModified,
+  load: async () => {
+    const { records, undecodable } = await run(readRawObject(lake, object.key))
+    const resolved = await resolveClaimChecks(lake, records)
+    return { records: resolved.records, undecodable: undecodable.length, unresolved: resolved.unresolved }
+  }
+})
+
+export const rawUnits = async (lake: LakeStoreShape, window: RawWindow): Promise<Array<ReplayUnit>> =>
+  (await run(listRawObjects(lake, window))).map((object) => rawUnit(lake, object))
+
+export const parquetUnits = async (
+  lake: LakeStoreShape,
+  window: RawWindow & { readonly tables?: ReadonlyArray<string> }
+): Promise<Array<ReplayUnit>> => {
+  const compacted = await listCompactedInputs(lake)
+  const files = await listParquetObjects(lake, window)
+  const raw = (await run(listRawObjects(lake, window))).filter((object) => !compacted.has(object.key))
+  return [
+    ...files.map(
+      (file): ReplayUnit => ({
+        key: file.key,
+        size: file.size,
+        lastModified: file.lastModified,
+        load: async () => ({ records: await readParquetEvents(lake, file.key), undecodable: 0, unresolved: [] })
+      })
+    ),
+    ...raw.map((object) => rawUnit(lake, object))
+  ]
+}

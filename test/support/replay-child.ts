@@ -1,0 +1,31 @@
+/**
+ * Runs one replay in a child process, for crash tests: `node --import tsx test/support/replay-child.ts`
+ * with REPLAY_CHILD = JSON {env, target, name, batchSize, listingMarginMs}. Prints `batch <events>`
+ * after every applied batch and `done <report JSON>` at the end.
+ */
+import { Effect } from "effect"
+import { replay } from "../../services/replay/replay.ts"
+import { s3Client } from "../../services/shared/aws-clients.ts"
+import { CheckpointStore } from "../../services/shared/checkpoint-store.ts"
+import { makeLakeStore } from "../../services/shared/lake-store.ts"
+
+const config = JSON.parse(process.env.REPLAY_CHILD ?? "{}") as {
+  env: Record<string, string>
+  target: string
+  name: string
+  batchSize: number
+  listingMarginMs: number
+}
+
+const report = await replay({
+  lake: makeLakeStore(config.env.TOTES_LAKE_BUCKET!, s3Client(config.env)),
+  targetUrl: config.target,
+  checkpoints: Effect.runSync(CheckpointStore.make(config.env)),
+  name: config.name,
+  batchSize: config.batchSize,
+  listingMarginMs: config.listingMarginMs,
+  progressIntervalMs: 0,
+  onProgress: (p) => process.stdout.write(`batch ${p.events}\n`)
+})
+process.stdout.write(`done ${JSON.stringify(report)}\n`)
+process.exit(0)
