@@ -16,6 +16,7 @@
  * Each shard has its own buffer (so an object's records come from one shard and its first sequence
  * number names it); shards are re-listed periodically so that children of a reshard are picked up.
  */
+import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import { Effect, Option } from "effect"
@@ -211,6 +212,7 @@ export class Archiver {
     const body = encodeRawObject(buffer.lines)
     const key = rawObjectKey(buffer.oldestArrival, this.options.stream, buffer.firstSequence, randomUUID())
     await run(this.options.lake.putNew(key, body, "application/x-ndjson"))
+    metrics.emit("lake", { LakeObjectsWritten: 1, LakeBytesWritten: body.byteLength })
     this.stats.objects++
     this.stats.bytes += body.byteLength
     this.stats.records += buffer.lines.length

@@ -11,6 +11,7 @@
  * event delivered twice (Firehose is at-least-once) is written once; across runs it can appear
  * twice, as in raw/ (readers deduplicate by event_id, as replay does).
  */
+import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
@@ -122,6 +123,7 @@ export const compactLake = async (options: CompactOptions): Promise<CompactRepor
       })
       const key = parquetObjectKey(table, date, randomUUID())
       await run(lake.putNew(key, body, "application/vnd.apache.parquet"))
+      metrics.emit("lake", { LakeObjectsWritten: 1, LakeBytesWritten: body.byteLength })
       written.push({ key, table, date, rows: encoded.rows, bytes: body.byteLength })
     }
 

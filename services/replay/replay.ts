@@ -16,6 +16,7 @@
  * - Migrates an empty target; refuses one holding data unless `catchUp` (see target.ts).
  * - `dryRun` reads and projects every batch but touches neither the target nor the checkpoint.
  */
+import { metrics } from "../shared/metrics.ts"
 import { Effect, Option } from "effect"
 import pg from "pg"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
@@ -322,6 +323,8 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     stats.events += batch.length
     await flush()
     report(true)
+    const final = progress()
+    metrics.emit("replay", { EventsReplayed: final.events, ReplayEventsPerSecond: final.eventsPerSecond })
 
     return {
       ...progress(),

@@ -10,7 +10,7 @@ import { generateTotesys } from "../../services/source/generate.ts"
 import { DEFAULT_MIX, simulate } from "../../services/source/simulate.ts"
 import { waitCaughtUp } from "../../services/status/status.ts"
 import { migrateFromEnv } from "../../services/consumer/main.ts"
-import { spawnTotes, waitFor } from "../support/processes.ts"
+import { runTotes, spawnTotes, waitFor } from "../support/processes.ts"
 import { connect, isolatedPipelineEnv } from "../support/stack.ts"
 
 const MARKER = "marker-7d1c9e@row-value.example"
@@ -22,7 +22,7 @@ describe("observability of a real run", () => {
     await generateTotesys(source, { seed: "observe", days: 10 })
     await source.query("UPDATE staff SET email_address = $1, last_updated = now() WHERE staff_id = 1", [MARKER])
     await migrateFromEnv(env)
-    const run = spawnTotes(["run", "--components", "reader,consumer"], { ...env, TOTES_METRICS: "stdout", TOTES_LOG_LEVEL: "debug" })
+    const run = spawnTotes(["run", "--components", "reader,consumer,archiver"], { ...env, TOTES_METRICS: "stdout", TOTES_LOG_LEVEL: "debug", TOTES_ARCHIVER_FLUSH_MS: "300" })
     await waitFor(() => run.output().includes("streaming slot"), 60_000, `reader streaming: ${run.output()}`)
     await simulate(source, { seed: "observe", rate: Infinity, maxTransactions: 60, mix: DEFAULT_MIX })
     await source.query("UPDATE staff SET email_address = $1, last_updated = now() WHERE staff_id = 2", [MARKER])
@@ -32,8 +32,11 @@ describe("observability of a real run", () => {
     await warehouse.end()
     run.child.kill("SIGTERM")
     expect(await run.exited).not.toBeNull()
+    // Replay reports its own figures (a dry run reads the lake the archiver just wrote).
+    const replay = await runTotes(["replay", "--dry-run", "--name", "observe"], { ...env, TOTES_METRICS: "stdout" })
+    expect(replay.code, replay.output).toBe(0)
 
-    const lines = run.output().split("\n").filter((l) => l.trim() !== "")
+    const lines = [...run.output().split("\n"), ...replay.output.split("\n").filter((l) => l.startsWith("{"))].filter((l) => l.trim() !== "")
     const emf: Array<EmfDocument> = []
     const logs: Array<Record<string, unknown>> = []
     for (const line of lines) {
@@ -65,12 +68,14 @@ describe("observability of a real run", () => {
     }
     expect([...(seen.get("reader") ?? [])]).toEqual(expect.arrayContaining(["EventsPublished", "PublishLatency", "PublishBatchSize", "ReplicationLagBytes", "SnapshotRows"]))
     expect([...(seen.get("consumer") ?? [])]).toEqual(expect.arrayContaining(["EventsApplied", "EndToEndLatency", "BatchDuration", "ConsistentThroughAgeSeconds"]))
+    expect([...(seen.get("lake") ?? [])]).toEqual(expect.arrayContaining(["LakeObjectsWritten", "LakeBytesWritten"]))
+    expect([...(seen.get("replay") ?? [])]).toEqual(expect.arrayContaining(["EventsReplayed", "ReplayEventsPerSecond"]))
     const published = emf.filter((d) => d.EventsPublished !== undefined)
     expect(published.every((d) => typeof d.Table === "string" && typeof d.Operation === "string")).toBe(true)
 
     // Logs: correlation fields, and nothing secret or from a row.
     expect(logs.some((l) => l.component === "reader" && l.slot === env.TOTES_SLOT)).toBe(true)
-    const everything = run.output()
+    const everything = run.output() + replay.output
     expect(everything).not.toContain(new URL(env.SOURCE_DATABASE_URL!).password)
     expect(everything).not.toContain(MARKER)
     await source.end()
