@@ -84,18 +84,29 @@ export class CheckpointStore extends Context.Service<CheckpointStore, Checkpoint
   static readonly layer = Layer.effect(CheckpointStore, CheckpointStore.make())
 
   /** In-memory, same semantics, for unit tests. */
-  static readonly layerTest = Layer.sync(CheckpointStore, () => {
-    const items = new Map<string, StoredCheckpoint<unknown>>()
-    return CheckpointStore.of({
-      get: <A>(key: string) => Effect.sync(() => Option.fromNullishOr(items.get(key) as StoredCheckpoint<A> | undefined)),
-      advance: (key, position, data) =>
-        Effect.sync(() => {
-          const current = items.get(key)
-          if (current && current.position > position) return false
-          items.set(key, { position, data })
-          return true
-        }),
-      put: (key, data) => Effect.sync(() => void items.set(key, { position: "", data }))
-    })
-  })
+  static readonly layerTest = Layer.sync(CheckpointStore, () => CheckpointStore.of(makeMemoryCheckpointStore()))
+}
+
+/** In-memory checkpoints with the same monotonic semantics; `failAdvances` makes the first N advances fail. */
+export const makeMemoryCheckpointStore = (
+  faults: { failAdvances?: number } = {}
+): CheckpointStoreShape & { readonly items: Map<string, StoredCheckpoint<unknown>> } => {
+  const items = new Map<string, StoredCheckpoint<unknown>>()
+  let failures = faults.failAdvances ?? 0
+  return {
+    items,
+    get: <A>(key: string) => Effect.sync(() => Option.fromNullishOr(items.get(key) as StoredCheckpoint<A> | undefined)),
+    advance: (key, position, data) =>
+      Effect.suspend(() => {
+        if (failures > 0) {
+          failures--
+          return Effect.fail(new CheckpointError({ key, message: "injected checkpoint failure" }))
+        }
+        const current = items.get(key)
+        if (current && current.position > position) return Effect.succeed(false)
+        items.set(key, { position, data })
+        return Effect.succeed(true)
+      }),
+    put: (key, data) => Effect.sync(() => void items.set(key, { position: "", data }))
+  }
 }

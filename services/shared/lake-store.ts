@@ -74,25 +74,36 @@ export const makeLakeStore = (bucket: string, client: S3Client): LakeStoreShape 
 export class LakeStore extends Context.Service<LakeStore, LakeStoreShape>()("totes/shared/LakeStore") {
   static readonly layer = Layer.sync(LakeStore, () => LakeStore.of(makeLakeStore(readConfig(LakeBucket), s3Client())))
 
-  static readonly layerTest = Layer.sync(LakeStore, () => {
-    const objects = new Map<string, Uint8Array>()
-    return LakeStore.of({
-      bucket: "test-lake",
-      putNew: (key, body) =>
-        objects.has(key)
-          ? Effect.fail(new LakeError({ key, message: "object exists" }))
-          : Effect.sync(() => void objects.set(key, typeof body === "string" ? Buffer.from(body) : body)),
-      get: (key) => {
-        const body = objects.get(key)
-        return body ? Effect.succeed(body) : Effect.fail(new LakeError({ key, message: "NoSuchKey" }))
-      },
-      list: (prefix, startAfter) =>
-        Effect.sync(() =>
-          [...objects.entries()]
-            .filter(([k]) => k.startsWith(prefix) && (!startAfter || k > startAfter))
-            .sort(([a], [b]) => (a < b ? -1 : 1))
-            .map(([key, body]) => ({ key, size: body.byteLength, lastModified: undefined }))
-        )
-    })
-  })
+  static readonly layerTest = Layer.sync(LakeStore, () => LakeStore.of(makeMemoryLakeStore()))
+}
+
+/** In-memory lake with the same write-once semantics; `failPuts` makes the first N writes fail. */
+export const makeMemoryLakeStore = (faults: { failPuts?: number } = {}): LakeStoreShape & { readonly objects: Map<string, Uint8Array> } => {
+  const objects = new Map<string, Uint8Array>()
+  let failures = faults.failPuts ?? 0
+  return {
+    bucket: "memory",
+    objects,
+    putNew: (key, body) =>
+      Effect.suspend(() => {
+        if (failures > 0) {
+          failures--
+          return Effect.fail(new LakeError({ key, message: "injected put failure" }))
+        }
+        if (objects.has(key)) return Effect.fail(new LakeError({ key, message: "object exists" }))
+        objects.set(key, typeof body === "string" ? Buffer.from(body) : body)
+        return Effect.void
+      }),
+    get: (key) => {
+      const body = objects.get(key)
+      return body ? Effect.succeed(body) : Effect.fail(new LakeError({ key, message: "NoSuchKey" }))
+    },
+    list: (prefix, startAfter) =>
+      Effect.sync(() =>
+        [...objects.entries()]
+          .filter(([k]) => k.startsWith(prefix) && (!startAfter || k > startAfter))
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([key, body]) => ({ key, size: body.byteLength, lastModified: new Date(0) }))
+      )
+  }
 }

@@ -6,7 +6,7 @@
  * after the order (rounded uniform, so the ends are half as likely), orders at a random minute
  * of 08:00–18:59 with the seconds ≈ 10 (the real job's cron jitter), amounts exact in cents.
  */
-import type { TotesysTable } from "../../contracts/totesys.ts"
+import { SOURCE_COLUMNS, type TotesysTable } from "../../contracts/totesys.ts"
 import type { Random } from "./random.ts"
 import { BUSINESS_OPEN_MS, DAY_MS, formatDate, formatTimestamp, MINUTE_MS } from "./sim-time.ts"
 import {
@@ -162,28 +162,7 @@ export interface TotesysRows {
 }
 
 /** Physical column order of every table (as in schema.sql). */
-export const COLUMNS = {
-  address: ["address_id", "address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone", "created_at", "last_updated"],
-  counterparty: ["counterparty_id", "counterparty_legal_name", "legal_address_id", "commercial_contact", "delivery_contact", "created_at", "last_updated"],
-  currency: ["currency_id", "currency_code", "created_at", "last_updated"],
-  department: ["department_id", "department_name", "location", "manager", "created_at", "last_updated"],
-  design: ["design_id", "created_at", "design_name", "file_location", "file_name", "last_updated"],
-  payment_type: ["payment_type_id", "payment_type_name", "created_at", "last_updated"],
-  staff: ["staff_id", "first_name", "last_name", "department_id", "email_address", "created_at", "last_updated"],
-  purchase_order: [
-    "purchase_order_id", "created_at", "last_updated", "staff_id", "counterparty_id", "item_code", "item_quantity",
-    "item_unit_price", "currency_id", "agreed_delivery_date", "agreed_payment_date", "agreed_delivery_location_id"
-  ],
-  sales_order: [
-    "sales_order_id", "created_at", "last_updated", "design_id", "staff_id", "counterparty_id", "units_sold",
-    "unit_price", "currency_id", "agreed_delivery_date", "agreed_payment_date", "agreed_delivery_location_id"
-  ],
-  transaction: ["transaction_id", "transaction_type", "sales_order_id", "purchase_order_id", "created_at", "last_updated"],
-  payment: [
-    "payment_id", "created_at", "last_updated", "transaction_id", "counterparty_id", "payment_amount", "currency_id",
-    "payment_type_id", "paid", "payment_date", "company_ac_number", "counterparty_ac_number"
-  ]
-} as const satisfies Record<TotesysTable, ReadonlyArray<string>>
+export const COLUMNS = SOURCE_COLUMNS
 
 const TIMESTAMP_COLUMNS = new Set(["created_at", "last_updated"])
 const MONEY_COLUMNS = new Set(["unit_price", "item_unit_price", "payment_amount"])

@@ -5,20 +5,13 @@
  */
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { connect as netConnect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { portOpen } from "../support/net.ts"
 import { waitFor } from "../support/processes.ts"
 
 const ROOT = new URL("../..", import.meta.url).pathname
-
-const portOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = netConnect(port, "127.0.0.1")
-    socket.once("connect", () => (socket.destroy(), resolve(true)))
-    socket.once("error", () => resolve(false))
-  })
 
 const startDemo = (dir: string) => {
   // detached: its own process group, so a group SIGINT reaches npm and everything under it.

@@ -4,18 +4,11 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { connect as netConnect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { portOpen } from "../support/net.ts"
 import { runTotes } from "../support/processes.ts"
-
-const portOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = netConnect(port, "127.0.0.1")
-    socket.once("connect", () => (socket.destroy(), resolve(true)))
-    socket.once("error", () => resolve(false))
-  })
 
 const processesUsing = (dir: string) => {
   const out = spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).stdout
