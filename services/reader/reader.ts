@@ -149,44 +149,43 @@ export class Reader {
   private async prepareSlot(): Promise<string> {
     const { options } = this
     const admin = this.admin!
-    const checkpoint = Option.getOrUndefined(await run(options.checkpoints.get<ReaderCheckpoint>(readerCheckpointKey(options.slot))))
+    // A checkpoint reset by --resnapshot is stored as null: no checkpoint.
+    const stored = Option.getOrUndefined(await run(options.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(options.slot))))
+    const checkpoint = stored?.data ? { position: stored.position, data: stored.data } : undefined
     const snapshot = Option.getOrUndefined(await run(options.checkpoints.get<SnapshotState>(snapshotStateKey(options.slot))))
     let slot = await slotInfo(admin, options.slot)
-
-    if (checkpoint && checkpoint.data.systemId !== this.systemId && !options.resnapshot) {
-      throw new ReaderStartError(
-        `checkpoint for slot '${options.slot}' belongs to another database server (system id ${checkpoint.data.systemId}, this one is ${this.systemId}); refusing to mix histories. Use a new TOTES_SLOT or --resnapshot.`
-      )
-    }
     if (slot?.activePid) throw new ReaderStartError(`slot '${options.slot}' is in use by backend pid ${slot.activePid}`)
     if (slot && slot.plugin !== "pgoutput") throw new ReaderStartError(`slot '${options.slot}' uses plugin ${slot.plugin}, not pgoutput`)
 
-    if (!slot && checkpoint && !options.resnapshot) {
-      throw new ReaderStartError(
-        `replication slot '${options.slot}' is missing but the checkpoint says changes up to ${checkpoint.data.lsn} were captured: the slot was dropped or the server replaced, and changes after that position may be lost. Refusing to paper over the gap: repair from the lake/verify, then restart with --resnapshot to take a new initial snapshot.`
-      )
+    // A silent gap between the checkpoint and what the slot will stream is refused, never papered over.
+    const gap =
+      checkpoint && checkpoint.data.systemId !== this.systemId
+        ? `the checkpoint for slot '${options.slot}' belongs to another database server (system id ${checkpoint.data.systemId}, this one is ${this.systemId}); refusing to mix histories`
+        : !slot && checkpoint
+          ? `replication slot '${options.slot}' is missing but the checkpoint says changes up to ${checkpoint.data.lsn} were captured: the slot was dropped or the server replaced, and changes after that position may be lost`
+          : slot?.confirmedFlushLsn && checkpoint && lsnToBigInt(slot.confirmedFlushLsn) > lsnToBigInt(checkpoint.data.lsn) + 1n
+            ? // We acknowledge `lsn`, which the server records as lsn + 1; anything further was moved by someone else.
+              `replication slot '${options.slot}' was moved past the reader's checkpoint (slot confirmed ${slot.confirmedFlushLsn}, checkpoint ${checkpoint.data.lsn}): changes in between were never published`
+            : undefined
+    if (gap && !options.resnapshot) {
+      throw new ReaderStartError(`${gap}. Refusing to run: repair the warehouse from the lake (totes replay, totes verify), then restart with --resnapshot to take a new initial snapshot.`)
     }
-    if (slot && !checkpoint && !snapshot) {
-      // Created by a reader that died before recording anything: nothing was acknowledged.
-      this.progress({ phase: "info", message: `slot '${options.slot}' has no checkpoint: recreating it with a fresh snapshot` })
-      await dropSlot(admin, options.slot)
+    if (gap || (slot && !checkpoint && !snapshot)) {
+      // --resnapshot, or a slot created by a reader that died before recording anything (nothing acknowledged).
+      this.progress({ phase: "info", message: gap ? `--resnapshot: ${gap}; starting over with a new slot and initial snapshot` : `slot '${options.slot}' has no checkpoint: recreating it with a fresh snapshot` })
+      if (slot) await dropSlot(admin, options.slot)
+      await run(options.checkpoints.put(readerCheckpointKey(options.slot), null))
       slot = undefined
     }
     if (!slot) return this.initialSnapshot()
 
     if (snapshot && !snapshot.data.complete) await this.resumeSnapshot(snapshot.data)
-    const cp = Option.getOrUndefined(await run(options.checkpoints.get<ReaderCheckpoint>(readerCheckpointKey(options.slot))))
+    const cp = Option.getOrUndefined(await run(options.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(options.slot))))?.data
     if (!cp) throw new ReaderStartError(`slot '${options.slot}' exists but no checkpoint was recorded after its snapshot`)
-    // We acknowledge `lsn`, which the server records as lsn + 1; anything further was moved by someone else.
-    if (slot.confirmedFlushLsn && lsnToBigInt(slot.confirmedFlushLsn) > lsnToBigInt(cp.data.lsn) + 1n) {
-      throw new ReaderStartError(
-        `replication slot '${options.slot}' was moved past the reader's checkpoint (slot confirmed ${slot.confirmedFlushLsn}, checkpoint ${cp.data.lsn}): changes in between were never published. Refusing to run; repair from the lake, then --resnapshot.`
-      )
-    }
-    this.durable = { lsn: cp.data.lsn, committedAt: cp.data.committedAt }
-    this.stats.durableLsn = cp.data.lsn
-    this.stats.durableCommittedAt = cp.data.committedAt
-    return cp.data.lsn
+    this.durable = { lsn: cp.lsn, committedAt: cp.committedAt }
+    this.stats.durableLsn = cp.lsn
+    this.stats.durableCommittedAt = cp.committedAt
+    return cp.lsn
   }
 
   private async initialSnapshot(): Promise<string> {

@@ -46,7 +46,7 @@ const bytesBetween = (newer: string, older: string | null) => (older ? Math.max(
 export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> => {
   const walLsn = await currentWalLsn(inputs.source)
   const slot = await slotInfo(inputs.source, inputs.slot)
-  const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint>(readerCheckpointKey(inputs.slot))))
+  const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
   const freshness = await readFreshness(inputs.warehouse, schemas).catch(() => ({ consistentThroughLsn: null, consistentThroughAt: null }))
   const positions = await readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(() => [])
@@ -63,12 +63,12 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
     at: new Date().toISOString(),
     source: { walLsn },
     reader: {
-      checkpointLsn: checkpoint?.data.lsn ?? null,
-      checkpointCommittedAt: checkpoint?.data.committedAt ?? null,
+      checkpointLsn: checkpoint?.data?.lsn ?? null,
+      checkpointCommittedAt: checkpoint?.data?.committedAt ?? null,
       slotConfirmedLsn: slot?.confirmedFlushLsn ?? null,
       slotActive: Boolean(slot?.activePid),
       retainedWalBytes: slot ? bytesBetween(walLsn, slot.restartLsn) : null,
-      lagBytes: bytesBetween(walLsn, checkpoint?.data.lsn ?? null)
+      lagBytes: bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
     },
     consumer: {
       shards,

@@ -82,7 +82,7 @@ describe("reader against a failing Kinesis", () => {
 })
 
 describe("slot guard", () => {
-  it("refuses to run when the slot was dropped and recreated behind its back", async () => {
+  it("refuses to run when the slot was dropped or recreated behind its back; --resnapshot starts over", async () => {
     const env = await isolatedPipelineEnv({ shards: 1 })
     const source = await connect(env.SOURCE_DATABASE_URL!)
     await initSourceSchema(source)
@@ -103,6 +103,17 @@ describe("slot guard", () => {
     const second = readerFromEnv(env)
     await expect(second.start()).rejects.toThrow(/was moved past the reader's checkpoint/)
     await second.stop()
+
+    // The operator's way out: --resnapshot starts over with a new slot and initial snapshot.
+    const messages: Array<string> = []
+    const third = readerFromEnv(env, { resnapshot: true, heartbeatIntervalMs: 200, onProgress: (p) => p.phase === "info" && messages.push(p.message) })
+    readers.push(third)
+    third.start().catch(() => {})
+    await waitDurable(third, source)
+    expect(messages.join("\n")).toMatch(/--resnapshot: replication slot .* was moved past/)
+    const snapshotReads = (await readWholeStream(env)).filter((r) => r.record.kind === "change" && r.record.op === "r")
+    const staffIds = new Set(snapshotReads.flatMap((r) => (r.record.kind === "change" && r.record.source.table === "staff" ? [r.record.id] : [])))
+    expect(staffIds.size).toBe(10) // 5 staff rows, read by the first and by the new snapshot (new ids)
     await source.end()
   })
 
