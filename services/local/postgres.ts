@@ -92,7 +92,14 @@ const chooseDataDir = (dir: string): string => {
   return join(outside, "postgres")
 }
 
-export const startPostgres = async (options: { dir: string; databases: ReadonlyArray<string> }): Promise<LocalPostgres> => {
+export interface PostgresOptions {
+  readonly dir: string
+  readonly databases: ReadonlyArray<string>
+  /** Extra server settings (name → value), after the defaults. */
+  readonly settings?: Readonly<Record<string, string>>
+}
+
+export const startPostgres = async (options: PostgresOptions): Promise<LocalPostgres> => {
   const dataDir = chooseDataDir(options.dir)
   const outside = !dataDir.startsWith(resolve(options.dir))
   const port = await freePort()
@@ -119,7 +126,8 @@ export const startPostgres = async (options: { dir: string; databases: ReadonlyA
       "-c", "synchronous_commit=off",
       "-c", "full_page_writes=off",
       "-c", "listen_addresses=127.0.0.1",
-      "-c", "unix_socket_directories="
+      "-c", "unix_socket_directories=",
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ["-c", `${name}=${value}`])
     ],
     onLog: remember,
     onError: remember

@@ -70,6 +70,8 @@ export interface ReaderStats {
   durableCommittedAt: string | null
   lastHeartbeatAt: string | null
   byTableOp: Record<string, number>
+  /** Most records ever waiting in memory (bounded by maxBufferedRecords: backpressure). */
+  maxQueued: number
 }
 
 type QueueItem =
@@ -88,7 +90,8 @@ export class Reader {
     durableLsn: null,
     durableCommittedAt: null,
     lastHeartbeatAt: null,
-    byTableOp: {}
+    byTableOp: {},
+    maxQueued: 0
   }
   private admin: pg.Client | undefined
   private service: LogicalReplicationService | undefined
@@ -306,6 +309,7 @@ export class Reader {
         const at = (JSON.parse(out.message.content) as { at?: string }).at ?? new Date().toISOString()
         this.queue.push({ type: "marker", lsn: out.message.lsn, at })
       }
+      this.stats.maxQueued = Math.max(this.stats.maxQueued, this.queue.length)
       if (this.queue.length >= this.maxBuffered) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve))
     })
     service.on("heartbeat", async (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
@@ -405,6 +409,13 @@ export class Reader {
   async stop(): Promise<void> {
     if (this.stopping) return
     this.stopping = true
+    // Drain complete transactions only: the tail of one still arriving is not acknowledged
+    // anyway, and Postgres sends it again, whole, to the next reader.
+    let lastComplete = -1
+    this.queue.forEach((item, i) => {
+      if (item.type !== "record") lastComplete = i
+    })
+    this.queue.splice(lastComplete + 1)
     for (const timer of this.timers) clearInterval(timer)
     for (const waiter of this.capacityWaiters.splice(0)) waiter()
     await this.flushLoop?.catch(() => {})

@@ -1,7 +1,11 @@
 import { CreateTableCommand, DescribeTableCommand, PutItemCommand, GetItemCommand } from "@aws-sdk/client-dynamodb"
 import { DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, PutRecordCommand } from "@aws-sdk/client-kinesis"
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { startPostgres } from "../../services/local/postgres.ts"
 import { dynamoClient, kinesisClient, s3Client } from "../../services/shared/aws-clients.ts"
 import { connect, isolatedPipelineEnv, stackEnv } from "../support/stack.ts"
 
@@ -55,5 +59,20 @@ describe("local stack", () => {
     kinesis.destroy()
     dynamo.destroy()
     s3.destroy()
+  })
+
+  it("says which service failed to start, with the tail of its log", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "totes-fail-"))
+    try {
+      const failure = await startPostgres({ dir, databases: [], settings: { shared_buffers: "not-a-size" } }).then(
+        () => undefined,
+        (error: Error) => error
+      )
+      expect(failure?.message).toMatch(/^postgres failed to start/)
+      expect(failure?.message).toMatch(/--- last log lines of postgres ---/)
+      expect(failure?.message).toMatch(/shared_buffers/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
