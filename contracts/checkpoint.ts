@@ -26,6 +26,8 @@ export interface ReaderCheckpoint {
 
 export interface SnapshotState {
   readonly consistentPoint: string
+  /** When the slot was created (the snapshot's moment). */
+  readonly createdAt: string
   readonly tablesDone: ReadonlyArray<string>
   readonly complete: boolean
 }

@@ -7,20 +7,31 @@ import pg from "pg"
 import { s3Client } from "../shared/aws-clients.ts"
 import { LakeBucket, PipelineSchema, readConfig, reveal, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../shared/config.ts"
 import { makeLakeStore } from "../shared/lake-store.ts"
+import { migrateWarehouse } from "../warehouse/migrate.ts"
 import { processKinesisEvent, type ConsumerDeps } from "./process-batch.ts"
 
-let deps: ConsumerDeps | undefined
+let deps: Promise<ConsumerDeps> | undefined
 
-const runtime = (): ConsumerDeps =>
-  (deps ??= {
-    pool: new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), max: 2, application_name: "totes-consumer" }),
-    lake: makeLakeStore(readConfig(LakeBucket), s3Client()),
-    stream: readConfig(StreamName),
-    schema: readConfig(WarehouseSchema),
-    pipelineSchema: readConfig(PipelineSchema)
-  })
+/** Once per container: the pool, the lake client, and the warehouse schema (idempotent, locked migrations). */
+const runtime = (): Promise<ConsumerDeps> =>
+  (deps ??= (async () => {
+    const pool = new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), max: 2, application_name: "totes-consumer" })
+    // An idle connection dropped by a warehouse restart or failover must not crash the container.
+    pool.on("error", () => {})
+    const schemas = { schema: readConfig(WarehouseSchema), pipelineSchema: readConfig(PipelineSchema) }
+    const client = await pool.connect()
+    try {
+      await migrateWarehouse(client, schemas)
+    } finally {
+      client.release()
+    }
+    return { pool, lake: makeLakeStore(readConfig(LakeBucket), s3Client()), stream: readConfig(StreamName), ...schemas }
+  })().catch((error) => {
+    deps = undefined // try again on the next invocation
+    throw error
+  }))
 
 export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
-  const outcome = await processKinesisEvent(runtime(), event)
+  const outcome = await processKinesisEvent(await runtime(), event)
   return outcome.response
 }

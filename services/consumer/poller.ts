@@ -11,6 +11,7 @@ import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
 import { Effect, Option } from "effect"
 import { sequencePosition, shardCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import { endShard } from "./apply.ts"
 import { deadLetter, processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
 
 export interface PollerOptions {
@@ -113,7 +114,11 @@ export class Poller {
         const records = (page.Records ?? []).map((r) => toLambdaRecord(this.stream, region, shardId, r))
         if (records.length === 0) {
           iterator = page.NextShardIterator
-          if (!iterator) return // closed shard, fully read
+          if (!iterator) {
+            // A closed shard (after a reshard), fully applied: it must not hold consistent_through back.
+            await this.retireShard(shardId)
+            return
+          }
           await sleep(this.options.idleWaitMs ?? 200, signal)
           continue
         }
@@ -182,6 +187,15 @@ export class Poller {
     const failedAt = await this.deliver(shardId, records.slice(0, middle))
     if (failedAt) return failedAt
     return this.deliver(shardId, records.slice(middle))
+  }
+
+  private async retireShard(shardId: string) {
+    const client = await this.options.deps.pool.connect()
+    try {
+      await endShard(client, { schema: this.options.deps.schema, pipelineSchema: this.options.deps.pipelineSchema, stream: this.stream, shardId })
+    } finally {
+      client.release()
+    }
   }
 
   private async checkpoint(shardId: string, sequenceNumber: string) {

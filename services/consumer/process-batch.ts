@@ -16,7 +16,7 @@ import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../c
 import { deadLetterKey } from "../../contracts/lake.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { metrics } from "../shared/metrics.ts"
-import { applyRecords, registerShards, type ApplyResult } from "./apply.ts"
+import { applyRecords, readFreshness, registerShards, type ApplyResult } from "./apply.ts"
 
 export interface ConsumerDeps {
   readonly pool: pg.Pool
@@ -36,7 +36,7 @@ export interface BatchOutcome {
   /** Commit times of the applied change events (for end-to-end latency). */
   readonly committedAt: ReadonlyArray<string>
   readonly appliedByTable: Readonly<Record<string, number>>
-  /** The newest heartbeat's commit time in this batch (this shard's freshness). */
+  /** The warehouse's consistent_through_at after this batch (minimum over shards). */
   readonly consistentThroughAt: string | null
 }
 
@@ -52,6 +52,16 @@ export const isTransientWarehouseError = (error: unknown): boolean => {
 const defaultRetry = Schedule.min([Schedule.exponential("200 millis", 2), Schedule.spaced("5 seconds")]).pipe(Schedule.upTo({ times: 8 }))
 
 export const shardIdOf = (record: KinesisStreamRecord) => record.eventID.split(":")[0] ?? "unknown"
+
+const emptyOutcome: BatchOutcome = {
+  response: { batchItemFailures: [] },
+  applied: undefined,
+  deadLettered: 0,
+  warehouseRetries: 0,
+  committedAt: [],
+  appliedByTable: {},
+  consistentThroughAt: null
+}
 
 export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
   const started = performance.now()
@@ -74,7 +84,7 @@ const emitBatchMetrics = (outcome: BatchOutcome, durationMs: number) => {
 
 const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
   const records = event.Records
-  if (records.length === 0) return { response: { batchItemFailures: [] }, applied: undefined, deadLettered: 0, warehouseRetries: 0, committedAt: [], appliedByTable: {}, consistentThroughAt: null }
+  if (records.length === 0) return emptyOutcome
   const shardId = shardIdOf(records[0]!)
   const decoded: Array<StreamRecord> = []
   // Written only once the batch is applied: a batch that throws is bisected and decoded again.
@@ -89,8 +99,12 @@ const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Prom
     let value = result.success
     if (value.kind === "change" && value.claimCheck) {
       const resolved = await resolveClaimCheck(deps, value)
-      if (!resolved) {
-        rejected.push({ record, reason: `claim check ${value.claimCheck.key} could not be resolved` })
+      if (resolved === "unavailable") {
+        // The lake could not be read right now: retry the whole batch later, never skip the event.
+        return { ...emptyOutcome, response: { batchItemFailures: [{ itemIdentifier: records[0]!.kinesis.sequenceNumber }] } }
+      }
+      if (resolved === "missing") {
+        rejected.push({ record, reason: `claim check ${value.claimCheck.key} is missing from the lake or holds another event` })
         continue
       }
       value = resolved
@@ -109,11 +123,14 @@ const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Prom
       client.on("error", onError)
       try {
         await registerShards(client, { schema: deps.schema, pipelineSchema: deps.pipelineSchema, stream: deps.stream, shardIds: [shardId] })
-        return await applyRecords(client, decoded, {
+        const applied = await applyRecords(client, decoded, {
           schema: deps.schema,
           pipelineSchema: deps.pipelineSchema,
           shard: { stream: deps.stream, shardId, lastSequenceNumber: records[records.length - 1]!.kinesis.sequenceNumber }
         })
+        // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
+        const freshness = await readFreshness(client, { schema: deps.schema, pipelineSchema: deps.pipelineSchema })
+        return { applied, consistentThroughAt: freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null }
       } catch (error) {
         // A broken connection must not go back to the pool.
         if (isTransientWarehouseError(error)) broken = error as Error
@@ -153,21 +170,22 @@ const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Prom
   for (const r of decoded) if (r.kind === "change") appliedByTable[r.source.table] = (appliedByTable[r.source.table] ?? 0) + 1
   return {
     response: { batchItemFailures: [] },
-    applied: outcome.success,
+    applied: outcome.success.applied,
     deadLettered,
     warehouseRetries,
     committedAt,
     appliedByTable,
-    consistentThroughAt: outcome.success.heartbeat?.committedAt ?? null
+    consistentThroughAt: outcome.success.consistentThroughAt
   }
 }
 
-const resolveClaimCheck = async (deps: ConsumerDeps, event: ChangeEvent): Promise<ChangeEvent | undefined> => {
-  if (!deps.lake || !event.claimCheck) return undefined
+/** The full event behind a claim check; "missing" only when the lake answered that it is not there. */
+const resolveClaimCheck = async (deps: ConsumerDeps, event: ChangeEvent): Promise<ChangeEvent | "missing" | "unavailable"> => {
+  if (!deps.lake || !event.claimCheck) return "unavailable"
   const body = await Effect.runPromise(Effect.result(deps.lake.get(event.claimCheck.key)))
-  if (Result.isFailure(body)) return undefined
+  if (Result.isFailure(body)) return /NoSuchKey|NotFound/.test(body.failure.message) ? "missing" : "unavailable"
   const full = await Effect.runPromise(Effect.result(decodeStreamRecord(Buffer.from(body.success).toString("utf8"))))
-  return Result.isSuccess(full) && full.success.kind === "change" && full.success.id === event.id ? full.success : undefined
+  return Result.isSuccess(full) && full.success.kind === "change" && full.success.id === event.id ? full.success : "missing"
 }
 
 /** Writes a record the consumer cannot use to dead-letter/ (never to logs: it may hold row values). */

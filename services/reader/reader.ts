@@ -28,6 +28,7 @@ import {
   ensurePublication,
   HEARTBEAT_PREFIX,
   slotInfo,
+  SOURCE_SESSION_OPTIONS,
   systemIdentifier,
   tryLockSlot,
   validateSource
@@ -80,6 +81,16 @@ type QueueItem =
   | { readonly type: "marker"; readonly lsn: string; readonly at: string }
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+/** The time written into a heartbeat marker; anything unreadable (someone else's message) counts as now. */
+const markerTime = (content: string): string => {
+  try {
+    const at = (JSON.parse(content) as { at?: unknown }).at
+    return typeof at === "string" && !Number.isNaN(Date.parse(at)) ? at : new Date().toISOString()
+  } catch {
+    return new Date().toISOString()
+  }
+}
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export class Reader {
@@ -101,6 +112,7 @@ export class Reader {
   private systemId = ""
   private database = ""
   private shards: ReadonlyArray<ShardInfo> = []
+  private shardsListedAt = 0
   private lastStreamHeartbeat = 0
   private durable: { lsn: string; committedAt: string } | undefined
   private timers: Array<NodeJS.Timeout> = []
@@ -133,18 +145,20 @@ export class Reader {
 
   private async startStreaming(): Promise<void> {
     const { options } = this
-    this.admin = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader" })
+    this.admin = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader", options: SOURCE_SESSION_OPTIONS })
     this.admin.on("error", (error) => (this.failure ??= error))
     await this.admin.connect()
     this.database = (await this.admin.query("SELECT current_database() AS db")).rows[0].db
-    await validateSource(this.admin, options.tables)
+    await validateSource(this.admin, options.tables, options.publication)
     if (!(await tryLockSlot(this.admin, options.slot))) {
       throw new ReaderStartError(`another reader holds slot '${options.slot}' (advisory lock taken): refusing to run two readers on one slot`)
     }
     await ensurePublication(this.admin, options.publication, options.tables)
     this.systemId = await systemIdentifier(this.admin)
     this.shards = await run(options.publisher.shards())
+    this.shardsListedAt = Date.now()
     const startLsn = await this.prepareSlot()
+    if (this.stopping) return
     await this.stream(startLsn)
   }
 
@@ -155,7 +169,8 @@ export class Reader {
     // A checkpoint reset by --resnapshot is stored as null: no checkpoint.
     const stored = Option.getOrUndefined(await run(options.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(options.slot))))
     const checkpoint = stored?.data ? { position: stored.position, data: stored.data } : undefined
-    const snapshot = Option.getOrUndefined(await run(options.checkpoints.get<SnapshotState>(snapshotStateKey(options.slot))))
+    const storedSnapshot = Option.getOrUndefined(await run(options.checkpoints.get<SnapshotState | null>(snapshotStateKey(options.slot))))
+    const snapshot = storedSnapshot?.data ? { data: storedSnapshot.data } : undefined
     let slot = await slotInfo(admin, options.slot)
     if (slot?.activePid) throw new ReaderStartError(`slot '${options.slot}' is in use by backend pid ${slot.activePid}`)
     if (slot && slot.plugin !== "pgoutput") throw new ReaderStartError(`slot '${options.slot}' uses plugin ${slot.plugin}, not pgoutput`)
@@ -171,13 +186,17 @@ export class Reader {
               `replication slot '${options.slot}' was moved past the reader's checkpoint (slot confirmed ${slot.confirmedFlushLsn}, checkpoint ${checkpoint.data.lsn}): changes in between were never published`
             : undefined
     if (gap && !options.resnapshot) {
-      throw new ReaderStartError(`${gap}. Refusing to run: repair the warehouse from the lake (totes replay, totes verify), then restart with --resnapshot to take a new initial snapshot.`)
+      throw new ReaderStartError(
+        `${gap}. Refusing to run. To start over, restart with --resnapshot (a new slot and initial snapshot) and rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time): changes in the gap were never captured, so rows deleted in it would otherwise linger; totes verify shows what differs.`
+      )
     }
     if (gap || (slot && !checkpoint && !snapshot)) {
       // --resnapshot, or a slot created by a reader that died before recording anything (nothing acknowledged).
       this.progress({ phase: "info", message: gap ? `--resnapshot: ${gap}; starting over with a new slot and initial snapshot` : `slot '${options.slot}' has no checkpoint: recreating it with a fresh snapshot` })
-      if (slot) await dropSlot(admin, options.slot)
+      // Reset the snapshot state first: a crash after dropping the slot must not look like a finished snapshot.
+      await run(options.checkpoints.put(snapshotStateKey(options.slot), null))
       await run(options.checkpoints.put(readerCheckpointKey(options.slot), null))
+      if (slot) await dropSlot(admin, options.slot)
       slot = undefined
     }
     if (!slot) return this.initialSnapshot()
@@ -194,7 +213,7 @@ export class Reader {
   private async initialSnapshot(): Promise<string> {
     const { options } = this
     const created = await createSlotWithSnapshot(options.sourceUrl, options.slot)
-    const state: SnapshotState = { consistentPoint: created.consistentPoint, tablesDone: [], complete: false }
+    const state: SnapshotState = { consistentPoint: created.consistentPoint, createdAt: created.createdAt, tablesDone: [], complete: false }
     await run(options.checkpoints.put(snapshotStateKey(options.slot), state))
     try {
       await this.readSnapshotTables(state, created.snapshotName)
@@ -212,7 +231,7 @@ export class Reader {
   private async readSnapshotTables(initial: SnapshotState, snapshotName: string | undefined) {
     const { options } = this
     let state = initial
-    const client = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader-snapshot" })
+    const client = new pg.Client({ connectionString: options.sourceUrl, application_name: "totes-reader-snapshot", options: SOURCE_SESSION_OPTIONS })
     await client.connect()
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -223,8 +242,11 @@ export class Reader {
         await readTableSnapshot(client, {
           database: this.database,
           consistentPoint: state.consistentPoint,
+          committedAt: state.createdAt ?? new Date().toISOString(),
           table,
           onBatch: async (events) => {
+            // Stopped mid-snapshot: finished tables are recorded; the next start resumes the rest.
+            if (this.stopping) throw new ReaderStartError("stopped during the initial snapshot")
             const records = await Promise.all(events.map((e) => run(encodeChangeEvent(e, options.lake))))
             await this.publishNow(records, events)
             rows += events.length
@@ -242,7 +264,8 @@ export class Reader {
     }
     const checkpoint: ReaderCheckpoint = {
       lsn: state.consistentPoint,
-      committedAt: new Date().toISOString(),
+      // Not "now": only what committed before the slot existed is covered by the consistent point.
+      committedAt: state.createdAt ?? new Date().toISOString(),
       systemId: this.systemId,
       slot: options.slot
     }
@@ -290,7 +313,7 @@ export class Reader {
     const { options } = this
     const assembler = new TransactionAssembler(this.database)
     const service = new LogicalReplicationService(
-      { connectionString: options.sourceUrl, application_name: "totes-reader-stream" },
+      { connectionString: options.sourceUrl, application_name: "totes-reader-stream", options: SOURCE_SESSION_OPTIONS },
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } }
     )
     this.service = service
@@ -306,8 +329,7 @@ export class Reader {
       } else if (out._tag === "Commit") {
         this.queue.push({ type: "commit", commit: out.commit })
       } else if (out._tag === "Message" && out.message.prefix === HEARTBEAT_PREFIX) {
-        const at = (JSON.parse(out.message.content) as { at?: string }).at ?? new Date().toISOString()
-        this.queue.push({ type: "marker", lsn: out.message.lsn, at })
+        this.queue.push({ type: "marker", lsn: out.message.lsn, at: markerTime(out.message.content) })
       }
       this.stats.maxQueued = Math.max(this.stats.maxQueued, this.queue.length)
       if (this.queue.length >= this.maxBuffered) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve))
@@ -383,6 +405,11 @@ export class Reader {
   private async maybeStreamHeartbeat() {
     if (!this.durable || Date.now() - this.lastStreamHeartbeat < this.heartbeatIntervalMs) return
     this.lastStreamHeartbeat = Date.now()
+    // The stream may be resharded (on-demand mode splits shards): heartbeats must reach every open shard.
+    if (Date.now() - this.shardsListedAt > 60_000) {
+      this.shards = await run(this.options.publisher.shards())
+      this.shardsListedAt = Date.now()
+    }
     const emittedAt = new Date().toISOString()
     // One record per shard, each with its own id (ids are unique across the stream and the lake).
     const durable = this.durable

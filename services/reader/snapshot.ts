@@ -10,21 +10,25 @@ import pg from "pg"
 import { snapshotEventId, SCHEMA_VERSION, type ChangeEvent, type Row } from "../../contracts/change-event.ts"
 import { normalizeLsn } from "../../contracts/lsn.ts"
 import { PRIMARY_KEYS, isTotesysTable } from "../../contracts/totesys.ts"
+import { SOURCE_SESSION_OPTIONS } from "./source-admin.ts"
 import { decodeValue } from "./values.ts"
 
 export interface CreatedSlot {
   readonly consistentPoint: string
+  /** Taken just before the slot was created: everything committed up to it is in the snapshot. */
+  readonly createdAt: string
   readonly snapshotName: string
   /** Keep open until the snapshot has been read: the exported snapshot lives as long as it. */
   readonly connection: pg.Client
 }
 
 export const createSlotWithSnapshot = async (connectionString: string, slot: string): Promise<CreatedSlot> => {
-  const connection = new pg.Client({ connectionString, replication: "database" } as pg.ClientConfig)
+  const connection = new pg.Client({ connectionString, replication: "database", options: SOURCE_SESSION_OPTIONS } as pg.ClientConfig)
   await connection.connect()
   try {
+    const createdAt = new Date().toISOString()
     const { rows } = await connection.query(`CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export')`)
-    return { consistentPoint: normalizeLsn(rows[0].consistent_point), snapshotName: rows[0].snapshot_name, connection }
+    return { consistentPoint: normalizeLsn(rows[0].consistent_point), createdAt, snapshotName: rows[0].snapshot_name, connection }
   } catch (error) {
     await connection.end().catch(() => {})
     throw error
@@ -47,6 +51,8 @@ const keyColumns = async (client: pg.ClientBase, table: string): Promise<Array<s
 export interface SnapshotReadOptions {
   readonly database: string
   readonly consistentPoint: string
+  /** The snapshot's moment (source.committedAt of every row it reads). */
+  readonly committedAt: string
   readonly table: string
   readonly batchRows?: number
   readonly onBatch: (events: ReadonlyArray<ChangeEvent>) => Promise<void>
@@ -61,7 +67,7 @@ export const readTableSnapshot = async (client: pg.ClientBase, options: Snapshot
   const order = keys.length > 0 ? ` ORDER BY ${keys.map((k) => `"${k}"`).join(", ")}` : ""
   const cursor = `totes_snapshot_${options.table}`
   await client.query(`DECLARE "${cursor}" NO SCROLL CURSOR FOR SELECT * FROM public."${options.table}"${order}`)
-  const committedAt = new Date().toISOString()
+  const committedAt = options.committedAt
   let total = 0
   for (;;) {
     const result = await client.query({ text: `FETCH ${options.batchRows ?? 2000} FROM "${cursor}"`, types: rawText })

@@ -14,6 +14,12 @@ const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`
 
 export const HEARTBEAT_PREFIX = "totes-heartbeat"
 
+/**
+ * Session settings for every source connection: the value decoder reads ISO dates and
+ * timestamps, so the output format must not depend on the role's or database's defaults.
+ */
+export const SOURCE_SESSION_OPTIONS = "-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 -c TimeZone=UTC"
+
 export interface SlotInfo {
   readonly slot: string
   readonly plugin: string
@@ -23,7 +29,7 @@ export interface SlotInfo {
   readonly activePid: number | null
 }
 
-export const validateSource = async (client: pg.ClientBase, tables: ReadonlyArray<string>) => {
+export const validateSource = async (client: pg.ClientBase, tables: ReadonlyArray<string>, publication: string) => {
   const problems: Array<string> = []
   const wal = await client.query("SHOW wal_level")
   if (wal.rows[0].wal_level !== "logical") problems.push(`wal_level is '${wal.rows[0].wal_level}', logical replication needs 'logical' (set wal_level=logical and restart; on RDS: rds.logical_replication=1)`)
@@ -46,6 +52,19 @@ export const validateSource = async (client: pg.ClientBase, tables: ReadonlyArra
     if (!row.can_select) problems.push(`no SELECT privilege on public.${table} (needed for the initial snapshot)`)
     if (row.relreplident === "n") problems.push(`public.${table} has REPLICA IDENTITY NOTHING: updates and deletes cannot be captured`)
     if (row.relreplident === "d" && !row.has_pk) problems.push(`public.${table} has no primary key and REPLICA IDENTITY DEFAULT: set REPLICA IDENTITY FULL or add a key`)
+  }
+  const publicationExists = (await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication])).rowCount! > 0
+  if (!publicationExists) {
+    const notOwned = await client.query(
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relname = ANY($1) AND NOT pg_has_role(current_user, c.relowner, 'USAGE')`,
+      [tables]
+    )
+    if (notOwned.rows.length > 0) {
+      problems.push(
+        `publication '${publication}' does not exist and the role does not own ${notOwned.rows.map((r) => r.relname).join(", ")}: create it as the owner (CREATE PUBLICATION "${publication}" FOR TABLE …) or connect as the owner`
+      )
+    }
   }
   if (problems.length > 0) throw new SourceValidationError(`source database is not ready for capture:\n  - ${problems.join("\n  - ")}`)
 }

@@ -31,6 +31,7 @@ export interface PipelineStatus {
     readonly slotActive: boolean
     readonly retainedWalBytes: number | null
     readonly lagBytes: number | null
+    readonly lagSeconds: number | null
   }
   readonly consumer: {
     readonly shards: ReadonlyArray<{ readonly shardId: string; readonly checkpointSequence: string | null; readonly appliedSequence: string | null; readonly heartbeatLsn: string | null }>
@@ -59,6 +60,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const through = freshness.consistentThroughLsn ? normalizeLsn(freshness.consistentThroughLsn) : null
   const throughAt = freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null
   const consumerLag = bytesBetween(walLsn, through)
+  const readerLag = bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
   return {
     at: new Date().toISOString(),
     source: { walLsn },
@@ -68,7 +70,9 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       slotConfirmedLsn: slot?.confirmedFlushLsn ?? null,
       slotActive: Boolean(slot?.activePid),
       retainedWalBytes: slot ? bytesBetween(walLsn, slot.restartLsn) : null,
-      lagBytes: bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
+      lagBytes: readerLag,
+      // Nothing pending means no lag; otherwise the age of the last durable commit.
+      lagSeconds: readerLag === null ? null : readerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(checkpoint!.data!.committedAt)) / 1000)
     },
     consumer: {
       shards,

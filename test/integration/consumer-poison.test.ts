@@ -10,6 +10,10 @@ import { describe, expect, it } from "vitest"
 import { kinesisClient, s3Client } from "../../services/shared/aws-clients.ts"
 import { partitionKeyFor } from "../../services/shared/kinesis-publisher.ts"
 import { toLambdaRecord } from "../../services/consumer/poller.ts"
+import { processKinesisEvent } from "../../services/consumer/process-batch.ts"
+import { LakeError, makeMemoryLakeStore } from "../../services/shared/lake-store.ts"
+import { Effect } from "effect"
+import pg from "pg"
 import { changeEvent, heartbeatEvent } from "../fixtures/events.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { startPipeline } from "../support/pipeline.ts"
@@ -71,6 +75,30 @@ describe("poison records", () => {
     expect(pipeline.consumer!.poller.stats.deadLettered).toBe(3)
     expect(pipeline.consumer!.poller.stats.bisections).toBeGreaterThan(0)
     await warehouse.end()
+    await pipeline.stop()
+  })
+})
+
+describe("claim checks the lake cannot serve", () => {
+  it("retry the batch while the lake is unavailable; dead-letter only what the lake says is missing", async () => {
+    const env = await isolatedPipelineEnv({ shards: 1 })
+    const pipeline = await startPipeline(env, { reader: false, consumer: false })
+    const oversize = { ...design(9, "Huge", "0/3000"), after: null, claimCheck: { bucket: env.TOTES_LAKE_BUCKET!, key: "claims/0000000000003000/0_3000_0.json", bytes: 2_000_000 } }
+    const record = toLambdaRecord(env.TOTES_STREAM!, "eu-west-2", "shardId-000000000000", {
+      SequenceNumber: "1",
+      PartitionKey: "k",
+      Data: Buffer.from(JSON.stringify(oversize))
+    })
+    const pool = new pg.Pool({ connectionString: env.WAREHOUSE_DATABASE_URL })
+    const unavailable = makeMemoryLakeStore()
+    const failingLake = { ...unavailable, get: (key: string) => Effect.fail(new LakeError({ key, message: "ServiceUnavailable: try again" })) }
+    const retried = await processKinesisEvent({ pool, lake: failingLake, stream: env.TOTES_STREAM! }, { Records: [record] })
+    expect(retried.response.batchItemFailures).toEqual([{ itemIdentifier: "1" }])
+    expect(retried.deadLettered).toBe(0)
+    const missing = await processKinesisEvent({ pool, lake: makeMemoryLakeStore(), stream: env.TOTES_STREAM! }, { Records: [record] })
+    expect(missing.response.batchItemFailures).toEqual([])
+    expect(missing.deadLettered).toBe(1)
+    await pool.end()
     await pipeline.stop()
   })
 })

@@ -27,7 +27,7 @@ const bytes = (n: number | null) => (n === null ? "–" : `${n.toLocaleString("e
 export const formatStatus = (s: PipelineStatus): string =>
   [
     `source     WAL at ${s.source.walLsn}`,
-    `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
+    `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)}, ${s.reader.lagSeconds === null ? "–" : `${s.reader.lagSeconds.toFixed(1)} s`} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
     `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"}) · lag ${bytes(s.consumer.lagBytes)}, ${s.consumer.lagSeconds === null ? "–" : `${s.consumer.lagSeconds.toFixed(1)} s`}`,
     ...s.consumer.shards.map((shard) => `  ${shard.shardId}  applied seq ${shard.appliedSequence ?? "–"} · checkpoint ${shard.checkpointSequence ?? "–"} · heartbeat ${shard.heartbeatLsn ?? "–"}`)
   ].join("\n")
