@@ -151,8 +151,12 @@ export const stageConfig = (stage: string, env: Env = {}): StageConfig => {
       timeoutSeconds: 120,
       batchSize: 500,
       batchingWindowSeconds: production ? 2 : 1,
-      maximumRetryAttempts: 10,
-      // -1: records are retried until they expire from the stream or the attempts run out
+      // The handler sets poison records aside itself (dead-letter/) and reports a batch as failed
+      // only while the warehouse or the lake is unavailable; each attempt already retries ~20 s.
+      // 10,000 (the AWS maximum) waits out long outages instead of sending good records to the
+      // on-failure queue, yet stays bounded.
+      maximumRetryAttempts: 10_000,
+      // -1: records are retried until they expire from the stream
       maximumRecordAgeSeconds: -1,
       parallelizationFactor: 1
     },

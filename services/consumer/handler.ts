@@ -8,7 +8,7 @@ import { s3Client } from "../shared/aws-clients.ts"
 import { LakeBucket, PipelineSchema, readConfig, reveal, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../shared/config.ts"
 import { makeLakeStore } from "../shared/lake-store.ts"
 import { migrateWarehouse } from "../warehouse/migrate.ts"
-import { processKinesisEvent, type ConsumerDeps } from "./process-batch.ts"
+import { processIsolatingPoison, type ConsumerDeps } from "./process-batch.ts"
 
 let deps: Promise<ConsumerDeps> | undefined
 
@@ -31,7 +31,5 @@ const runtime = (): Promise<ConsumerDeps> =>
     throw error
   }))
 
-export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
-  const outcome = await processKinesisEvent(await runtime(), event)
-  return outcome.response
-}
+export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> =>
+  processIsolatingPoison(await runtime(), event.Records)

@@ -203,3 +203,25 @@ export const deadLetter = async (deps: ConsumerDeps, record: KinesisStreamRecord
   const arrived = new Date(record.kinesis.approximateArrivalTimestamp * 1000)
   await Effect.runPromise(deps.lake.putNew(deadLetterKey(arrived, `${shardIdOf(record)}-${record.kinesis.sequenceNumber}`), body, "application/json"))
 }
+
+/**
+ * For the Lambda: processes a batch, isolating poison itself. A batch that throws (not a
+ * transient failure, which comes back as batchItemFailures) is split in halves; a single record
+ * that still throws goes to dead-letter/ and the rest carries on. So the event source mapping can
+ * retry without bound and never skips a good record.
+ */
+export const processIsolatingPoison = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisStreamRecord>): Promise<KinesisStreamBatchResponse> => {
+  try {
+    return (await processKinesisEvent(deps, { Records: [...records] })).response
+  } catch (error) {
+    if (records.length === 1) {
+      await deadLetter(deps, records[0]!, `processing failed: ${(error as Error)?.message ?? String(error)}`)
+      metrics.emit("consumer", { DeadLetteredEvents: 1 })
+      return { batchItemFailures: [] }
+    }
+    const middle = Math.ceil(records.length / 2)
+    const first = await processIsolatingPoison(deps, records.slice(0, middle))
+    if (first.batchItemFailures.length > 0) return first
+    return processIsolatingPoison(deps, records.slice(middle))
+  }
+}

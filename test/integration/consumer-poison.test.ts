@@ -124,8 +124,16 @@ describe("the Lambda handler", () => {
       )
     }
     expect(await handler(event)).toEqual({ batchItemFailures: [] })
+    // A poison record in a Lambda batch is set aside by the handler itself; the good ones are applied.
+    const poisoned: KinesisStreamEvent = {
+      Records: [brokenSalesOrder("0/2200"), design(8, "AfterPoison", "0/2300")].map((e, i) =>
+        toLambdaRecord(env.TOTES_STREAM!, "eu-west-2", "shardId-000000000000", { SequenceNumber: String(900 + i), PartitionKey: "p", Data: Buffer.from(JSON.stringify(e)) })
+      )
+    }
+    expect(await handler(poisoned)).toEqual({ batchItemFailures: [] })
+    expect((await deadLetters(env)).map((d) => d.sequenceNumber)).toEqual(["900"])
     const warehouse = await connect(env.WAREHOUSE_DATABASE_URL!)
-    expect((await warehouse.query("SELECT design_name FROM dim_design")).rows).toEqual([{ design_name: "Lambda" }])
+    expect((await warehouse.query("SELECT design_name FROM dim_design ORDER BY design_id")).rows).toEqual([{ design_name: "Lambda" }, { design_name: "AfterPoison" }])
     expect((await warehouse.query("SELECT consistent_through_lsn::text AS lsn FROM pipeline_freshness")).rows[0].lsn).toBe("0/2100")
     await warehouse.end()
     await pipeline.stop()
