@@ -20,7 +20,11 @@ import { s3Client } from "../services/shared/aws-clients.ts"
 import { makeLakeStore } from "../services/shared/lake-store.ts"
 import { syntheticEvents, writeSyntheticLake } from "../test/support/synthetic-lake.ts"
 import type { ChangeEvent } from "../contracts/change-event.ts"
+import { copyReference } from "./copy-reference.ts"
+import { metrics, nullSink } from "../services/shared/metrics.ts"
 import { perSecond, seconds, withStack } from "./support.ts"
+
+metrics.setSink(nullSink) // the figures are printed below; no EMF lines in between
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000)
 const WRITER_ROWS = Number(process.env.BENCH_WRITER_ROWS ?? 100_000)
@@ -105,4 +109,7 @@ await withStack(async (stack) => {
   console.log(`| Parquet / raw gzip size | ${(report.outputBytes / written.bytes).toFixed(2)} |`)
   const again = await compactLake({ lake })
   console.log(`| re-run | ${again.runs.length} runs, ${again.alreadyCompacted} objects already compacted, ${seconds(again.ms)} s |`)
+  const copy = await copyReference(env.SOURCE_DATABASE_URL!, EVENTS)
+  console.log(`| reference: the same ${copy.rows.toLocaleString("en-GB")} rows loaded with COPY into plain tables | ${seconds(copy.ms)} s, ${perSecond(copy.rows, copy.ms)} rows/s, ${mib(copy.bytes)} MiB on disk |`)
+  console.log(`| compaction / COPY | ${(copy.ms / report.ms).toFixed(2)}× the throughput; Parquet is ${(report.outputBytes / copy.bytes).toFixed(2)}× the table size |`)
 })

@@ -9,56 +9,21 @@
  * Also printed: a dry run (list + read + gunzip + decode + project, no database), to show how
  * the time splits between reading the lake and the warehouse.
  */
-import { Writable } from "node:stream"
-import { pipeline } from "node:stream/promises"
 import { Effect } from "effect"
 import pg from "pg"
-import { from as copyFrom } from "pg-copy-streams"
-import { TOTESYS_TABLES } from "../contracts/totesys.ts"
-import { SOURCE_COLUMNS } from "../services/consumer/projection.ts"
 import { replay } from "../services/replay/replay.ts"
 import { s3Client } from "../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../services/shared/checkpoint-store.ts"
 import { makeLakeStore } from "../services/shared/lake-store.ts"
-import { initSourceSchema } from "../services/source/totesys-db.ts"
-import { syntheticEvents, writeSyntheticLake } from "../test/support/synthetic-lake.ts"
+import { writeSyntheticLake } from "../test/support/synthetic-lake.ts"
+import { copyReference, createDatabase, databaseUrl } from "./copy-reference.ts"
+import { metrics, nullSink } from "../services/shared/metrics.ts"
 import { perSecond, seconds, withStack } from "./support.ts"
+
+metrics.setSink(nullSink) // the figures are printed below; no EMF lines in between
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000)
 const BATCH = Number(process.env.BENCH_BATCH ?? 5_000)
-
-const databaseUrl = (base: string, name: string) => {
-  const url = new URL(base)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
-const createDatabase = async (base: string, name: string) => {
-  const admin = new pg.Client({ connectionString: databaseUrl(base, "postgres") })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE "${name}"`)
-  await admin.end()
-  return databaseUrl(base, name)
-}
-
-const csvValue = (value: unknown): string => {
-  if (value === null || value === undefined) return ""
-  if (typeof value === "boolean") return value ? "t" : "f"
-  const text = typeof value === "string" ? value : JSON.stringify(value)
-  return `"${text.replace(/"/g, '""')}"`
-}
-
-/** Every event's row image as CSV, per table (prepared before the clock starts). */
-const csvByTable = (count: number): Map<string, Array<string>> => {
-  const out = new Map<string, Array<string>>(TOTESYS_TABLES.map((t) => [t, []]))
-  for (const event of syntheticEvents(count)) {
-    const table = event.source.table as (typeof TOTESYS_TABLES)[number]
-    const image = event.after ?? event.before
-    if (!image) continue
-    out.get(table)!.push(`${SOURCE_COLUMNS[table].map((c) => csvValue(image[c])).join(",")}\n`)
-  }
-  return out
-}
 
 await withStack(async (stack) => {
   const env = { ...stack.env }
@@ -71,25 +36,7 @@ await withStack(async (stack) => {
   )
 
   // Reference: the same rows, COPY into plain tables of the source's shape (no keys, no indexes).
-  const copyUrl = await createDatabase(env.SOURCE_DATABASE_URL!, "bench_copy")
-  const copyClient = new pg.Client({ connectionString: copyUrl })
-  await copyClient.connect()
-  await initSourceSchema(copyClient)
-  for (const table of TOTESYS_TABLES) await copyClient.query(`CREATE TABLE "copy_${table}" (LIKE "${table}")`)
-  const csv = csvByTable(EVENTS)
-  const rows = [...csv.values()].reduce((n, lines) => n + lines.length, 0)
-  started = Date.now()
-  for (const [table, lines] of csv) {
-    if (lines.length === 0) continue
-    const copy = copyClient.query(copyFrom(`COPY "copy_${table}" (${SOURCE_COLUMNS[table as (typeof TOTESYS_TABLES)[number]].map((c) => `"${c}"`).join(", ")}) FROM STDIN WITH (FORMAT csv)`))
-    const source = async function* () {
-      for (let i = 0; i < lines.length; i += 1_000) yield lines.slice(i, i + 1_000).join("")
-    }
-    await pipeline(source, copy as unknown as Writable)
-  }
-  const copyMs = Date.now() - started
-  await copyClient.end()
-  csv.clear()
+  const { rows, ms: copyMs } = await copyReference(env.SOURCE_DATABASE_URL!, EVENTS)
 
   // Read and project only.
   const checkpoints = Effect.runSync(CheckpointStore.make(env))
