@@ -80,6 +80,16 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
       }
       try {
         await Promise.race([aborted(signal), ...failures])
+      } catch (error) {
+        // A component died: say so as a structured line, and never echo a value from the data path.
+        const reason = scrubValues((error as Error)?.message ?? String(error))
+        makeLogger("cli").error("a component stopped with an error; everything is being stopped", {
+          command: "run",
+          errorCode: (error as { code?: string; name?: string })?.code ?? (error as Error)?.name,
+          reason
+        })
+        // eslint-disable-next-line preserve-caught-error -- the cause may carry row values: only the scrubbed text goes on
+        throw new Error(reason)
       } finally {
         await Promise.all(stops.map((stop) => stop()))
       }
