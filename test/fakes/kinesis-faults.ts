@@ -47,6 +47,11 @@ export const injectKinesisFaults = (client: KinesisClient, plan: FaultPlan): Fau
         counts.partial++
         counts.failedEntries += failing.size
         const sent = input.Records!.filter((_, i) => !failing.has(i))
+        if (sent.length === 0) {
+          // Every entry failed: Kinesis answers without writing anything.
+          const failed = input.Records!.map(() => ({ ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "injected partial failure" }))
+          return { output: { Records: failed, FailedRecordCount: failed.length, $metadata: {} }, response: {} }
+        }
         const result = (await next({ ...args, input: { ...input, Records: sent } })) as { output: PutRecordsCommandOutput }
         const accepted = [...(result.output.Records ?? [])]
         const merged = input.Records!.map((_, i) =>
