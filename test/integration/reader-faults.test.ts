@@ -1,10 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { compareLsn } from "../../contracts/lsn.ts"
 import { kinesisClient } from "../../services/shared/aws-clients.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
-import type { Reader } from "../../services/reader/reader.ts"
-import { currentWalLsn, dropSlot } from "../../services/reader/source-admin.ts"
+import { dropSlot } from "../../services/reader/source-admin.ts"
 import { initSourceSchema } from "../../services/source/totesys-db.ts"
 import { injectKinesisFaults } from "../fakes/kinesis-faults.ts"
 import { auditedChanges, installAudit } from "../support/audit.ts"
@@ -12,19 +11,10 @@ import { readWholeStream } from "../support/kinesis.ts"
 import { runMiniWorkload, seedDimensions } from "../support/mini-workload.ts"
 import { waitFor } from "../support/processes.ts"
 import { connect, isolatedPipelineEnv } from "../support/stack.ts"
+import { stoppedAfterEach, waitDurable } from "../support/readers.ts"
 
-const readers: Array<Reader> = []
-afterEach(async () => {
-  for (const r of readers.splice(0)) await r.stop()
-})
+const readers = stoppedAfterEach()
 
-const waitDurable = async (reader: Reader, source: Parameters<typeof currentWalLsn>[0]) => {
-  const target = await currentWalLsn(source)
-  await waitFor(() => {
-    if (reader.error) throw reader.error
-    return Boolean(reader.stats.durableLsn && compareLsn(reader.stats.durableLsn, target) >= 0)
-  }, 60_000, `reader durable through ${target}`)
-}
 
 const order = (a: ChangeEvent, b: ChangeEvent) => compareLsn(a.source.commitLsn, b.source.commitLsn) || a.source.index - b.source.index
 

@@ -1,10 +1,9 @@
 /** Flow control: a slow Kinesis and a large transaction keep memory bounded; SIGTERM drains cleanly. */
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { compareLsn } from "../../contracts/lsn.ts"
 import { kinesisClient } from "../../services/shared/aws-clients.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
-import type { Reader } from "../../services/reader/reader.ts"
 import { currentWalLsn } from "../../services/reader/source-admin.ts"
 import { initSourceSchema } from "../../services/source/totesys-db.ts"
 import { auditedChanges, installAudit } from "../support/audit.ts"
@@ -12,11 +11,9 @@ import { readWholeStream } from "../support/kinesis.ts"
 import { runMiniWorkload, seedDimensions } from "../support/mini-workload.ts"
 import { spawnTotes, waitFor } from "../support/processes.ts"
 import { connect, isolatedPipelineEnv } from "../support/stack.ts"
+import { stoppedAfterEach } from "../support/readers.ts"
 
-const readers: Array<Reader> = []
-afterEach(async () => {
-  for (const r of readers.splice(0)) await r.stop()
-})
+const readers = stoppedAfterEach()
 
 describe("reader flow control", () => {
   it("keeps at most maxBufferedRecords in memory for a 20,000-row transaction against a slow stream", async () => {

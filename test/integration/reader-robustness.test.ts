@@ -1,27 +1,15 @@
 /** The reader does not depend on session defaults, and a stray marker message cannot stop it. */
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
-import { compareLsn } from "../../contracts/lsn.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
-import type { Reader } from "../../services/reader/reader.ts"
-import { currentWalLsn } from "../../services/reader/source-admin.ts"
 import { initSourceSchema } from "../../services/source/totesys-db.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { waitFor } from "../support/processes.ts"
 import { connect, isolatedPipelineEnv } from "../support/stack.ts"
+import { stoppedAfterEach, waitDurable } from "../support/readers.ts"
 
-const readers: Array<Reader> = []
-afterEach(async () => {
-  for (const r of readers.splice(0)) await r.stop()
-})
+const readers = stoppedAfterEach()
 
-const waitDurable = async (reader: Reader, source: Parameters<typeof currentWalLsn>[0]) => {
-  const target = await currentWalLsn(source)
-  await waitFor(() => {
-    if (reader.error) throw reader.error
-    return Boolean(reader.stats.durableLsn && compareLsn(reader.stats.durableLsn, target) >= 0)
-  }, 30_000, `durable through ${target}`)
-}
 
 describe("reader robustness", () => {
   it("publishes ISO values whatever the database's DateStyle and TimeZone, and survives a stray heartbeat-prefixed message", async () => {

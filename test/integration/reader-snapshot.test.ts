@@ -3,13 +3,12 @@
  * and with rows too large for one Kinesis record. The stream must rebuild the source exactly.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { compareLsn } from "../../contracts/lsn.ts"
 import { kinesisClient, s3Client } from "../../services/shared/aws-clients.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
-import type { Reader } from "../../services/reader/reader.ts"
-import { currentWalLsn, slotInfo } from "../../services/reader/source-admin.ts"
+import { slotInfo } from "../../services/reader/source-admin.ts"
 import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
 import { readStarSchema } from "../fixtures/derive-star-schema.ts"
 import { readWholeStream } from "../support/kinesis.ts"
@@ -18,11 +17,9 @@ import { startPipeline } from "../support/pipeline.ts"
 import { waitFor } from "../support/processes.ts"
 import { comparable, reconstruct, sourceState } from "../support/reconstruct.ts"
 import { connect, isolatedPipelineEnv, SNAPSHOT_FEB } from "../support/stack.ts"
+import { stoppedAfterEach, waitDurable } from "../support/readers.ts"
 
-const readers: Array<Reader> = []
-afterEach(async () => {
-  for (const r of readers.splice(0)) await r.stop()
-})
+const readers = stoppedAfterEach()
 
 const start = (env: Record<string, string>, overrides: Parameters<typeof readerFromEnv>[1] = {}) => {
   const reader = readerFromEnv(env, { heartbeatIntervalMs: 200, ...overrides })
@@ -32,13 +29,6 @@ const start = (env: Record<string, string>, overrides: Parameters<typeof readerF
   return { reader, running }
 }
 
-const waitDurable = async (reader: Reader, source: Parameters<typeof currentWalLsn>[0]) => {
-  const target = await currentWalLsn(source)
-  await waitFor(() => {
-    if (reader.error) throw reader.error
-    return Boolean(reader.stats.durableLsn && compareLsn(reader.stats.durableLsn, target) >= 0)
-  }, 90_000, `reader durable through ${target}`)
-}
 
 const changeEvents = async (env: Record<string, string>) =>
   (await readWholeStream(env)).flatMap((r) => (r.record.kind === "change" ? [r.record] : []))

@@ -1,17 +1,13 @@
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { compareLsn } from "../../contracts/lsn.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
-import type { Reader } from "../../services/reader/reader.ts"
-import { currentWalLsn } from "../../services/reader/source-admin.ts"
 import { initSourceSchema } from "../../services/source/totesys-db.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { connect, isolatedPipelineEnv } from "../support/stack.ts"
+import { stoppedAfterEach, waitDurable } from "../support/readers.ts"
 
-const readers: Array<Reader> = []
-afterEach(async () => {
-  for (const r of readers.splice(0)) await r.stop()
-})
+const readers = stoppedAfterEach()
 
 const startReader = (env: Record<string, string>) => {
   const reader = readerFromEnv(env, { heartbeatIntervalMs: 200, statusIntervalMs: 500 })
@@ -21,17 +17,6 @@ const startReader = (env: Record<string, string>) => {
   return { reader, running }
 }
 
-/** Waits until everything committed so far is durable on the stream. */
-const waitDurable = async (reader: Reader, source: { query: (q: string) => Promise<unknown> } & Parameters<typeof currentWalLsn>[0]) => {
-  const target = await currentWalLsn(source)
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    if (reader.error) throw reader.error
-    if (reader.stats.durableLsn && compareLsn(reader.stats.durableLsn, target) >= 0) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`reader did not reach ${target} (at ${reader.stats.durableLsn})`)
-}
 
 const BASE = `
   INSERT INTO address (address_line_1, address_line_2, district, city, postal_code, country, phone, last_updated)
