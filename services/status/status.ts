@@ -42,6 +42,12 @@ export interface PipelineStatus {
   }
 }
 
+/** A warehouse not migrated yet has no watermark; any other error (permissions, wrong schema) is reported. */
+const notMigratedYet = <A>(fallback: A) => (error: unknown): A => {
+  if ((error as { code?: string })?.code === "42P01" || (error as { code?: string })?.code === "3F000") return fallback
+  throw error
+}
+
 const bytesBetween = (newer: string, older: string | null) => (older ? Math.max(0, Number(lsnToBigInt(newer) - lsnToBigInt(older))) : null)
 
 export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> => {
@@ -49,8 +55,8 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const slot = await slotInfo(inputs.source, inputs.slot)
   const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
-  const freshness = await readFreshness(inputs.warehouse, schemas).catch(() => ({ consistentThroughLsn: null, consistentThroughAt: null }))
-  const positions = await readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(() => [])
+  const freshness = await readFreshness(inputs.warehouse, schemas).catch(notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null }))
+  const positions = await readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(notMigratedYet([]))
   const shards = await Promise.all(
     positions.map(async (p) => {
       const cp = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ShardCheckpoint>(shardCheckpointKey(inputs.stream, p.shardId))))
@@ -96,9 +102,9 @@ export const waitCaughtUp = async (
   const started = Date.now()
   const target = await currentWalLsn(inputs.source)
   for (;;) {
-    const { consistentThroughLsn } = await readFreshness(inputs.warehouse, { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }).catch(() => ({
-      consistentThroughLsn: null
-    }))
+    const { consistentThroughLsn } = await readFreshness(inputs.warehouse, { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }).catch(
+      notMigratedYet({ consistentThroughLsn: null as string | null })
+    )
     if (consistentThroughLsn && compareLsn(normalizeLsn(consistentThroughLsn), target) >= 0) {
       return { target, through: normalizeLsn(consistentThroughLsn), waitedMs: Date.now() - started }
     }
