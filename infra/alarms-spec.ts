@@ -32,6 +32,7 @@ export interface AlarmSpec<N = string> {
 
 export interface AlarmThresholds {
   readonly periodSeconds: number
+  /** Minutes without any ReplicationLagBytes sample before "reader down". */
   readonly readerSilentMinutes: number
   readonly replicationLagBytes: number
   readonly replicationLagSeconds: number

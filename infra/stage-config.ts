@@ -12,6 +12,7 @@
  *   TOTES_ALARM_EMAIL=<address>          e-mail subscription of the alarm topic
  *   TOTES_NAT=none|ec2|managed           NAT for the VPC (the consumer Lambda runs in private subnets)
  */
+import type { AlarmThresholds } from "./alarms-spec.ts"
 
 export const PRODUCTION_STAGES: ReadonlyArray<string> = ["production", "prod"]
 export const isProduction = (stage: string): boolean => PRODUCTION_STAGES.includes(stage)
@@ -72,18 +73,8 @@ export interface StageConfig {
     readonly parallelizationFactor: number
   }
   readonly logRetention: LogRetention
-  readonly alarms: {
-    readonly email: string | undefined
-    readonly periodSeconds: number
-    /** Minutes without any ReplicationLagBytes sample before "reader down". */
-    readonly readerSilentMinutes: number
-    readonly replicationLagBytes: number
-    readonly replicationLagSeconds: number
-    readonly retainedWalBytes: number
-    readonly iteratorAgeMs: number
-    readonly freshnessMinutes: number
-    readonly firehoseFreshnessSeconds: number
-  }
+  /** The thresholds of infra/alarms-spec.ts, and where the alarms are mailed. */
+  readonly alarms: AlarmThresholds & { readonly email: string | undefined }
 }
 
 const MiB = 1024 * 1024
