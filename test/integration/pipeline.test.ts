@@ -4,9 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEFAULT_MIX, simulate, type SimulationReport } from "../../services/source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
 import { deriveStarSchema, readStarSchema } from "../fixtures/derive-star-schema.ts"
-import { connect, isolatedPipelineEnv, SNAPSHOT_FEB } from "../support/stack.ts"
+import { connect, februaryEnv } from "../support/stack.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
 import type pg from "pg"
 
@@ -16,13 +15,10 @@ describe("live pipeline on the February snapshot plus a simulated workload", () 
   let source: pg.Client
   let warehouse: pg.Client
   let report: SimulationReport
-  const snapshotRows: Record<string, number> = {}
+  let snapshotRows: Record<string, number>
 
   beforeAll(async () => {
-    env = await isolatedPipelineEnv({ shards: 3 })
-    source = await connect(env.SOURCE_DATABASE_URL!)
-    await initSourceSchema(source)
-    for (const r of await loadCsvSnapshot(source, SNAPSHOT_FEB)) snapshotRows[r.table] = r.rows
+    ;({ env, source, snapshotRows } = await februaryEnv({ shards: 3 }))
     pipeline = await startPipeline(env)
     report = await simulate(source, { seed: 11, rate: Infinity, maxTransactions: 400, mix: DEFAULT_MIX })
     await pipeline.caughtUp(120_000)

@@ -9,12 +9,11 @@ import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ReplayReport } from "../../services/replay/replay.ts"
 import { DEFAULT_MIX, simulate } from "../../services/source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
 import { seededRandom } from "../fixtures/events.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { dumpOf, lakeOf, startArchiver, waitLakeHolds, type RunningArchiver } from "../support/lake.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
-import { connect, freshDatabase, isolatedPipelineEnv, SNAPSHOT_FEB } from "../support/stack.ts"
+import { februaryEnv, freshDatabase } from "../support/stack.ts"
 
 const CHILD = new URL("../support/replay-child.ts", import.meta.url).pathname
 
@@ -63,10 +62,7 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
   let source: pg.Client
 
   beforeAll(async () => {
-    env = await isolatedPipelineEnv({ shards: 2 })
-    source = await connect(env.SOURCE_DATABASE_URL!)
-    await initSourceSchema(source)
-    await loadCsvSnapshot(source, SNAPSHOT_FEB)
+    ;({ env, source } = await februaryEnv({ shards: 2 }))
     pipeline = await startPipeline(env)
     archiver = startArchiver(env, { flushMs: 300, flushBytes: 128 * 1024 })
     await simulate(source, { seed: 31, rate: Infinity, maxTransactions: 120, mix: DEFAULT_MIX })

@@ -14,12 +14,11 @@ import { inspectTarget } from "../../services/replay/target.ts"
 import { parseBound } from "../../services/replay/window.ts"
 import { CheckpointStore } from "../../services/shared/checkpoint-store.ts"
 import { DEFAULT_MIX, simulate } from "../../services/source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
 import type { Rows } from "../fixtures/derive-star-schema.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { dumpOf, lakeOf, runLakeCli, startArchiver, waitLakeHolds, type RunningArchiver } from "../support/lake.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
-import { connect, freshDatabase, isolatedPipelineEnv, SNAPSHOT_FEB } from "../support/stack.ts"
+import { connect, februaryEnv, freshDatabase } from "../support/stack.ts"
 
 const expectSameWarehouse = (actual: Record<string, Rows>, expected: Record<string, Rows>) => {
   expect(Object.keys(actual).sort()).toEqual(Object.keys(expected).sort())
@@ -48,10 +47,7 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
   })
 
   beforeAll(async () => {
-    env = await isolatedPipelineEnv({ shards: 3 })
-    source = await connect(env.SOURCE_DATABASE_URL!)
-    await initSourceSchema(source)
-    await loadCsvSnapshot(source, SNAPSHOT_FEB)
+    ;({ env, source } = await februaryEnv({ shards: 3 }))
     pipeline = await startPipeline(env)
     archiver = startArchiver(env, { flushMs: 300 })
     await simulate(source, { seed: 21, rate: Infinity, maxTransactions: 150, mix: DEFAULT_MIX })

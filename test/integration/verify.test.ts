@@ -8,10 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { verify, type VerifyReport } from "../../services/replay/verify.ts"
 import { VERIFY_TABLES } from "../../services/replay/verify-spec.ts"
 import { DEFAULT_MIX, simulate } from "../../services/source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
 import { runLakeCli as runCli } from "../support/lake.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
-import { connect, isolatedPipelineEnv, SNAPSHOT_FEB } from "../support/stack.ts"
+import { connect, februaryEnv } from "../support/stack.ts"
 
 const differences = (report: VerifyReport) => report.tables.flatMap((t) => t.differences.map((d) => ({ table: t.table, ...d })))
 
@@ -22,10 +21,7 @@ describe("verify", () => {
   let warehouse: pg.Client
 
   beforeAll(async () => {
-    env = await isolatedPipelineEnv({ shards: 2 })
-    source = await connect(env.SOURCE_DATABASE_URL!)
-    await initSourceSchema(source)
-    await loadCsvSnapshot(source, SNAPSHOT_FEB)
+    ;({ env, source } = await februaryEnv({ shards: 2 }))
     pipeline = await startPipeline(env)
     await simulate(source, { seed: 41, rate: Infinity, maxTransactions: 150, mix: DEFAULT_MIX })
     await pipeline.caughtUp(120_000)

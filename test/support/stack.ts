@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { inject } from "vitest"
 import { createBucket, createCheckpointTable, createStream } from "../../services/local/provision.ts"
+import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
 
 export const stackEnv = (): Record<string, string> => inject("stackEnv")
 
@@ -63,3 +64,13 @@ export const connect = async (url: string): Promise<pg.Client> => {
 
 export const SNAPSHOT_FEB = new URL("../../../shared/totesys-data/snapshot-2024-02-23/csv/", import.meta.url).pathname
 export const SNAPSHOT_NOV = new URL("../../../shared/totesys-data/snapshot-2024-11-15/csv/", import.meta.url).pathname
+
+/** An isolated environment whose source holds the real February snapshot; returns the rows loaded per table. */
+export const februaryEnv = async (options: { shards?: number } = {}) => {
+  const env = await isolatedPipelineEnv(options)
+  const source = await connect(env.SOURCE_DATABASE_URL!)
+  await initSourceSchema(source)
+  const snapshotRows: Record<string, number> = {}
+  for (const report of await loadCsvSnapshot(source, SNAPSHOT_FEB)) snapshotRows[report.table] = report.rows
+  return { env, source, snapshotRows }
+}
