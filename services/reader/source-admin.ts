@@ -126,6 +126,17 @@ export const emitHeartbeatMarker = async (client: pg.ClientBase): Promise<string
   return normalizeLsn(rows[0].lsn)
 }
 
-export const dropSlot = async (client: pg.ClientBase, slot: string) => {
+/**
+ * Drops the slot once no walsender holds it: a reader that just disconnected leaves its walsender
+ * marked active for a moment, and dropping an active slot fails.
+ */
+export const dropSlot = async (client: pg.ClientBase, slot: string, waitMs = 10_000) => {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    const { rows } = await client.query("SELECT active FROM pg_replication_slots WHERE slot_name = $1", [slot])
+    if (rows.length === 0) return
+    if (!rows[0].active || Date.now() > deadline) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
   await client.query("SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", [slot])
 }
