@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises"
 import pg from "pg"
 import { from as copyFrom } from "pg-copy-streams"
 import { SOURCE_COLUMNS, TOTESYS_TABLES } from "../contracts/totesys.ts"
-import { initSourceSchema } from "../services/source/totesys-db.ts"
+import { initSourceSchema } from "../tools/source/totesys-db.ts"
 import { syntheticEvents } from "../test/support/synthetic-lake.ts"
 
 export const databaseUrl = (base: string, name: string) => {

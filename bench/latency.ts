@@ -11,8 +11,8 @@ import pg from "pg"
 import { consumerFromEnv, migrateFromEnv } from "../services/consumer/main.ts"
 import { readerFromEnv } from "../services/reader/main.ts"
 import { metrics } from "../services/shared/metrics.ts"
-import { generateTotesys } from "../services/source/generate.ts"
-import { DEFAULT_MIX, simulate } from "../services/source/simulate.ts"
+import { generateTotesys } from "../tools/source/generate.ts"
+import { DEFAULT_MIX, simulate } from "../tools/source/simulate.ts"
 import { percentile, withStack } from "./support.ts"
 
 const RATE = Number(process.env.BENCH_RATE ?? 20)

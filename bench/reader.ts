@@ -16,7 +16,7 @@ import { readerFromEnv } from "../services/reader/main.ts"
 import type { Reader } from "../services/reader/reader.ts"
 import { currentWalLsn } from "../services/reader/source-admin.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
-import { initSourceSchema } from "../services/source/totesys-db.ts"
+import { initSourceSchema } from "../tools/source/totesys-db.ts"
 import { perSecond, seconds, withStack } from "./support.ts"
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 200_000)

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startStack, type LocalStack } from "../services/local/stack.ts"
+import { startStack, type LocalStack } from "../tools/local/stack.ts"
 
 export const withStack = async <A>(work: (stack: LocalStack) => Promise<A>): Promise<A> => {
   const dir = mkdtempSync(join(tmpdir(), "totes-bench-"))

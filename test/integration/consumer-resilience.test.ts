@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "vitest"
 import type pg from "pg"
-import { DEFAULT_MIX, simulate, type SimulationReport } from "../../services/source/simulate.ts"
-import { generateTotesys } from "../../services/source/generate.ts"
+import { DEFAULT_MIX, simulate, type SimulationReport } from "../../tools/source/simulate.ts"
+import { generateTotesys } from "../../tools/source/generate.ts"
 import { deriveStarSchema, readStarSchema } from "../fixtures/derive-star-schema.ts"
 import { startPipeline } from "../support/pipeline.ts"
 import { spawnTotes, waitFor } from "../support/processes.ts"

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { startPostgres } from "../../services/local/postgres.ts"
+import { startPostgres } from "../../tools/local/postgres.ts"
 import { dynamoClient, kinesisClient, s3Client } from "../../services/shared/aws-clients.ts"
 import { connect, isolatedPipelineEnv, stackEnv } from "../support/stack.ts"
 

@@ -3,7 +3,7 @@
  * compared with an independent full-refresh derivation of the final source state.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { DEFAULT_MIX, simulate, type SimulationReport } from "../../services/source/simulate.ts"
+import { DEFAULT_MIX, simulate, type SimulationReport } from "../../tools/source/simulate.ts"
 import { deriveStarSchema, readStarSchema } from "../fixtures/derive-star-schema.ts"
 import { connect, februaryEnv } from "../support/stack.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
-import { initSourceSchema } from "../../services/source/totesys-db.ts"
+import { initSourceSchema } from "../../tools/source/totesys-db.ts"
 import { auditedChanges, installAudit } from "../support/audit.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { runMiniWorkload, seedDimensions } from "../support/mini-workload.ts"

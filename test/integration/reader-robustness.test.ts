@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
-import { initSourceSchema } from "../../services/source/totesys-db.ts"
+import { initSourceSchema } from "../../tools/source/totesys-db.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { waitFor } from "../support/processes.ts"
 import { connect, isolatedPipelineEnv } from "../support/stack.ts"

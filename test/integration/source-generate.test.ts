@@ -5,9 +5,9 @@
 import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PRIMARY_KEYS, TOTESYS_TABLES } from "../../contracts/totesys.ts"
-import { checksumTotesys } from "../../services/source/checksum.ts"
-import { generateTotesys, type GenerateReport } from "../../services/source/generate.ts"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
+import { checksumTotesys } from "../../tools/source/checksum.ts"
+import { generateTotesys, type GenerateReport } from "../../tools/source/generate.ts"
+import { initSourceSchema, loadCsvSnapshot } from "../../tools/source/totesys-db.ts"
 import { connect, freshDatabase, SNAPSHOT_FEB } from "../support/stack.ts"
 
 const clients: Array<pg.Client> = []

@@ -1,6 +1,6 @@
 /** Both real snapshots load into the real schema with every constraint on, with the README's row counts. */
 import { describe, expect, it } from "vitest"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
+import { initSourceSchema, loadCsvSnapshot } from "../../tools/source/totesys-db.ts"
 import { connect, freshDatabase, SNAPSHOT_FEB, SNAPSHOT_NOV } from "../support/stack.ts"
 
 // ../shared/totesys-data/README.md

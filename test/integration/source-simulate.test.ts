@@ -6,11 +6,11 @@
 import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PRIMARY_KEYS, TOTESYS_TABLES, type TotesysTable } from "../../contracts/totesys.ts"
-import { checksumTotesys } from "../../services/source/checksum.ts"
-import { generateTotesys } from "../../services/source/generate.ts"
-import { inBusinessHours, toInstant } from "../../services/source/sim-time.ts"
-import { MIX_KINDS, REAL_MIX, simulate, type ChangeLogEntry, type Mix, type SimulationReport } from "../../services/source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
+import { checksumTotesys } from "../../tools/source/checksum.ts"
+import { generateTotesys } from "../../tools/source/generate.ts"
+import { inBusinessHours, toInstant } from "../../tools/source/sim-time.ts"
+import { MIX_KINDS, REAL_MIX, simulate, type ChangeLogEntry, type Mix, type SimulationReport } from "../../tools/source/simulate.ts"
+import { initSourceSchema, loadCsvSnapshot } from "../../tools/source/totesys-db.ts"
 import { connect, freshDatabase, SNAPSHOT_FEB } from "../support/stack.ts"
 
 const clients: Array<pg.Client> = []

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { TestProject } from "vitest/node"
-import { startStack, type LocalStack } from "../../services/local/stack.ts"
+import { startStack, type LocalStack } from "../../tools/local/stack.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {

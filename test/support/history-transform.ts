@@ -29,7 +29,7 @@
  */
 import type pg from "pg"
 import { PRIMARY_KEYS, TOTESYS_TABLES, type TotesysTable } from "../../contracts/totesys.ts"
-import { resetSequences } from "../../services/source/totesys-db.ts"
+import { resetSequences } from "../../tools/source/totesys-db.ts"
 
 export type TextRow = Record<string, string | null>
 

@@ -1,6 +1,6 @@
 /**
  * A small, fast, seeded workload over the totesys tables for reader tests: inserts, updates,
- * deletes, multi-row and multi-table transactions. (The full simulator lives in services/source.)
+ * deletes, multi-row and multi-table transactions. (The full simulator lives in tools/source.)
  */
 import type pg from "pg"
 

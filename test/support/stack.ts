@@ -4,8 +4,8 @@
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { inject } from "vitest"
-import { createBucket, createCheckpointTable, createStream } from "../../services/local/provision.ts"
-import { initSourceSchema, loadCsvSnapshot } from "../../services/source/totesys-db.ts"
+import { createBucket, createCheckpointTable, createStream } from "../../tools/local/provision.ts"
+import { initSourceSchema, loadCsvSnapshot } from "../../tools/source/totesys-db.ts"
 
 export const stackEnv = (): Record<string, string> => inject("stackEnv")
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 describe("process exit code", () => {
   it("stays non-zero after loading the embedded PostgreSQL module", () => {
     const script = `
-      const { loadEmbeddedPostgres } = await import(${JSON.stringify(new URL("../../services/local/postgres.ts", import.meta.url).pathname)})
+      const { loadEmbeddedPostgres } = await import(${JSON.stringify(new URL("../../tools/local/postgres.ts", import.meta.url).pathname)})
       await loadEmbeddedPostgres()
       process.exitCode = 3
     `

@@ -3,9 +3,9 @@
  * what the real snapshots show (../shared/totesys-schema.md §1).
  */
 import { describe, expect, it } from "vitest"
-import { buildTotesys } from "../../services/source/generate.ts"
-import { emailAddress, money } from "../../services/source/model.ts"
-import { DAY_MS, dayStart, formatDate, formatTimestamp, isWeekday, isoDayOfWeek, timeOfDay, toInstant } from "../../services/source/sim-time.ts"
+import { buildTotesys } from "../../tools/source/generate.ts"
+import { emailAddress, money } from "../../tools/source/model.ts"
+import { DAY_MS, dayStart, formatDate, formatTimestamp, isWeekday, isoDayOfWeek, timeOfDay, toInstant } from "../../tools/source/sim-time.ts"
 
 const year = buildTotesys({ seed: "unit", days: 365 })
 const weekdays = (() => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { Random } from "../../services/source/random.ts"
+import { Random } from "../../tools/source/random.ts"
 import {
   formatDate,
   formatTimestamp,
@@ -8,7 +8,7 @@ import {
   nextBusinessOpen,
   paymentJobDays,
   toInstant
-} from "../../services/source/sim-time.ts"
+} from "../../tools/source/sim-time.ts"
 
 const draw = (rng: Random, n: number) => Array.from({ length: n }, () => rng.uint32())
 

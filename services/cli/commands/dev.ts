@@ -1,5 +1,5 @@
 import { Command, Flag } from "effect/cli"
-import { runDev } from "../../dev/dev.ts"
+import { runDev } from "../../../tools/dev/dev.ts"
 import { untilSignal } from "../effects.ts"
 import { dirFlag } from "./stack.ts"
 

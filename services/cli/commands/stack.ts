@@ -1,6 +1,6 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { readStackEnv, runningStackPid, serveStack, stackDown, stackUp } from "../../local/stack-process.ts"
+import { readStackEnv, runningStackPid, serveStack, stackDown, stackUp } from "../../../tools/local/stack-process.ts"
 import { task, untilSignal } from "../effects.ts"
 
 export const dirFlag = Flag.String("dir").pipe(Flag.withDescription("Folder for the local stack's data, pid, log and stack.env"), Flag.withDefault(".totes"))

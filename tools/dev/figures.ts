@@ -2,7 +2,7 @@
  * The live figures of a local run, aggregated from the same EMF lines the components emit
  * (so `totes dev` shows exactly what CloudWatch would receive).
  */
-import { parseEmfLine, type MetricsSink } from "../shared/metrics.ts"
+import { parseEmfLine, type MetricsSink } from "../../services/shared/metrics.ts"
 
 export interface LiveFigures {
   published: number

@@ -5,7 +5,7 @@
 import { CreateTableCommand, DescribeTableCommand, ResourceInUseException } from "@aws-sdk/client-dynamodb"
 import { CreateStreamCommand, DescribeStreamSummaryCommand, ResourceInUseException as StreamInUse } from "@aws-sdk/client-kinesis"
 import { BucketAlreadyOwnedByYou, CreateBucketCommand } from "@aws-sdk/client-s3"
-import { dynamoClient, kinesisClient, s3Client } from "../shared/aws-clients.ts"
+import { dynamoClient, kinesisClient, s3Client } from "../../services/shared/aws-clients.ts"
 
 type Env = Record<string, string | undefined>
 

@@ -1,5 +1,5 @@
 /** Pure: renders the live dashboard of `totes dev` as lines of text. */
-import type { PipelineStatus } from "../status/status.ts"
+import type { PipelineStatus } from "../../services/status/status.ts"
 import { percentile, ratePerSecond, type LiveFigures } from "./figures.ts"
 
 export interface DashboardInput {
