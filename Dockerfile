@@ -26,6 +26,8 @@ COPY package.json tsconfig.json ./
 COPY bin ./bin
 COPY contracts ./contracts
 COPY services ./services
+# development tooling is still imported by the CLI at start (to be loaded on demand, then dropped here)
+COPY tools ./tools
 USER node
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "bin/totes.mjs", "run", "--components", "reader"]
