@@ -9,12 +9,12 @@
  * to Kinesis (kinesalite locally; the local Kinesis server bounds it).
  */
 import { spawn } from "node:child_process"
-import { Effect } from "effect"
 import pg from "pg"
 import { compareLsn } from "../contracts/lsn.ts"
 import { readerFromEnv } from "../services/reader/main.ts"
 import type { Reader } from "../services/reader/reader.ts"
 import { currentWalLsn } from "../services/reader/source-admin.ts"
+import { memoryPublisher } from "../services/shared/kinesis/publisher.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
 import { initSourceSchema } from "../tools/source/totesys-db.ts"
 import { perSecond, seconds, withStack } from "./support.ts"
@@ -78,9 +78,7 @@ await withStack(async (stack) => {
   })
   const recvMs = performance.now() - recvStarted
 
-  const memoryReader = readerFromEnv(memoryEnv, {
-    publisher: { stream: "memory", publish: (records) => Effect.succeed({ calls: 1, retries: 0, records: records.length }), shards: () => Effect.succeed([{ shardId: "s", startingHashKey: "0" }]) }
-  })
+  const memoryReader = readerFromEnv(memoryEnv, { publisher: memoryPublisher(undefined, 4) })
   const memoryRun = memoryReader.start()
   memoryRun.catch(() => {})
   const memoryMs = await untilDurable(memoryReader, target)

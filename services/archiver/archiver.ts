@@ -1,9 +1,9 @@
 /**
  * The local stand-in for Kinesis Data Firehose: every shard of the stream → the lake's raw/ prefix.
  *
- * Like Firehose it buffers by size and by time and then writes ONE new object per flush:
- * gzip NDJSON, one stream record a line, each line the record's data exactly as it was on the
- * stream, under `raw/YYYY/MM/DD/HH/<stream>-<first sequence>-<uuid>.ndjson.gz` where the hour is
+ * Like Firehose it deaggregates the stream's KPL aggregated records and buffers by size and by
+ * time, then writes ONE new object per flush: gzip NDJSON, one user record (change event or
+ * heartbeat) a line, each line the user record's data exactly as the reader wrote it, under `raw/YYYY/MM/DD/HH/<stream>-<first sequence>-<uuid>.ndjson.gz` where the hour is
  * the arrival time of the object's oldest record (Firehose's rule). Heartbeats are kept: Firehose
  * delivers everything on the stream, and a heartbeat in the lake tells a reader of the lake how far
  * the stream was complete at that point; replay simply skips them.
@@ -25,6 +25,7 @@ import { rawObjectKey } from "../../contracts/lake.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { encodeRawObject } from "../lake/raw.ts"
+import { deaggregate } from "../shared/kinesis/aggregation.ts"
 
 export const archiverCheckpointKey = (stream: string, shardId: string) => `archiver#${stream}#${shardId}`
 
@@ -191,7 +192,6 @@ export class Archiver {
   }
 
   private add(buffer: Buffered | undefined, record: _Record): Buffered {
-    const line = Buffer.from(record.Data!).toString("utf8")
     const sequence = record.SequenceNumber!
     const next = buffer ?? {
       lines: [],
@@ -201,8 +201,18 @@ export class Archiver {
       oldestArrival: record.ApproximateArrivalTimestamp ?? new Date(),
       startedAt: Date.now()
     }
-    next.lines.push(line)
-    next.bytes += Buffer.byteLength(line) + 1
+    // A corrupt aggregate is archived as it came (one line, base64) rather than dropped: the lake keeps everything.
+    let users: Array<{ data: Uint8Array }>
+    try {
+      users = deaggregate(record.Data!, record.PartitionKey!)
+    } catch {
+      users = [{ data: Buffer.from(JSON.stringify({ undecodableAggregate: Buffer.from(record.Data!).toString("base64") })) }]
+    }
+    for (const user of users) {
+      const line = Buffer.from(user.data).toString("utf8")
+      next.lines.push(line)
+      next.bytes += Buffer.byteLength(line) + 1
+    }
     next.lastSequence = sequence
     return next
   }

@@ -8,7 +8,7 @@ import { s3Client } from "../shared/aws-clients.ts"
 import { LakeBucket, PipelineSchema, readConfig, reveal, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../shared/config.ts"
 import { makeLakeStore } from "../shared/lake-store.ts"
 import { migrateWarehouse } from "../warehouse/migrate.ts"
-import { processIsolatingPoison, type ConsumerDeps } from "./process-batch.ts"
+import { processForLambda, type ConsumerDeps } from "./process-batch.ts"
 
 let deps: Promise<ConsumerDeps> | undefined
 
@@ -32,4 +32,4 @@ const runtime = (): Promise<ConsumerDeps> =>
   }))
 
 export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> =>
-  processIsolatingPoison(await runtime(), event.Records)
+  processForLambda(await runtime(), event)

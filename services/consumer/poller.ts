@@ -1,10 +1,9 @@
 /**
  * Plays the Lambda event-source mapping locally: reads every shard of the stream, builds the
- * same KinesisStreamEvent objects, calls the same batch processor, honours batchItemFailures
- * (resume from the first failed record after a backoff), bisects a batch whose processing
- * threw, sends a record that still fails alone to the dead-letter prefix (the on-failure
- * destination), and checkpoints each shard in DynamoDB (conditional, monotonic) after the
- * warehouse committed.
+ * same KinesisStreamEvent objects, calls the very core the Lambda runs (processKinesisEvent:
+ * deaggregation, decoding, poison isolation, dead letters), honours batchItemFailures (resume from
+ * the first failed record after a backoff) and checkpoints each shard in DynamoDB (conditional,
+ * monotonic) after the warehouse committed.
  */
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
@@ -12,7 +11,7 @@ import { Effect, Option } from "effect"
 import { sequencePosition, shardCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { endShard } from "./apply.ts"
-import { deadLetter, processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
+import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
 
 export interface PollerOptions {
   readonly kinesis: KinesisClient
@@ -20,8 +19,6 @@ export interface PollerOptions {
   readonly deps: ConsumerDeps
   readonly batchSize?: number
   readonly idleWaitMs?: number
-  /** Attempts of a single record that keeps throwing before it is dead-lettered. */
-  readonly maxRecordAttempts?: number
   readonly onBatch?: (shardId: string, outcome: BatchOutcome, records: number) => void
   readonly onError?: (shardId: string, error: unknown) => void
 }
@@ -55,8 +52,8 @@ export const toLambdaRecord = (stream: string, region: string, shardId: string, 
 })
 
 export class Poller {
-  /** batches/records: applied; failedBatches: reported as failed (warehouse unavailable) and retried. */
-  readonly stats = { batches: 0, records: 0, deadLettered: 0, failedBatches: 0, bisections: 0 }
+  /** batches/records: Kinesis records applied; events: user records applied; failedBatches: reported as failed (warehouse unavailable) and retried. */
+  readonly stats = { batches: 0, records: 0, events: 0, deadLettered: 0, failedBatches: 0, bisections: 0 }
 
   constructor(private readonly options: PollerOptions) {}
 
@@ -146,12 +143,7 @@ export class Poller {
    * failure, or undefined when everything was applied (and checkpointed).
    */
   private async deliver(shardId: string, records: ReadonlyArray<KinesisStreamRecord>): Promise<string | undefined> {
-    let outcome: BatchOutcome
-    try {
-      outcome = await processKinesisEvent(this.options.deps, { Records: [...records] } as KinesisStreamEvent)
-    } catch (error) {
-      return this.bisect(shardId, records, error)
-    }
+    const outcome = await processKinesisEvent(this.options.deps, { Records: [...records] } as KinesisStreamEvent)
     const failure = outcome.response.batchItemFailures[0]?.itemIdentifier
     const appliedThrough = failure ? records[records.findIndex((r) => r.kinesis.sequenceNumber === failure) - 1] : records[records.length - 1]
     if (appliedThrough) await this.checkpoint(shardId, appliedThrough.kinesis.sequenceNumber)
@@ -159,34 +151,11 @@ export class Poller {
       this.stats.batches++
       this.stats.records += records.length
     }
+    this.stats.events += outcome.applied
     this.stats.deadLettered += outcome.deadLettered
+    this.stats.bisections += outcome.bisections
     this.options.onBatch?.(shardId, outcome, records.length)
     return failure
-  }
-
-  /** BisectBatchOnFunctionError: retry each half; a lone record that keeps failing is dead-lettered. */
-  private async bisect(shardId: string, records: ReadonlyArray<KinesisStreamRecord>, error: unknown, attempt = 1): Promise<string | undefined> {
-    if (records.length === 1) {
-      if (attempt < (this.options.maxRecordAttempts ?? 3)) {
-        try {
-          const outcome = await processKinesisEvent(this.options.deps, { Records: [...records] } as KinesisStreamEvent)
-          const failure = outcome.response.batchItemFailures[0]?.itemIdentifier
-          if (!failure) await this.checkpoint(shardId, records[0]!.kinesis.sequenceNumber)
-          return failure
-        } catch (again) {
-          return this.bisect(shardId, records, again, attempt + 1)
-        }
-      }
-      await deadLetter(this.options.deps, records[0]!, `processing failed ${attempt} times: ${(error as Error)?.message ?? String(error)}`)
-      this.stats.deadLettered++
-      await this.checkpoint(shardId, records[0]!.kinesis.sequenceNumber)
-      return undefined
-    }
-    this.stats.bisections++
-    const middle = Math.ceil(records.length / 2)
-    const failedAt = await this.deliver(shardId, records.slice(0, middle))
-    if (failedAt) return failedAt
-    return this.deliver(shardId, records.slice(middle))
   }
 
   private async retireShard(shardId: string) {

@@ -1,22 +1,31 @@
 /**
- * One Kinesis batch (the Lambda event shape) → the warehouse, in one transaction.
+ * The consumer core, one for the Lambda and its local stand-in (the poller): one Kinesis batch
+ * (the Lambda event shape) → the warehouse.
  *
- *  - records that cannot be decoded go to the lake's dead-letter prefix with the reason and are
- *    counted; they never stop the shard;
- *  - claim checks (oversize events) are resolved from the lake before projection;
- *  - a transient warehouse failure (connection lost, server restarting, serialization) is retried
- *    with backoff; if it persists the whole batch is reported as failed (`batchItemFailures` from
- *    its first record) so the event source retries it later, nothing skipped;
- *  - any other error is thrown: the event source bisects the batch to isolate a poison record.
+ *  - every Kinesis record is deaggregated (KPL format) into its user records: the unit of work;
+ *  - a unit that cannot be decoded goes to the lake's dead-letter prefix with the reason and is
+ *    counted; it never stops the shard (a corrupt aggregate is set aside whole);
+ *  - claim checks (oversize events) are resolved from the lake before projection; while the lake
+ *    cannot answer, the batch is retried later, nothing skipped;
+ *  - the units are applied in one warehouse transaction; a transient failure (connection lost,
+ *    server restarting, serialization, deadlock) is retried with backoff and, if it persists,
+ *    reported as a batch item failure from the first Kinesis record not applied, so the event
+ *    source retries from there (a retried aggregate re-applies some units: apply is idempotent);
+ *  - any other failure isolates the poison: the units are split in halves and applied
+ *    separately; a single unit that still fails (twice) is dead-lettered and the rest goes on.
  */
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
 import { Effect, Result, Schedule } from "effect"
 import type pg from "pg"
 import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
 import { deadLetterKey } from "../../contracts/lake.ts"
+import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { metrics } from "../shared/metrics.ts"
 import { applyRecords, readFreshness, registerShards, type ApplyResult } from "./apply.ts"
+import { isTransientWarehouseError } from "./warehouse-errors.ts"
+
+export { isTransientWarehouseError }
 
 export interface ConsumerDeps {
   readonly pool: pg.Pool
@@ -30,9 +39,12 @@ export interface ConsumerDeps {
 
 export interface BatchOutcome {
   readonly response: KinesisStreamBatchResponse
-  readonly applied: ApplyResult | undefined
+  /** Change events and heartbeats applied (user records). */
+  readonly applied: number
   readonly deadLettered: number
   readonly warehouseRetries: number
+  /** Poison isolation: how often a failing set of units was split. */
+  readonly bisections: number
   /** Commit times of the applied change events (for end-to-end latency). */
   readonly committedAt: ReadonlyArray<string>
   readonly appliedByTable: Readonly<Record<string, number>>
@@ -40,35 +52,36 @@ export interface BatchOutcome {
   readonly consistentThroughAt: string | null
 }
 
-/** SQLSTATE classes worth retrying: connection, resources, operator intervention, serialization. */
-export const isTransientWarehouseError = (error: unknown): boolean => {
-  const e = error as { code?: string; message?: string }
-  const code = e?.code ?? ""
-  if (/^(08|53|57|40)/.test(code) || code === "55P03") return true
-  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e?.message ?? "")
+/** One user record of a Kinesis record. */
+interface Unit {
+  readonly record: KinesisStreamRecord
+  readonly subSequenceNumber: number
+  readonly partitionKey: string
+  readonly data: Uint8Array
+}
+
+interface Decoded {
+  readonly unit: Unit
+  readonly value: StreamRecord
 }
 
 const defaultRetry = Schedule.min([Schedule.exponential("200 millis", 2), Schedule.spaced("5 seconds")]).pipe(Schedule.upTo({ times: 8 }))
 
 export const shardIdOf = (record: KinesisStreamRecord) => record.eventID.split(":")[0] ?? "unknown"
 
-const emptyOutcome: BatchOutcome = {
-  response: { batchItemFailures: [] },
-  applied: undefined,
-  deadLettered: 0,
-  warehouseRetries: 0,
-  committedAt: [],
-  appliedByTable: {},
-  consistentThroughAt: null
-}
+/** Attempts of a single unit that keeps failing before it is dead-lettered. */
+const SINGLE_UNIT_ATTEMPTS = 2
 
 export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
   const started = performance.now()
-  const outcome = await processBatch(deps, event)
+  const outcome = await processBatch(deps, event.Records)
   emitBatchMetrics(outcome, performance.now() - started)
   return outcome
 }
+
+/** The Lambda's entry: what the event source mapping needs back. */
+export const processForLambda = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> =>
+  (await processKinesisEvent(deps, event)).response
 
 const emitBatchMetrics = (outcome: BatchOutcome, durationMs: number) => {
   const now = Date.now()
@@ -82,100 +95,134 @@ const emitBatchMetrics = (outcome: BatchOutcome, durationMs: number) => {
   for (const [Table, n] of Object.entries(outcome.appliedByTable)) metrics.emit("consumer", { EventsApplied: n }, { Table })
 }
 
-const processBatch = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
-  const records = event.Records
-  if (records.length === 0) return emptyOutcome
+const failedFrom = (record: KinesisStreamRecord): KinesisStreamBatchResponse => ({ batchItemFailures: [{ itemIdentifier: record.kinesis.sequenceNumber }] })
+
+const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisStreamRecord>): Promise<BatchOutcome> => {
+  const outcome = {
+    applied: 0,
+    deadLettered: 0,
+    warehouseRetries: 0,
+    bisections: 0,
+    committedAt: [] as Array<string>,
+    appliedByTable: {} as Record<string, number>,
+    consistentThroughAt: null as string | null
+  }
+  if (records.length === 0) return { ...outcome, response: { batchItemFailures: [] } }
   const shardId = shardIdOf(records[0]!)
-  const decoded: Array<StreamRecord> = []
-  // Written only once the batch is applied: a batch that throws is bisected and decoded again.
-  const rejected: Array<{ record: KinesisStreamRecord; reason: string }> = []
+
+  // Units, decoded; what cannot be read is dead-lettered once the batch is applied (a batch that is
+  // retried later decodes again and must not write a second copy).
+  const decoded: Array<Decoded> = []
+  const rejected: Array<{ unit: Unit | KinesisStreamRecord; reason: string }> = []
   for (const record of records) {
-    const text = Buffer.from(record.kinesis.data, "base64").toString("utf8")
-    const result = await Effect.runPromise(Effect.result(decodeStreamRecord(text)))
-    if (Result.isFailure(result)) {
-      rejected.push({ record, reason: `undecodable: ${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}` })
+    let users
+    try {
+      users = deaggregate(Buffer.from(record.kinesis.data, "base64"), record.kinesis.partitionKey)
+    } catch (error) {
+      rejected.push({ unit: record, reason: `undecodable aggregated record: ${(error as Error).message}` })
       continue
     }
-    let value = result.success
-    if (value.kind === "change" && value.claimCheck) {
-      const resolved = await resolveClaimCheck(deps, value)
-      if (resolved === "unavailable") {
-        // The lake could not be read right now: retry the whole batch later, never skip the event.
-        return { ...emptyOutcome, response: { batchItemFailures: [{ itemIdentifier: records[0]!.kinesis.sequenceNumber }] } }
-      }
-      if (resolved === "missing") {
-        rejected.push({ record, reason: `claim check ${value.claimCheck.key} is missing from the lake or holds another event` })
+    for (let i = 0; i < users.length; i++) {
+      const unit: Unit = { record, subSequenceNumber: i, partitionKey: users[i]!.partitionKey, data: users[i]!.data }
+      const result = Effect.runSync(Effect.result(decodeStreamRecord(Buffer.from(unit.data).toString("utf8"))))
+      if (Result.isFailure(result)) {
+        rejected.push({ unit, reason: `undecodable: ${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}` })
         continue
       }
-      value = resolved
-    }
-    decoded.push(value)
-  }
-  const deadLettered = rejected.length
-
-  let warehouseRetries = 0
-  const attempt = Effect.tryPromise({
-    try: async () => {
-      const client = await deps.pool.connect()
-      let broken: Error | undefined
-      // A connection killed while checked out emits 'error' besides failing the query: note it.
-      const onError = (error: Error) => (broken ??= error)
-      client.on("error", onError)
-      try {
-        await registerShards(client, { schema: deps.schema, pipelineSchema: deps.pipelineSchema, stream: deps.stream, shardIds: [shardId] })
-        const applied = await applyRecords(client, decoded, {
-          schema: deps.schema,
-          pipelineSchema: deps.pipelineSchema,
-          shard: { stream: deps.stream, shardId, lastSequenceNumber: records[records.length - 1]!.kinesis.sequenceNumber }
-        })
-        // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
-        const freshness = await readFreshness(client, { schema: deps.schema, pipelineSchema: deps.pipelineSchema })
-        return { applied, consistentThroughAt: freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null }
-      } catch (error) {
-        // A broken connection must not go back to the pool.
-        if (isTransientWarehouseError(error)) broken = error as Error
-        throw error
-      } finally {
-        client.off("error", onError)
-        client.release(broken)
+      let value = result.success
+      if (value.kind === "change" && value.claimCheck) {
+        const resolved = await resolveClaimCheck(deps, value)
+        // The lake could not be read right now: retry the whole batch later, never skip the event.
+        if (resolved === "unavailable") return { ...outcome, response: failedFrom(records[0]!) }
+        if (resolved === "missing") {
+          rejected.push({ unit, reason: `claim check ${value.claimCheck.key} is missing from the lake or holds another event` })
+          continue
+        }
+        value = resolved
       }
-    },
-    catch: (error) => error
-  })
-  const outcome = await Effect.runPromise(
-    Effect.result(
-      attempt.pipe(
-        Effect.tapError(() => Effect.sync(() => void warehouseRetries++)),
-        Effect.retry({ schedule: deps.retrySchedule ?? defaultRetry, while: isTransientWarehouseError })
+      decoded.push({ unit, value })
+    }
+  }
+
+  /** Applies units in one transaction (with transient retries); undefined when applied, else the error. */
+  const applyOnce = async (units: ReadonlyArray<Decoded>): Promise<unknown> => {
+    const attempt = Effect.tryPromise({
+      try: () => applyUnits(deps, shardId, units, units[units.length - 1]?.unit.record ?? records[records.length - 1]!),
+      catch: (error) => error
+    })
+    const result = await Effect.runPromise(
+      Effect.result(
+        attempt.pipe(
+          Effect.tapError(() => Effect.sync(() => void outcome.warehouseRetries++)),
+          Effect.retry({ schedule: deps.retrySchedule ?? defaultRetry, while: isTransientWarehouseError })
+        )
       )
     )
-  )
-  if (Result.isFailure(outcome)) {
-    if (isTransientWarehouseError(outcome.failure)) {
-      return {
-        response: { batchItemFailures: [{ itemIdentifier: records[0]!.kinesis.sequenceNumber }] },
-        applied: undefined,
-        deadLettered,
-        warehouseRetries,
-        committedAt: [],
-        appliedByTable: {},
-        consistentThroughAt: null
-      }
+    if (Result.isFailure(result)) return result.failure ?? new Error("apply failed")
+    outcome.consistentThroughAt = result.success.consistentThroughAt
+    for (const { value } of units) {
+      outcome.applied++
+      if (value.kind !== "change") continue
+      if (!value.source.snapshot) outcome.committedAt.push(value.source.committedAt)
+      outcome.appliedByTable[value.source.table] = (outcome.appliedByTable[value.source.table] ?? 0) + 1
     }
-    throw outcome.failure
+    return undefined
   }
-  for (const { record, reason } of rejected) await deadLetter(deps, record, reason)
-  const committedAt = decoded.flatMap((r) => (r.kind === "change" && !r.source.snapshot ? [r.source.committedAt] : []))
-  const appliedByTable: Record<string, number> = {}
-  for (const r of decoded) if (r.kind === "change") appliedByTable[r.source.table] = (appliedByTable[r.source.table] ?? 0) + 1
-  return {
-    response: { batchItemFailures: [] },
-    applied: outcome.success.applied,
-    deadLettered,
-    warehouseRetries,
-    committedAt,
-    appliedByTable,
-    consistentThroughAt: outcome.success.consistentThroughAt
+
+  /** Applies units, isolating poison; returns the Kinesis record to resume from after a transient failure. */
+  const applyIsolating = async (units: ReadonlyArray<Decoded>, attempt = 1): Promise<KinesisStreamRecord | undefined> => {
+    const error = await applyOnce(units)
+    if (error === undefined) return undefined
+    if (isTransientWarehouseError(error)) return units[0]?.unit.record ?? records[0]
+    if (units.length === 0) throw error // nothing to isolate: the shard bookkeeping itself failed
+    if (units.length === 1) {
+      if (attempt < SINGLE_UNIT_ATTEMPTS) return applyIsolating(units, attempt + 1)
+      await deadLetter(deps, units[0]!.unit, `processing failed ${attempt} times: ${(error as Error)?.message ?? String(error)}`)
+      outcome.deadLettered++
+      return undefined
+    }
+    outcome.bisections++
+    const middle = Math.ceil(units.length / 2)
+    return (await applyIsolating(units.slice(0, middle))) ?? applyIsolating(units.slice(middle))
+  }
+
+  // A batch of only undecodable units still records the shard and its position.
+  const notApplied = await applyIsolating(decoded)
+  if (notApplied) return { ...outcome, response: failedFrom(notApplied) }
+  for (const { unit, reason } of rejected) await deadLetter(deps, unit, reason)
+  outcome.deadLettered += rejected.length
+  return { ...outcome, response: { batchItemFailures: [] } }
+}
+
+const applyUnits = async (
+  deps: ConsumerDeps,
+  shardId: string,
+  units: ReadonlyArray<Decoded>,
+  lastRecord: KinesisStreamRecord
+): Promise<{ applied: ApplyResult; consistentThroughAt: string | null }> => {
+  const client = await deps.pool.connect()
+  let broken: Error | undefined
+  // A connection killed while checked out emits 'error' besides failing the query: note it.
+  const onError = (error: Error) => (broken ??= error)
+  client.on("error", onError)
+  try {
+    const schemas = { schema: deps.schema, pipelineSchema: deps.pipelineSchema }
+    await registerShards(client, { ...schemas, stream: deps.stream, shardIds: [shardId] })
+    const applied = await applyRecords(
+      client,
+      units.map((u) => u.value),
+      { ...schemas, shard: { stream: deps.stream, shardId, lastSequenceNumber: lastRecord.kinesis.sequenceNumber } }
+    )
+    // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
+    const freshness = await readFreshness(client, schemas)
+    return { applied, consistentThroughAt: freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null }
+  } catch (error) {
+    // A broken connection must not go back to the pool.
+    if (isTransientWarehouseError(error)) broken = error as Error
+    throw error
+  } finally {
+    client.off("error", onError)
+    client.release(broken)
   }
 }
 
@@ -184,44 +231,26 @@ const resolveClaimCheck = async (deps: ConsumerDeps, event: ChangeEvent): Promis
   if (!deps.lake || !event.claimCheck) return "unavailable"
   const body = await Effect.runPromise(Effect.result(deps.lake.get(event.claimCheck.key)))
   if (Result.isFailure(body)) return /NoSuchKey|NotFound/.test(body.failure.message) ? "missing" : "unavailable"
-  const full = await Effect.runPromise(Effect.result(decodeStreamRecord(Buffer.from(body.success).toString("utf8"))))
+  const full = Effect.runSync(Effect.result(decodeStreamRecord(Buffer.from(body.success).toString("utf8"))))
   return Result.isSuccess(full) && full.success.kind === "change" && full.success.id === event.id ? full.success : "missing"
 }
 
-/** Writes a record the consumer cannot use to dead-letter/ (never to logs: it may hold row values). */
-export const deadLetter = async (deps: ConsumerDeps, record: KinesisStreamRecord, reason: string) => {
-  if (!deps.lake) throw new Error(`cannot dead-letter record ${record.kinesis.sequenceNumber}: no lake bucket configured (${reason})`)
+/** Writes a unit (or a whole unreadable Kinesis record) to dead-letter/, never to logs: it may hold row values. */
+const deadLetter = async (deps: ConsumerDeps, what: Unit | KinesisStreamRecord, reason: string) => {
+  const unit = "subSequenceNumber" in what ? what : undefined
+  const record = unit ? unit.record : (what as KinesisStreamRecord)
+  const id = `${shardIdOf(record)}-${record.kinesis.sequenceNumber}${unit ? `-${unit.subSequenceNumber}` : ""}`
+  if (!deps.lake) throw new Error(`cannot dead-letter ${id}: no lake bucket configured (${reason})`)
   const body = JSON.stringify({
     reason,
     shardId: shardIdOf(record),
     sequenceNumber: record.kinesis.sequenceNumber,
-    partitionKey: record.kinesis.partitionKey,
+    ...(unit ? { subSequenceNumber: unit.subSequenceNumber } : {}),
+    partitionKey: unit?.partitionKey ?? record.kinesis.partitionKey,
     at: new Date().toISOString(),
-    data: record.kinesis.data
+    data: unit ? Buffer.from(unit.data).toString("base64") : record.kinesis.data
   })
-  // One key per record (arrival hour, shard, sequence number): a retried batch cannot add a second copy.
+  // One key per unit (arrival hour, shard, sequence and sub-sequence number): a retried batch cannot add a second copy.
   const arrived = new Date(record.kinesis.approximateArrivalTimestamp * 1000)
-  await Effect.runPromise(deps.lake.putNew(deadLetterKey(arrived, `${shardIdOf(record)}-${record.kinesis.sequenceNumber}`), body, "application/json"))
-}
-
-/**
- * For the Lambda: processes a batch, isolating poison itself. A batch that throws (not a
- * transient failure, which comes back as batchItemFailures) is split in halves; a single record
- * that still throws goes to dead-letter/ and the rest carries on. So the event source mapping can
- * retry without bound and never skips a good record.
- */
-export const processIsolatingPoison = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisStreamRecord>): Promise<KinesisStreamBatchResponse> => {
-  try {
-    return (await processKinesisEvent(deps, { Records: [...records] })).response
-  } catch (error) {
-    if (records.length === 1) {
-      await deadLetter(deps, records[0]!, `processing failed: ${(error as Error)?.message ?? String(error)}`)
-      metrics.emit("consumer", { DeadLetteredEvents: 1 })
-      return { batchItemFailures: [] }
-    }
-    const middle = Math.ceil(records.length / 2)
-    const first = await processIsolatingPoison(deps, records.slice(0, middle))
-    if (first.batchItemFailures.length > 0) return first
-    return processIsolatingPoison(deps, records.slice(middle))
-  }
+  await Effect.runPromise(deps.lake.putNew(deadLetterKey(arrived, id), body, "application/json"))
 }

@@ -5,7 +5,8 @@
  */
 import { Effect, Result } from "effect"
 import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
-import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { claimCheckKey } from "../../contracts/lake.ts"
+import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 
 export const resolveClaimCheck = async (lake: LakeStoreShape, event: ChangeEvent): Promise<ChangeEvent | undefined> => {
   if (!event.claimCheck) return event
@@ -32,4 +33,15 @@ export const resolveClaimChecks = async (
     else unresolved.push(record.id)
   }
   return { records: out, unresolved }
+}
+
+/**
+ * Producer side: stores an event too large for a stream record under claims/ and returns the
+ * stub that travels instead (the event without row images, pointing at the stored one).
+ */
+export const storeClaimCheck = (lake: LakeStoreShape, event: ChangeEvent, encoded: Uint8Array): Effect.Effect<ChangeEvent, LakeError> => {
+  const key = claimCheckKey(event.source.commitLsn, event.id)
+  return lake.putNew(key, encoded, "application/json").pipe(
+    Effect.as<ChangeEvent>({ ...event, before: null, after: null, claimCheck: { bucket: lake.bucket, key, bytes: encoded.byteLength } })
+  )
 }

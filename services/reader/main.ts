@@ -1,11 +1,11 @@
 /** Builds a reader from configuration variables (locally `.totes/stack.env`, in AWS the sst links). */
+import type { KinesisClient } from "@aws-sdk/client-kinesis"
+import { Effect } from "effect"
 import { kinesisClient, s3Client } from "../shared/aws-clients.ts"
 import { CheckpointStore } from "../shared/checkpoint-store.ts"
-import { LakeBucket, PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, Tables } from "../shared/config.ts"
-import { makeKinesisPublisher } from "../shared/kinesis-publisher.ts"
+import { LakeBucket, MaxRecordBytes, PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, Tables } from "../shared/config.ts"
+import { makeKinesisPublisher } from "../shared/kinesis/publisher.ts"
 import { makeLakeStore } from "../shared/lake-store.ts"
-import { Effect } from "effect"
-import type { KinesisClient } from "@aws-sdk/client-kinesis"
 import { Reader, type ReaderOptions } from "./reader.ts"
 
 type Env = Record<string, string | undefined>
@@ -20,6 +20,7 @@ export const readerFromEnv = (env: Env = process.env, overrides: Partial<ReaderO
     publisher: makeKinesisPublisher({ stream: readConfig(StreamName, env), client: kinesis ?? kinesisClient(env) }),
     checkpoints: Effect.runSync(CheckpointStore.make(env)),
     lake: makeLakeStore(readConfig(LakeBucket, env), s3Client(env)),
+    maxRecordBytes: readConfig(MaxRecordBytes, env),
     ...rest
   })
 }

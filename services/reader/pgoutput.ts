@@ -1,18 +1,20 @@
 /**
  * pgoutput decoding without lossy conversions. pg-logical-replication's parser runs every
- * value through pg-types (numeric → string is fine, but timestamps become millisecond Dates in
- * local time) and turns an unchanged TOAST datum into `undefined`. This subclass keeps the
- * server's text and marks unchanged TOAST datums explicitly.
+ * value through pg-types (timestamps become millisecond Dates in local time) and turns an
+ * unchanged TOAST datum into `undefined`. This subclass decodes the server's text straight into
+ * the contract's lossless JSON values (values.ts) while it reads the tuple, and lists the
+ * unchanged TOAST columns instead of inventing a value for them.
  */
 import { PgoutputPlugin, type Pgoutput } from "pg-logical-replication"
 // The parser class is not re-exported by the package index.
 import { PgoutputParser } from "pg-logical-replication/dist/output-plugins/pgoutput/pgoutput-parser.js"
+import type { Row } from "../../contracts/change-event.ts"
+import { decodeValue } from "./values.ts"
 
-/** Marks a TOAST column whose value the server did not send (unchanged, not NULL). */
-export const UNCHANGED_TOAST: unique symbol = Symbol("unchanged-toast")
+/** Symbol-keyed (so JSON.stringify skips it): the columns whose TOAST value the server did not send. */
+export const UNCHANGED_COLUMNS: unique symbol = Symbol("unchanged-toast-columns")
 
-export type RawValue = string | null | typeof UNCHANGED_TOAST
-export type RawTuple = Record<string, RawValue>
+export type DecodedTuple = Record<string, Row[string]> & { [UNCHANGED_COLUMNS]?: Array<string> }
 
 interface BinaryReader {
   readUint8(): number
@@ -31,20 +33,22 @@ class RawTextParser extends (PgoutputParser as unknown as new () => { parse(buf:
     return { flags, name, typeOid, typeMod, typeSchema: null, typeName: null, parser: (raw: string) => raw }
   }
 
-  readTuple(reader: BinaryReader, relation: Pgoutput.MessageRelation, unchangedFallback?: RawTuple): RawTuple {
+  readTuple(reader: BinaryReader, relation: Pgoutput.MessageRelation, unchangedFallback?: DecodedTuple): DecodedTuple {
     const count = reader.readInt16()
-    const tuple: RawTuple = Object.create(null)
+    const tuple: DecodedTuple = {}
+    const columns = relation.columns
     for (let i = 0; i < count; i++) {
-      const name = relation.columns[i]!.name
+      const column = columns[i]!
       const kind = reader.readUint8()
-      if (kind === 0x74 /* t */ || kind === 0x62 /* b */) {
-        const bytes = reader.read(reader.readInt32())
-        tuple[name] = kind === 0x74 ? reader.decodeText(bytes) : `\\x${Buffer.from(bytes).toString("hex")}`
+      if (kind === 0x74 /* t */) {
+        tuple[column.name] = decodeValue(column.typeOid, reader.decodeText(reader.read(reader.readInt32()))) as Row[string]
       } else if (kind === 0x6e /* n */) {
-        tuple[name] = null
+        tuple[column.name] = null
       } else if (kind === 0x75 /* u */) {
-        const fallback = unchangedFallback?.[name]
-        tuple[name] = fallback === undefined ? UNCHANGED_TOAST : fallback
+        if (unchangedFallback && column.name in unchangedFallback) tuple[column.name] = unchangedFallback[column.name]!
+        else (tuple[UNCHANGED_COLUMNS] ??= []).push(column.name)
+      } else if (kind === 0x62 /* b */) {
+        tuple[column.name] = decodeValue(column.typeOid, `\\x${Buffer.from(reader.read(reader.readInt32())).toString("hex")}`) as Row[string]
       } else {
         throw new Error(`unknown pgoutput attribute kind ${String.fromCharCode(kind)}`)
       }

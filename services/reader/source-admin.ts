@@ -3,11 +3,16 @@
  * validation, publication, slot state, locks and heartbeat markers. Identifiers are validated
  * by config and always quoted; values are parameters.
  */
-import pg from "pg"
+import type pg from "pg"
 import { normalizeLsn } from "../../contracts/lsn.ts"
 
 export class SourceValidationError extends Error {
   override readonly name = "SourceValidationError"
+}
+
+/** A connection that runs one query at a time (a pg client, or the reader's serialised admin connection). */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = any>(text: string, params?: ReadonlyArray<unknown>): Promise<pg.QueryResult<R>>
 }
 
 const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`
@@ -29,7 +34,7 @@ export interface SlotInfo {
   readonly activePid: number | null
 }
 
-export const validateSource = async (client: pg.ClientBase, tables: ReadonlyArray<string>, publication: string) => {
+export const validateSource = async (client: Queryable, tables: ReadonlyArray<string>, publication: string) => {
   const problems: Array<string> = []
   const wal = await client.query("SHOW wal_level")
   if (wal.rows[0].wal_level !== "logical") problems.push(`wal_level is '${wal.rows[0].wal_level}', logical replication needs 'logical' (set wal_level=logical and restart; on RDS: rds.logical_replication=1)`)
@@ -70,7 +75,7 @@ export const validateSource = async (client: pg.ClientBase, tables: ReadonlyArra
 }
 
 /** Creates the publication if missing; adds tables that are missing from an existing one. */
-export const ensurePublication = async (client: pg.ClientBase, publication: string, tables: ReadonlyArray<string>) => {
+export const ensurePublication = async (client: Queryable, publication: string, tables: ReadonlyArray<string>) => {
   const existing = await client.query("SELECT tablename FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'public'", [publication])
   const exists = (await client.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication])).rowCount! > 0
   const list = (names: ReadonlyArray<string>) => names.map((t) => `public.${quote(t)}`).join(", ")
@@ -83,7 +88,7 @@ export const ensurePublication = async (client: pg.ClientBase, publication: stri
   if (missing.length > 0) await client.query(`ALTER PUBLICATION ${quote(publication)} ADD TABLE ${list(missing)}`)
 }
 
-export const slotInfo = async (client: pg.ClientBase, slot: string): Promise<SlotInfo | undefined> => {
+export const slotInfo = async (client: Queryable, slot: string): Promise<SlotInfo | undefined> => {
   const { rows } = await client.query(
     "SELECT slot_name, plugin, database, confirmed_flush_lsn::text, restart_lsn::text, active_pid FROM pg_replication_slots WHERE slot_name = $1",
     [slot]
@@ -100,25 +105,25 @@ export const slotInfo = async (client: pg.ClientBase, slot: string): Promise<Slo
   }
 }
 
-export const systemIdentifier = async (client: pg.ClientBase): Promise<string> =>
+export const systemIdentifier = async (client: Queryable): Promise<string> =>
   String((await client.query("SELECT system_identifier::text AS id FROM pg_control_system()")).rows[0].id)
 
 /**
  * The WAL insert position: past every commit record written so far. (pg_current_wal_lsn() is the
  * *write* position, which lags behind commits made with synchronous_commit=off.)
  */
-export const currentWalLsn = async (client: pg.ClientBase): Promise<string> =>
+export const currentWalLsn = async (client: Queryable): Promise<string> =>
   normalizeLsn((await client.query("SELECT pg_current_wal_insert_lsn()::text AS lsn")).rows[0].lsn)
 
 /**
  * Session-level advisory lock so two readers never consume one slot. Held for as long as
  * `client` stays connected. Returns false if another session holds it.
  */
-export const tryLockSlot = async (client: pg.ClientBase, slot: string): Promise<boolean> =>
+export const tryLockSlot = async (client: Queryable, slot: string): Promise<boolean> =>
   Boolean((await client.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [`totes-reader:${slot}`])).rows[0].locked)
 
 /** A WAL marker the reader sees in its own stream: proof that everything before it was delivered. */
-export const emitHeartbeatMarker = async (client: pg.ClientBase): Promise<string> => {
+export const emitHeartbeatMarker = async (client: Queryable): Promise<string> => {
   const { rows } = await client.query("SELECT pg_logical_emit_message(false, $1, $2)::text AS lsn", [
     HEARTBEAT_PREFIX,
     JSON.stringify({ at: new Date().toISOString() })
@@ -130,7 +135,7 @@ export const emitHeartbeatMarker = async (client: pg.ClientBase): Promise<string
  * Drops the slot once no walsender holds it: a reader that just disconnected leaves its walsender
  * marked active for a moment, and dropping an active slot fails.
  */
-export const dropSlot = async (client: pg.ClientBase, slot: string, waitMs = 10_000) => {
+export const dropSlot = async (client: Queryable, slot: string, waitMs = 10_000) => {
   const deadline = Date.now() + waitMs
   for (;;) {
     const { rows } = await client.query("SELECT active FROM pg_replication_slots WHERE slot_name = $1", [slot])

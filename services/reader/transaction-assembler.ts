@@ -3,12 +3,15 @@
  * LSN and time, so every row gets its final id (`<commit LSN>:<index>`) while streaming and a
  * large transaction never has to be held in memory. COMMIT yields the position that becomes
  * acknowledgeable once every event before it is durable.
+ *
+ * Values arrive already decoded (pgoutput.ts); this module only shapes events, so it does as
+ * little per row as it can: no per-row maps or closures, one LSN normalisation per transaction.
  */
 import type { Pgoutput } from "pg-logical-replication"
 import { changeEventId, SCHEMA_VERSION, type ChangeEvent, type Row } from "../../contracts/change-event.ts"
 import { normalizeLsn } from "../../contracts/lsn.ts"
-import { UNCHANGED_TOAST, type RawTuple } from "./pgoutput.ts"
-import { decodeValue, microsToIso } from "./values.ts"
+import { UNCHANGED_COLUMNS, type DecodedTuple } from "./pgoutput.ts"
+import { microsToIso } from "./values.ts"
 
 export interface CommitPoint {
   readonly commitLsn: string
@@ -39,10 +42,21 @@ interface OpenTransaction {
   index: number
 }
 
+type Json = Row[string]
+
+/** Row LSNs from pg-logical-replication are already canonical (unpadded upper case); other text is normalised. */
+const CANONICAL_LSN = /^(?:0|[1-9A-F][0-9A-F]{0,7})\/(?:0|[1-9A-F][0-9A-F]{0,7})$/
+const canonicalLsn = (lsn: string) => (CANONICAL_LSN.test(lsn) ? lsn : normalizeLsn(lsn))
+
 export class TransactionAssembler {
   private open: OpenTransaction | undefined
 
   constructor(private readonly database: string) {}
+
+  /** A transaction has begun and not yet committed. */
+  get inTransaction(): boolean {
+    return this.open !== undefined
+  }
 
   /** `lsn` is the XLogData position the message arrived at (the row's own LSN). */
   next(message: Pgoutput.Message, lsn: string): AssemblerOutput {
@@ -69,18 +83,15 @@ export class TransactionAssembler {
         }
       }
       case "insert":
-        return this.rowEvent("c", message.relation, lsn, { after: message.new as RawTuple })
+        return this.rowEvent("c", message.relation, lsn, null, message.new as DecodedTuple)
       case "update":
-        return this.rowEvent("u", message.relation, lsn, {
-          before: (message.old ?? message.key) as RawTuple | null,
-          after: message.new as RawTuple
-        })
+        return this.rowEvent("u", message.relation, lsn, (message.old ?? message.key) as DecodedTuple | null, message.new as DecodedTuple)
       case "delete":
-        return this.rowEvent("d", message.relation, lsn, { before: (message.old ?? message.key) as RawTuple | null })
+        return this.rowEvent("d", message.relation, lsn, (message.old ?? message.key) as DecodedTuple | null, null)
       case "truncate":
         return {
           _tag: "Events",
-          events: message.relations.map((relation) => this.event("t", relation, lsn, { key: null, before: null, after: null, unchanged: [] }))
+          events: message.relations.map((relation) => this.event("t", relation, lsn, null, null, null, []))
         }
       case "message":
         if (message.transactional) return NOTHING
@@ -98,41 +109,30 @@ export class TransactionAssembler {
     return this.open
   }
 
-  private rowEvent(
-    op: "c" | "u" | "d",
-    relation: Pgoutput.MessageRelation,
-    lsn: string,
-    images: { before?: RawTuple | null; after?: RawTuple }
-  ): AssemblerOutput {
-    const types = new Map(relation.columns.map((c) => [c.name, c.typeOid]))
-    const unchanged: Array<string> = []
-    const decode = (tuple: RawTuple | null | undefined, collectUnchanged: boolean): Row | null => {
-      if (!tuple) return null
-      const row: Record<string, Row[string]> = {}
-      for (const [column, raw] of Object.entries(tuple)) {
-        if (raw === UNCHANGED_TOAST) {
-          if (collectUnchanged) unchanged.push(column)
-          continue
-        }
-        row[column] = decodeValue(types.get(column) ?? 25, raw) as Row[string]
-      }
-      return row
+  private rowEvent(op: "c" | "u" | "d", relation: Pgoutput.MessageRelation, lsn: string, beforeTuple: DecodedTuple | null, after: DecodedTuple | null): AssemblerOutput {
+    const keyColumns = relation.keyColumns
+    // A key-only old image (REPLICA IDENTITY DEFAULT) has placeholders for non-key columns: keep the key.
+    let before: Row | null = beforeTuple
+    if (beforeTuple && relation.replicaIdentity !== "full") {
+      const picked: Record<string, Json> = {}
+      for (const column of keyColumns) if (column in beforeTuple && beforeTuple[column] !== undefined) picked[column] = beforeTuple[column]!
+      before = picked
     }
-    // A key-only old image (REPLICA IDENTITY DEFAULT) has NULL placeholders for non-key columns.
-    const beforeRaw = images.before && relation.replicaIdentity !== "full" ? pick(images.before, relation.keyColumns) : images.before
-    const before = decode(beforeRaw, false)
-    const after = decode(images.after, true)
     const keySource = after ?? before ?? {}
-    const key: Record<string, Row[string]> = {}
-    for (const column of relation.keyColumns) key[column] = keySource[column] ?? null
-    return { _tag: "Events", events: [this.event(op, relation, lsn, { key, before, after, unchanged })] }
+    const key: Record<string, Json> = {}
+    for (const column of keyColumns) key[column] = keySource[column] ?? null
+    const unchanged = after?.[UNCHANGED_COLUMNS] ?? []
+    return { _tag: "Events", events: [this.event(op, relation, lsn, key, before, after, unchanged)] }
   }
 
   private event(
     op: ChangeEvent["op"],
     relation: Pgoutput.MessageRelation,
     lsn: string,
-    images: Pick<ChangeEvent, "key" | "before" | "after" | "unchanged">
+    key: Row | null,
+    before: Row | null,
+    after: Row | null,
+    unchanged: ReadonlyArray<string>
   ): ChangeEvent {
     const open = this.requireOpen(op)
     const index = open.index++
@@ -146,19 +146,16 @@ export class TransactionAssembler {
         schema: relation.schema,
         table: relation.name,
         commitLsn: open.commitLsn,
-        lsn: normalizeLsn(lsn),
+        lsn: canonicalLsn(lsn),
         xid: open.xid,
         committedAt: open.committedAt,
         index,
         snapshot: false
       },
-      ...images
+      key,
+      before,
+      after,
+      unchanged
     }
   }
-}
-
-const pick = (tuple: RawTuple, columns: ReadonlyArray<string>): RawTuple => {
-  const out: RawTuple = {}
-  for (const column of columns) if (column in tuple) out[column] = tuple[column]!
-  return out
 }

@@ -21,6 +21,13 @@ export const Tables = Config.String("TOTES_TABLES").pipe(
   Config.map((text) => text.split(",").map((t) => t.trim()).filter(Boolean)),
   Config.withDefault([...TOTESYS_TABLES])
 )
+/** The stream's maximum record size: 1 MiB, or up to 10 MiB for a stream raised with UpdateMaxRecordSize. */
+export const MaxRecordBytes = Config.schema(
+  Schema.NumberFromString.pipe(
+    Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 65_536, maximum: 10 * 1024 * 1024 }, { message: "expected a whole number of bytes between 65536 and 10485760" }))
+  ),
+  "TOTES_MAX_RECORD_BYTES"
+).pipe(Config.withDefault(1024 * 1024))
 export const WarehouseSchema = identifier("TOTES_WAREHOUSE_SCHEMA").pipe(Config.withDefault("public"))
 export const PipelineSchema = identifier("TOTES_PIPELINE_SCHEMA").pipe(Config.withDefault("totes"))
 

@@ -41,7 +41,7 @@ export const injectKinesisFaults = (client: KinesisClient, plan: FaultPlan): Fau
         counts.timedOut++
         throw namedError("TimeoutError", "socket timed out (injected, after the server accepted)")
       }
-      if (roll < plan.throttleRate + plan.timeoutRate + plan.partialRate && input.Records!.length > 1) {
+      if (roll < plan.throttleRate + plan.timeoutRate + plan.partialRate) {
         const failing = new Set(input.Records!.map((_, i) => i).filter(() => random() < 0.3))
         if (failing.size === 0) failing.add(0)
         counts.partial++

@@ -27,7 +27,7 @@ describe("reader against a failing Kinesis", () => {
     await seedDimensions(source)
     const kinesis = kinesisClient(env)
     const faults = injectKinesisFaults(kinesis, { throttleRate: 0.15, timeoutRate: 0.1, partialRate: 0.3, seed: 7 })
-    const reader = readerFromEnv(env, { kinesis, heartbeatIntervalMs: 300, flushIntervalMs: 5 })
+    const reader = readerFromEnv(env, { kinesis, heartbeatIntervalMs: 300 })
     readers.push(reader)
     reader.start().catch(() => {})
     await waitDurable(reader, source)
@@ -52,7 +52,13 @@ describe("reader against a failing Kinesis", () => {
     // Per row, events reach their shard in commit order (first appearance; retried duplicates may repeat).
     const firstSeen = new Map<string, Array<ChangeEvent>>()
     const seen = new Set<string>()
-    for (const r of changes.sort((a, b) => (a.shardId === b.shardId ? (BigInt(a.sequenceNumber) < BigInt(b.sequenceNumber) ? -1 : 1) : a.shardId < b.shardId ? -1 : 1))) {
+    const streamOrder = (a: (typeof changes)[number], b: (typeof changes)[number]) =>
+      a.shardId !== b.shardId
+        ? (a.shardId < b.shardId ? -1 : 1)
+        : a.sequenceNumber !== b.sequenceNumber
+          ? (BigInt(a.sequenceNumber) < BigInt(b.sequenceNumber) ? -1 : 1)
+          : a.subSequenceNumber - b.subSequenceNumber
+    for (const r of changes.sort(streamOrder)) {
       const event = r.record as ChangeEvent
       if (seen.has(event.id)) continue
       seen.add(event.id)

@@ -1,11 +1,14 @@
-/** Reads a whole stream (every shard, from the start) with the real SDK: what the stream holds. */
+/** Reads a whole stream (every shard, from the start) with the real SDK, deaggregated: the user records it holds, in stream order. */
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis"
 import { kinesisClient } from "../../services/shared/aws-clients.ts"
+import { deaggregate } from "../../services/shared/kinesis/aggregation.ts"
 import type { StreamRecord } from "../../contracts/change-event.ts"
 
 export interface ShardRecord {
   readonly shardId: string
   readonly sequenceNumber: string
+  /** Position of the user record inside its aggregated Kinesis record. */
+  readonly subSequenceNumber: number
   readonly partitionKey: string
   readonly record: StreamRecord
 }
@@ -21,12 +24,15 @@ export const readWholeStream = async (env: Record<string, string>): Promise<Arra
     while (iterator) {
       const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }))
       for (const r of page.Records ?? []) {
-        out.push({
-          shardId: shard.ShardId!,
-          sequenceNumber: r.SequenceNumber!,
-          partitionKey: r.PartitionKey!,
-          record: JSON.parse(Buffer.from(r.Data!).toString("utf8")) as StreamRecord
-        })
+        deaggregate(r.Data!, r.PartitionKey!).forEach((user, subSequenceNumber) =>
+          out.push({
+            shardId: shard.ShardId!,
+            sequenceNumber: r.SequenceNumber!,
+            subSequenceNumber,
+            partitionKey: user.partitionKey,
+            record: JSON.parse(Buffer.from(user.data).toString("utf8")) as StreamRecord
+          })
+        )
       }
       if ((page.Records ?? []).length === 0 && (page.MillisBehindLatest ?? 0) === 0) break
       iterator = page.NextShardIterator

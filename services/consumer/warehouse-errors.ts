@@ -1,0 +1,10 @@
+/** Which warehouse errors are worth retrying: the same classification for live apply and replay. */
+
+/** SQLSTATE classes worth retrying: connection, resources, operator intervention, serialization/deadlock. */
+export const isTransientWarehouseError = (error: unknown): boolean => {
+  const e = error as { code?: string; message?: string }
+  const code = e?.code ?? ""
+  if (/^(08|53|57|40)/.test(code) || code === "55P03") return true
+  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e?.message ?? "")
+}

@@ -1,0 +1,34 @@
+/**
+ * Reports a dependency outage once when it starts and once when it ends (how long, how many
+ * retries), never a line per attempt.
+ */
+export interface OutageReport {
+  readonly dependency: string
+  readonly state: "started" | "ended"
+  readonly message: string
+}
+
+export class OutageTracker {
+  private since: number | undefined
+  private attempts = 0
+
+  constructor(
+    private readonly dependency: string,
+    private readonly report: (r: OutageReport) => void
+  ) {}
+
+  failed(reason: string): void {
+    this.attempts++
+    if (this.since !== undefined) return
+    this.since = Date.now()
+    this.report({ dependency: this.dependency, state: "started", message: `${this.dependency} unavailable, retrying with backoff: ${reason}` })
+  }
+
+  recovered(): void {
+    if (this.since === undefined) return
+    const seconds = ((Date.now() - this.since) / 1000).toFixed(1)
+    this.report({ dependency: this.dependency, state: "ended", message: `${this.dependency} available again after ${seconds} s (${this.attempts} attempts retried)` })
+    this.since = undefined
+    this.attempts = 0
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Tasks that run beside the data path of a session, each a supervised fiber: a failure is seen
+ * by the session (never swallowed by a timer).
+ *
+ *   statusUpdates    confirm the durable position to the server regularly (keeps the walsender alive)
+ *   walMarkers       write a WAL marker so an idle database still moves the durable position
+ *   streamHeartbeats write the durable position to every shard (the consumers' freshness watermark)
+ *   lagMetrics       replication lag and retained WAL (the reader-down alarm needs a sample a minute)
+ *   shardRefresh     follow a reshard: new lanes for new shards, closed ones drain
+ *   metricsFlush     publish counters once a second instead of a line per Kinesis call
+ */
+import { Effect, Schedule } from "effect"
+import { SCHEMA_VERSION, type Heartbeat } from "../../contracts/change-event.ts"
+import { lsnToBigInt } from "../../contracts/lsn.ts"
+import { ShardMap } from "../shared/kinesis/shard-map.ts"
+import { kinesisBackoff } from "../shared/kinesis/publisher.ts"
+import { metrics } from "../shared/metrics.ts"
+import type { SessionContext } from "./context.ts"
+import { laneSender } from "./lanes.ts"
+import { currentWalLsn, emitHeartbeatMarker, slotInfo } from "./source-admin.ts"
+
+const every = (ms: number) => Schedule.spaced(`${Math.max(1, ms)} millis`)
+
+export const statusUpdates = (ctx: SessionContext) =>
+  Effect.sync(() => {
+    if (ctx.durable) ctx.stream?.confirm(ctx.durable.lsn)
+  }).pipe(Effect.repeat(every(ctx.settings.statusIntervalMs)))
+
+export const walMarkers = (ctx: SessionContext) =>
+  Effect.tryPromise(() => emitHeartbeatMarker(ctx.admin)).pipe(Effect.delay(`${ctx.settings.heartbeatIntervalMs} millis`), Effect.forever)
+
+export const streamHeartbeats = (ctx: SessionContext) =>
+  Effect.sync(() => {
+    const durable = ctx.durable
+    if (!durable) return
+    const emittedAt = new Date().toISOString()
+    ctx.routing.shards.forEach((shard, index) => {
+      // One record per shard, each with its own id (ids are unique across the stream and the lake).
+      const heartbeat: Heartbeat = {
+        kind: "heartbeat",
+        schemaVersion: SCHEMA_VERSION,
+        id: `heartbeat:${shard.shardId}:${durable.lsn}:${emittedAt}`,
+        commitLsn: durable.lsn,
+        committedAt: durable.committedAt,
+        emittedAt
+      }
+      ctx.outbox.add(index, "heartbeat", Buffer.from(JSON.stringify(heartbeat)), undefined)
+      ctx.laneSignal(shard.shardId).notify()
+    })
+    ctx.stats.lastHeartbeatAt = emittedAt
+  }).pipe(Effect.repeat(every(ctx.settings.heartbeatIntervalMs)))
+
+export const lagMetrics = (ctx: SessionContext) =>
+  Effect.tryPromise(async () => {
+    const durable = ctx.durable
+    if (!durable) return
+    const current = await currentWalLsn(ctx.admin)
+    const slot = await slotInfo(ctx.admin, ctx.settings.slot)
+    const lagBytes = Number(lsnToBigInt(current) - lsnToBigInt(durable.lsn))
+    const lagSeconds = lagBytes > 0 ? Math.max(0, (Date.now() - Date.parse(durable.committedAt)) / 1000) : 0
+    metrics.emit("reader", {
+      ReplicationLagBytes: Math.max(0, lagBytes),
+      ReplicationLagSeconds: lagSeconds,
+      ...(slot?.restartLsn ? { RetainedWalBytes: Number(lsnToBigInt(current) - lsnToBigInt(slot.restartLsn)) } : {}),
+      ...(ctx.stats.lastHeartbeatAt ? { HeartbeatAgeSeconds: (Date.now() - Date.parse(ctx.stats.lastHeartbeatAt)) / 1000 } : {})
+    })
+  }).pipe(Effect.repeat(every(15_000)))
+
+/** Lists the shards again every `shardRefreshMs`, or at once when a record landed somewhere unexpected. */
+export const shardRefresh = <R>(ctx: SessionContext, startLane: (laneId: string) => Effect.Effect<void, never, R>) =>
+  Effect.gen(function* () {
+    for (;;) {
+      yield* ctx.shardsChanged.next.pipe(Effect.timeoutOption(`${ctx.settings.shardRefreshMs} millis`))
+      const shards = yield* ctx.settings.publisher.shards().pipe(Effect.retry({ schedule: kinesisBackoff, while: (e) => e.retryable }))
+      if (ctx.routing.sameAs(shards)) continue
+      const routing = new ShardMap(shards)
+      ctx.outbox.reshard(routing.shards)
+      ctx.routing = routing
+      ctx.progress({ phase: "info", message: `the stream now has ${shards.length} open shards: routing follows the new key ranges` })
+      for (const laneId of ctx.outbox.laneIds()) ctx.laneSignal(laneId).notify()
+      for (const shard of routing.shards) yield* startLane(shard.shardId)
+    }
+  })
+
+export const metricsFlush = (ctx: SessionContext) =>
+  Effect.sync(() => {
+    const pending = ctx.pendingMetrics
+    if (pending.publishLatency.length === 0) return
+    metrics.emit("reader", { PublishLatency: pending.publishLatency, PublishBatchSize: pending.eventsPerRecord, PublishRetries: pending.retries })
+    for (const [label, n] of pending.byTableOp) {
+      const [Table, Operation] = label.split(":") as [string, string]
+      metrics.emit("reader", { EventsPublished: n }, { Table, Operation })
+    }
+    pending.publishLatency = []
+    pending.eventsPerRecord = []
+    pending.retries = 0
+    pending.byTableOp.clear()
+  }).pipe(Effect.repeat(every(1_000)))
+
+export { laneSender }

@@ -1,0 +1,60 @@
+/**
+ * Where a record lands: Kinesis hashes a record's partition key with MD5 into a 128-bit integer
+ * and stores it in the open shard whose hash key range holds it (an explicit hash key replaces
+ * the hash). The reader groups events by that shard and routes each aggregate with an explicit
+ * hash key inside the shard's range, so every event lands where its own key would have put it.
+ */
+import { createHash } from "node:crypto"
+
+export interface ShardInfo {
+  readonly shardId: string
+  /** Decimal text, as the Kinesis API gives it. */
+  readonly startingHashKey: string
+  readonly endingHashKey: string
+}
+
+/** Partition key of a source row: table and primary key, readable; hashed when it would pass Kinesis' 256 characters. */
+export const partitionKeyFor = (table: string, key: unknown): string => {
+  const values = key && typeof key === "object" ? Object.values(key as Record<string, unknown>).map((v) => String(v)).join(",") : String(key ?? "")
+  const text = `${table}:${values}`
+  return text.length <= 256 ? text : createHash("sha256").update(text).digest("hex")
+}
+
+/** Kinesis' hash of a partition key: MD5 as an unsigned 128-bit integer. */
+export const hashKeyOf = (partitionKey: string): bigint => {
+  const digest = createHash("md5").update(partitionKey, "utf8").digest()
+  return (digest.readBigUInt64BE(0) << 64n) | digest.readBigUInt64BE(8)
+}
+
+export class ShardMap {
+  private readonly starts: ReadonlyArray<bigint>
+  readonly shards: ReadonlyArray<ShardInfo>
+
+  /** `shards`: the OPEN shards of the stream (their ranges cover the whole hash key space). */
+  constructor(shards: ReadonlyArray<ShardInfo>) {
+    if (shards.length === 0) throw new Error("a stream has at least one open shard")
+    this.shards = [...shards].sort((a, b) => (BigInt(a.startingHashKey) < BigInt(b.startingHashKey) ? -1 : 1))
+    this.starts = this.shards.map((s) => BigInt(s.startingHashKey))
+  }
+
+  /** Index (into `shards`) of the shard that holds a hash key. */
+  indexOf(hashKey: bigint): number {
+    let lo = 0
+    let hi = this.starts.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if (this.starts[mid]! <= hashKey) lo = mid
+      else hi = mid - 1
+    }
+    return lo
+  }
+
+  indexOfPartitionKey(partitionKey: string): number {
+    return this.indexOf(hashKeyOf(partitionKey))
+  }
+
+  /** Same open shards (a reshard changes the set). */
+  sameAs(other: ReadonlyArray<ShardInfo>): boolean {
+    return other.length === this.shards.length && other.every((s) => this.shards.some((t) => t.shardId === s.shardId))
+  }
+}
