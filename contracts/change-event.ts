@@ -126,6 +126,26 @@ const firstPath = (issue: unknown): string => {
   return path.join(".")
 }
 
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+const str = (text: string) => (PLAIN.test(text) ? `"${text}"` : JSON.stringify(text))
+const json = (value: unknown) => (value === null ? "null" : JSON.stringify(value))
+
+/**
+ * The event's JSON, exactly `JSON.stringify(event)` (same keys, same order; checked by the unit
+ * tests), built without walking the envelope generically: the reader serialises every event.
+ */
+export const serializeChangeEvent = (event: ChangeEvent): string => {
+  const s = event.source
+  return (
+    `{"kind":"change","schemaVersion":${event.schemaVersion},"id":${str(event.id)},"op":"${event.op}",` +
+    `"source":{"db":${str(s.db)},"schema":${str(s.schema)},"table":${str(s.table)},"commitLsn":${str(s.commitLsn)},` +
+    `"lsn":${s.lsn === null ? "null" : str(s.lsn)},"xid":${s.xid === null ? "null" : json(s.xid)},"committedAt":${str(s.committedAt)},` +
+    `"index":${json(s.index)},"snapshot":${s.snapshot}},` +
+    `"key":${json(event.key)},"before":${json(event.before)},"after":${json(event.after)},"unchanged":${json(event.unchanged)}` +
+    (event.claimCheck === undefined ? "}" : `,"claimCheck":${JSON.stringify(event.claimCheck)}}`)
+  )
+}
+
 /** Event id for a streamed change: unique because of the index within the transaction. */
 export const changeEventId = (commitLsn: string, index: number): string => `${commitLsn}:${index}`
 

@@ -10,7 +10,7 @@
  */
 import { Effect } from "effect"
 import type { Pgoutput } from "pg-logical-replication"
-import type { ChangeEvent } from "../../contracts/change-event.ts"
+import { serializeChangeEvent, type ChangeEvent } from "../../contracts/change-event.ts"
 import { storeClaimCheck } from "../lake/claims.ts"
 import { partitionKeyFor, type ShardMap } from "../shared/kinesis/shard-map.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
@@ -152,23 +152,27 @@ export class Intake {
 
   /** Puts the event into its lane; returns a promise only when it needs a claim check first. */
   private encode(event: ChangeEvent): Promise<void> | undefined {
-    const { outbox } = this.options
-    const data = Buffer.from(JSON.stringify(event))
+    const data = serializeChangeEvent(event)
+    const bytes = Buffer.byteLength(data)
     const partitionKey = partitionKeyFor(event.source.table, event.key)
-    const label = `${event.source.table}:${event.op}`
-    const add = (bytes: Uint8Array) => {
-      const map = this.options.routing()
-      const index = map.indexOfPartitionKey(partitionKey)
-      outbox.add(index, partitionKey, bytes, label)
-      if (outbox.bufferedRecords > this.maxQueued) this.options.onNewMaximum((this.maxQueued = outbox.bufferedRecords))
-      this.options.wake(map.shards[index]!.shardId)
-    }
-    if (data.byteLength <= outbox.maxUserRecordBytes) {
-      add(data)
+    if (bytes <= this.options.outbox.maxUserRecordBytes) {
+      this.addEncoded(event, partitionKey, data, bytes)
       return undefined
     }
     const { lake } = this.options
-    if (!lake) return Promise.reject(new Error(`event ${event.id} is ${data.byteLength} bytes and no lake is configured for claim checks`))
-    return Effect.runPromise(storeClaimCheck(lake, event, data)).then((stub) => add(Buffer.from(JSON.stringify(stub))))
+    if (!lake) return Promise.reject(new Error(`event ${event.id} is ${bytes} bytes and no lake is configured for claim checks`))
+    return Effect.runPromise(storeClaimCheck(lake, event, Buffer.from(data))).then((stub) => {
+      const text = serializeChangeEvent(stub)
+      this.addEncoded(event, partitionKey, text, Buffer.byteLength(text))
+    })
+  }
+
+  private addEncoded(event: ChangeEvent, partitionKey: string, data: string, bytes: number) {
+    const { outbox } = this.options
+    const map = this.options.routing()
+    const index = map.indexOfPartitionKey(partitionKey)
+    outbox.add(index, partitionKey, data, bytes, event.source.table + ":" + event.op)
+    if (outbox.bufferedRecords > this.maxQueued) this.options.onNewMaximum((this.maxQueued = outbox.bufferedRecords))
+    this.options.wake(map.shards[index]!.shardId)
   }
 }

@@ -35,6 +35,9 @@ export const laneSender = (ctx: SessionContext, laneId: string) =>
     const outage = new OutageTracker("Kinesis", (r) => ctx.progress({ phase: "outage", ...r }))
     for (;;) {
       yield* wake.until(() => ctx.outbox.hasWork(laneId) || !ctx.outbox.laneIds().includes(laneId))
+      // Woken while the intake is still handing over the messages of one socket read: let it finish,
+      // so the aggregate takes all of them (under load, an in-flight call gives the same effect).
+      yield* Effect.yieldNow
       const aggregate = ctx.outbox.nextAggregate(laneId)
       if (!aggregate) return // the lane of a closed shard, drained
       const started = performance.now()

@@ -12,7 +12,7 @@
  *   the shard that receives it even when a reshard has moved key ranges (consumers that filter
  *   user records by the shard's range, like the KCL, keep them).
  */
-import { AggregateBuilder, type UserRecord } from "../shared/kinesis/aggregation.ts"
+import { AggregateBuilder, type OutgoingRecord } from "../shared/kinesis/aggregation.ts"
 import type { ShardInfo } from "../shared/kinesis/shard-map.ts"
 
 export interface SourcePosition {
@@ -23,7 +23,9 @@ export interface SourcePosition {
 interface Entry {
   readonly ticket: number
   readonly partitionKey: string
-  readonly data: Uint8Array
+  /** The user record's data: JSON text (written as UTF-8 straight into the aggregate). */
+  readonly data: string
+  readonly bytes: number
   /** `table:op` of a change event (for per-table metrics); undefined for heartbeats. */
   readonly label: string | undefined
 }
@@ -121,13 +123,13 @@ export class Outbox {
     this.dropEmptyRetiredLanes()
   }
 
-  /** Adds a record bound for the shard at `shardIndex` of `shards`. */
-  add(shardIndex: number, partitionKey: string, data: Uint8Array, label: string | undefined) {
+  /** Adds a record (`bytes`: the UTF-8 length of `data`) bound for the shard at `shardIndex` of `shards`. */
+  add(shardIndex: number, partitionKey: string, data: string, bytes: number, label: string | undefined) {
     const lane = this.current[shardIndex]
     if (!lane) throw new RangeError(`no shard at index ${shardIndex}`)
-    lane.entries.push({ ticket: this.tickets++, partitionKey, data, label })
+    lane.entries.push({ ticket: this.tickets++, partitionKey, data, bytes, label })
     this.events++
-    this.bytes += data.byteLength
+    this.bytes += bytes
   }
 
   /** Marks a source position: durable once every record added before it is accepted. */
@@ -161,7 +163,7 @@ export class Outbox {
       const removed = lane.entries.slice(lane.next).filter((e) => e.ticket >= this.lastPositionTicket)
       for (const e of removed) {
         this.events--
-        this.bytes -= e.data.byteLength
+        this.bytes -= e.bytes
       }
       dropped += removed.length
       lane.entries = keep
@@ -188,10 +190,10 @@ export class Outbox {
     let entryBytes = 0
     while (lane.next < lane.entries.length) {
       const entry = lane.entries[lane.next]!
-      const record: UserRecord = { partitionKey: entry.partitionKey, explicitHashKey, data: entry.data }
+      const record: OutgoingRecord = { partitionKey: entry.partitionKey, explicitHashKey, data: entry.data, dataBytes: entry.bytes }
       if (builder.count > 0 && builder.sizeWith(record) > this.maxAggregateBytes) break
       builder.add(record)
-      entryBytes += entry.data.byteLength
+      entryBytes += entry.bytes
       if (entry.label) labels.set(entry.label, (labels.get(entry.label) ?? 0) + 1)
       lane.next++
     }

@@ -22,6 +22,9 @@ interface BinaryReader {
   readInt32(): number
   read(n: number): Uint8Array
   decodeText(buf: Uint8Array): string
+  /** The message buffer and the read position (pg-logical-replication's BinaryReader fields). */
+  _b: Buffer
+  _p: number
 }
 
 class RawTextParser extends (PgoutputParser as unknown as new () => { parse(buf: Buffer): Pgoutput.Message }) {
@@ -41,7 +44,12 @@ class RawTextParser extends (PgoutputParser as unknown as new () => { parse(buf:
       const column = columns[i]!
       const kind = reader.readUint8()
       if (kind === 0x74 /* t */) {
-        tuple[column.name] = decodeValue(column.typeOid, reader.decodeText(reader.read(reader.readInt32()))) as Row[string]
+        // Hot path: slice the text straight out of the message buffer (no TextDecoder per value).
+        const length = reader.readInt32()
+        const start = reader._p
+        if (start + length > reader._b.length) throw new Error("unexpected end of pgoutput message")
+        reader._p = start + length
+        tuple[column.name] = decodeValue(column.typeOid, reader._b.toString("utf8", start, start + length)) as Row[string]
       } else if (kind === 0x6e /* n */) {
         tuple[column.name] = null
       } else if (kind === 0x75 /* u */) {

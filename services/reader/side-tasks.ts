@@ -44,7 +44,8 @@ export const streamHeartbeats = (ctx: SessionContext) =>
         committedAt: durable.committedAt,
         emittedAt
       }
-      ctx.outbox.add(index, "heartbeat", Buffer.from(JSON.stringify(heartbeat)), undefined)
+      const data = JSON.stringify(heartbeat)
+      ctx.outbox.add(index, "heartbeat", data, Buffer.byteLength(data), undefined)
       ctx.laneSignal(shard.shardId).notify()
     })
     ctx.stats.lastHeartbeatAt = emittedAt

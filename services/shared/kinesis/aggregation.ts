@@ -24,6 +24,15 @@ export interface UserRecord {
   readonly data: Uint8Array
 }
 
+/** What a producer hands the builder: data as bytes, or as text written as UTF-8 (no intermediate buffer). */
+export interface OutgoingRecord {
+  readonly partitionKey: string
+  readonly explicitHashKey?: string | undefined
+  readonly data: Uint8Array | string
+  /** UTF-8 length of `data` when it is text (computed by the caller, who needs it anyway). */
+  readonly dataBytes: number
+}
+
 const varintSize = (value: number): number => {
   let size = 1
   while (value >= 0x80) {
@@ -42,7 +51,7 @@ const recordMessageSize = (partitionKeyIndex: number, explicitHashKeyIndex: numb
 export class AggregateBuilder {
   private readonly partitionKeys = new Map<string, number>()
   private readonly hashKeys = new Map<string, number>()
-  private readonly records: Array<{ pk: number; ehk: number | undefined; data: Uint8Array }> = []
+  private readonly records: Array<{ pk: number; ehk: number | undefined; data: Uint8Array | string; bytes: number }> = []
   private protobufBytes = 0
 
   get count(): number {
@@ -55,17 +64,17 @@ export class AggregateBuilder {
   }
 
   /** The encoded size after adding `record` (without adding it). */
-  sizeWith(record: UserRecord): number {
+  sizeWith(record: OutgoingRecord): number {
     const pk = this.partitionKeys.get(record.partitionKey)
     const ehk = record.explicitHashKey === undefined ? undefined : this.hashKeys.get(record.explicitHashKey)
     let extra = 0
     if (pk === undefined) extra += fieldSize(Buffer.byteLength(record.partitionKey))
     if (record.explicitHashKey !== undefined && ehk === undefined) extra += fieldSize(Buffer.byteLength(record.explicitHashKey))
-    const message = recordMessageSize(pk ?? this.partitionKeys.size, record.explicitHashKey === undefined ? undefined : (ehk ?? this.hashKeys.size), record.data.byteLength)
+    const message = recordMessageSize(pk ?? this.partitionKeys.size, record.explicitHashKey === undefined ? undefined : (ehk ?? this.hashKeys.size), record.dataBytes)
     return this.size + extra + fieldSize(message)
   }
 
-  add(record: UserRecord): void {
+  add(record: OutgoingRecord): void {
     let pk = this.partitionKeys.get(record.partitionKey)
     if (pk === undefined) {
       pk = this.partitionKeys.size
@@ -81,8 +90,8 @@ export class AggregateBuilder {
         this.protobufBytes += fieldSize(Buffer.byteLength(record.explicitHashKey))
       }
     }
-    this.records.push({ pk, ehk, data: record.data })
-    this.protobufBytes += fieldSize(recordMessageSize(pk, ehk, record.data.byteLength))
+    this.records.push({ pk, ehk, data: record.data, bytes: record.dataBytes })
+    this.protobufBytes += fieldSize(recordMessageSize(pk, ehk, record.dataBytes))
   }
 
   /** The aggregated record's bytes. */
@@ -106,7 +115,7 @@ export class AggregateBuilder {
     for (const key of this.hashKeys.keys()) writeString(0x12, key) // field 2, wire type 2
     for (const record of this.records) {
       out[at++] = 0x1a // field 3, wire type 2
-      writeVarint(recordMessageSize(record.pk, record.ehk, record.data.byteLength))
+      writeVarint(recordMessageSize(record.pk, record.ehk, record.bytes))
       out[at++] = 0x08 // Record field 1, varint
       writeVarint(record.pk)
       if (record.ehk !== undefined) {
@@ -114,15 +123,19 @@ export class AggregateBuilder {
         writeVarint(record.ehk)
       }
       out[at++] = 0x1a // Record field 3, bytes
-      writeVarint(record.data.byteLength)
-      out.set(record.data, at)
-      at += record.data.byteLength
+      writeVarint(record.bytes)
+      if (typeof record.data === "string") out.write(record.data, at, "utf8")
+      else out.set(record.data, at)
+      at += record.bytes
     }
     const protobufEnd = at
     createHash("md5").update(out.subarray(AGGREGATION_MAGIC.length, protobufEnd)).digest().copy(out, protobufEnd)
     return out
   }
 }
+
+/** A user record's data as the builder takes it. */
+export const outgoing = (record: UserRecord): OutgoingRecord => ({ ...record, dataBytes: record.data.byteLength })
 
 export const isAggregated = (data: Uint8Array): boolean =>
   data.byteLength >= AGGREGATION_MAGIC.length + DIGEST_BYTES &&
