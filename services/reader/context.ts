@@ -23,6 +23,7 @@ export interface ReaderSettings {
   readonly heartbeatIntervalMs: number
   readonly statusIntervalMs: number
   readonly shardRefreshMs: number
+  readonly lagIntervalMs: number
   readonly maxBufferedRecords: number
   readonly maxBufferedBytes: number
   /** The largest Kinesis record the stream takes (1 MiB by default; up to 10 MiB if raised). */

@@ -39,6 +39,8 @@ export interface ReaderOptions {
   readonly maxRecordBytes?: number
   readonly statusIntervalMs?: number
   readonly shardRefreshMs?: number
+  /** How often lag and retained WAL are measured (the reader-down alarm needs a sample a minute). */
+  readonly lagIntervalMs?: number
   /** Allow starting over with a new slot and snapshot when the checkpoint's slot is gone. */
   readonly resnapshot?: boolean
   /** How long a stop may spend publishing what is in hand (then it stops anyway; nothing is confirmed that was not published). */
@@ -70,6 +72,7 @@ export class Reader {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
       statusIntervalMs: options.statusIntervalMs ?? 10_000,
       shardRefreshMs: options.shardRefreshMs ?? 60_000,
+      lagIntervalMs: options.lagIntervalMs ?? 15_000,
       maxBufferedRecords: options.maxBufferedRecords ?? 100_000,
       maxBufferedBytes: options.maxBufferedBytes ?? 64 * MIB,
       maxRecordBytes: options.maxRecordBytes ?? MIB,
@@ -82,14 +85,15 @@ export class Reader {
   /** Runs until stop() (resolves) or until something a reconnection cannot fix (rejects). */
   start(): Promise<void> {
     if (this.fiber) throw new Error("reader already started")
+    const outage = new OutageTracker("source database", (r) => this.progress({ phase: "outage", ...r }))
     const control = {
       settings: this.settings,
       stats: this.stats,
       progress: this.progress,
       stop: this.stopSignal,
-      drainTimeoutMs: this.options.drainTimeoutMs ?? 20_000
+      drainTimeoutMs: this.options.drainTimeoutMs ?? 20_000,
+      onStreaming: () => outage.recovered()
     }
-    const outage = new OutageTracker("source database", (r) => this.progress({ phase: "outage", ...r }))
     let streamed = false
     let inSession = false
     const session = Effect.suspend(() => {
@@ -97,7 +101,6 @@ export class Reader {
       inSession = true
       return runSession(control).pipe(
         Effect.ensuring(Effect.sync(() => (inSession = false))),
-        Effect.tap(() => Effect.sync(() => outage.recovered())),
         Effect.tapError((error) =>
           Effect.sync(() => {
             // A session that got as far as streaming proves the configuration: later losses are outages.

