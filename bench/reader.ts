@@ -4,15 +4,18 @@
  *
  *   node --import tsx bench/reader.ts            (BENCH_ROWS=200000 by default)
  *
- * Three figures: pg_recvlogical to /dev/null (the walsender's pace: the reference), the reader
- * with an in-memory publisher (decoding + event assembly + encoding), and the reader publishing
- * to Kinesis (kinesalite locally; the local Kinesis server bounds it).
+ * Figures: pg_recvlogical to /dev/null (the walsender's pace: the reference); the reader with an
+ * in-memory stream (decoding, events, routing, aggregation); the reader publishing aggregated
+ * records to Kinesis (kinesalite in the stack's own process) with checkpoints in DynamoDB. Then
+ * what the records of the same events mean against AWS' per-shard limits (1,000 records/s and
+ * 1 MiB/s): events per shard-second aggregated, and with one event per record (counted on an
+ * in-memory run with aggregation off).
  */
 import { spawn } from "node:child_process"
 import pg from "pg"
 import { compareLsn } from "../contracts/lsn.ts"
 import { readerFromEnv } from "../services/reader/main.ts"
-import type { Reader } from "../services/reader/reader.ts"
+import type { Reader, ReaderOptions } from "../services/reader/reader.ts"
 import { currentWalLsn } from "../services/reader/source-admin.ts"
 import { memoryPublisher } from "../services/shared/kinesis/publisher.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
@@ -21,6 +24,9 @@ import { perSecond, seconds, withStack } from "./support.ts"
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 200_000)
 const TRANSACTIONS = 4
+const SHARDS = 4
+const SHARD_RECORDS_PER_SECOND = 1_000
+const SHARD_BYTES_PER_SECOND = 1024 * 1024
 
 metrics.setSink(nullSink)
 
@@ -40,12 +46,11 @@ await withStack(async (stack) => {
   await initSourceSchema(source)
 
   // Slots first (each reader takes its initial snapshot of the still-empty tables), then the workload.
-  const memoryEnv = { ...env, TOTES_SLOT: "bench_memory", TOTES_PUBLICATION: "bench_pub" }
-  const kinesisEnv = { ...env, TOTES_SLOT: "bench_kinesis", TOTES_PUBLICATION: "bench_pub" }
-  for (const e of [memoryEnv, kinesisEnv]) {
-    const reader = readerFromEnv(e)
-    const run = reader.start()
-    run.catch(() => {})
+  const variants = ["memory", "kinesis", "single"] as const // single: one event per record, in memory
+  const envOf = (name: string) => ({ ...env, TOTES_SLOT: `bench_${name}`, TOTES_PUBLICATION: "bench_pub" })
+  for (const name of variants) {
+    const reader = readerFromEnv(envOf(name))
+    reader.start().catch(() => {})
     while (reader.stats.durableLsn === null) await new Promise((r) => setTimeout(r, 20))
     await reader.stop()
   }
@@ -60,7 +65,7 @@ await withStack(async (stack) => {
     )
   }
   const target = await currentWalLsn(source)
-  console.log(`workload: ${ROWS.toLocaleString("en-GB")} inserts in ${TRANSACTIONS} transactions written in ${seconds(performance.now() - writeStarted)} s, WAL end ${target}`)
+  console.log(`workload: ${ROWS.toLocaleString("en-GB")} inserts in ${TRANSACTIONS} transactions written in ${seconds(performance.now() - writeStarted)} s, WAL end ${target}; stream of ${SHARDS} shards`)
 
   // Reference: pg_recvlogical with the same plugin and publication, to /dev/null.
   const url = new URL(env.SOURCE_DATABASE_URL!)
@@ -78,23 +83,36 @@ await withStack(async (stack) => {
   })
   const recvMs = performance.now() - recvStarted
 
-  const memoryReader = readerFromEnv(memoryEnv, { publisher: memoryPublisher(undefined, 4) })
-  const memoryRun = memoryReader.start()
-  memoryRun.catch(() => {})
-  const memoryMs = await untilDurable(memoryReader, target)
-  await memoryReader.stop()
+  const measure = async (name: (typeof variants)[number], overrides: Partial<ReaderOptions>) => {
+    const reader = readerFromEnv(envOf(name), overrides)
+    reader.start().catch(() => {})
+    const ms = await untilDurable(reader, target)
+    await reader.stop()
+    return { ms, stats: reader.stats }
+  }
+  const memory = await measure("memory", { publisher: memoryPublisher(undefined, SHARDS) })
+  const kinesis = await measure("kinesis", {})
+  const single = await measure("single", { publisher: memoryPublisher(undefined, SHARDS), maxEventsPerRecord: 1 })
 
-  const kinesisReader = readerFromEnv(kinesisEnv)
-  const kinesisRun = kinesisReader.start()
-  kinesisRun.catch(() => {})
-  const kinesisMs = await untilDurable(kinesisReader, target)
-  await kinesisReader.stop()
-
+  const ratio = (ms: number) => (recvMs / ms).toFixed(2)
   console.log("")
   console.log(`| consumer of the same ${ROWS.toLocaleString("en-GB")}-row WAL | time | events/s | vs pg_recvlogical |`)
   console.log("|---|---:|---:|---:|")
   console.log(`| pg_recvlogical (pgoutput, proto 1) → /dev/null (reference) | ${seconds(recvMs)} s | ${perSecond(ROWS, recvMs)} | 1.00 |`)
-  console.log(`| reader, in-memory publisher (decode + events + encode) | ${seconds(memoryMs)} s | ${perSecond(ROWS, memoryMs)} | ${(recvMs / memoryMs).toFixed(2)} |`)
-  console.log(`| reader → Kinesis (local kinesalite), checkpoints in DynamoDB | ${seconds(kinesisMs)} s | ${perSecond(ROWS, kinesisMs)} | ${(recvMs / kinesisMs).toFixed(2)} |`)
+  console.log(`| reader, in-memory stream (decode, events, routing, aggregation) | ${seconds(memory.ms)} s | ${perSecond(ROWS, memory.ms)} | ${ratio(memory.ms)} |`)
+  console.log(`| reader → Kinesis (local kinesalite), aggregated, checkpoints in DynamoDB | ${seconds(kinesis.ms)} s | ${perSecond(ROWS, kinesis.ms)} | ${ratio(kinesis.ms)} |`)
+
+  // What the records mean on AWS: a shard takes 1,000 records/s and 1 MiB/s, whichever is reached first.
+  const perShardSecond = (events: number, records: number, bytes: number) =>
+    Math.min(SHARD_RECORDS_PER_SECOND * (events / records), SHARD_BYTES_PER_SECOND * (events / bytes))
+  const aggregated = kinesis.stats
+  const plain = single.stats
+  const aggregatedCapacity = perShardSecond(aggregated.published, aggregated.records, aggregated.recordBytes)
+  const plainCapacity = perShardSecond(plain.published, plain.records, plain.recordBytes)
+  console.log("")
+  console.log("| Kinesis records for the same events | events | records | events per record | bytes per event | events per shard-second (AWS limits) |")
+  console.log("|---|---:|---:|---:|---:|---:|")
+  console.log(`| one event per record | ${plain.published} | ${plain.records} | ${(plain.published / plain.records).toFixed(1)} | ${Math.round(plain.recordBytes / plain.published)} | ${Math.round(plainCapacity).toLocaleString("en-GB")} (1.00) |`)
+  console.log(`| aggregated (KPL format) | ${aggregated.published} | ${aggregated.records} | ${(aggregated.published / aggregated.records).toFixed(1)} | ${Math.round(aggregated.recordBytes / aggregated.published)} | ${Math.round(aggregatedCapacity).toLocaleString("en-GB")} (${(aggregatedCapacity / plainCapacity).toFixed(2)}) |`)
   await source.end()
 })

@@ -2,15 +2,19 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startStack, type LocalStack } from "../tools/local/stack.ts"
+import { readStackEnv, stackDown, stackUp } from "../tools/local/stack-process.ts"
 
-export const withStack = async <A>(work: (stack: LocalStack) => Promise<A>): Promise<A> => {
+/**
+ * A private local stack (4 shards) in its own background process, as `totes stack up` runs it:
+ * the local AWS servers then do not share the benchmark's JavaScript thread.
+ */
+export const withStack = async <A>(work: (stack: { readonly env: Readonly<Record<string, string>> }) => Promise<A>): Promise<A> => {
   const dir = mkdtempSync(join(tmpdir(), "totes-bench-"))
-  const stack = await startStack({ dir, shards: 4 })
+  await stackUp(dir)
   try {
-    return await work(stack)
+    return await work({ env: readStackEnv(dir) })
   } finally {
-    await stack.stop()
+    await stackDown(dir)
     rmSync(dir, { recursive: true, force: true })
   }
 }

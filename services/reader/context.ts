@@ -28,6 +28,8 @@ export interface ReaderSettings {
   readonly maxBufferedBytes: number
   /** The largest Kinesis record the stream takes (1 MiB by default; up to 10 MiB if raised). */
   readonly maxRecordBytes: number
+  /** Events per Kinesis record at most (1: no aggregation, for comparison). */
+  readonly maxEventsPerRecord: number
   readonly resnapshot: boolean
 }
 
@@ -42,6 +44,9 @@ export interface ReaderStats {
   published: number
   /** Kinesis records (aggregates) accepted. */
   records: number
+  /** Bytes of those records (aggregate framing included) and of the user records in them. */
+  recordBytes: number
+  userRecordBytes: number
   publishCalls: number
   publishRetries: number
   durableLsn: string | null
@@ -57,6 +62,8 @@ export interface ReaderStats {
 export const emptyStats = (): ReaderStats => ({
   published: 0,
   records: 0,
+  recordBytes: 0,
+  userRecordBytes: 0,
   publishCalls: 0,
   publishRetries: 0,
   durableLsn: null,

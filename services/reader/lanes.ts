@@ -58,6 +58,8 @@ export const laneSender = (ctx: SessionContext, laneId: string) =>
       if (accepted.shardId !== aggregate.shard.shardId) ctx.shardsChanged.notify() // the stream was resharded
       const events = [...aggregate.labels.values()].reduce((a, b) => a + b, 0)
       ctx.stats.records++
+      ctx.stats.recordBytes += aggregate.data.byteLength + aggregate.partitionKey.length
+      ctx.stats.userRecordBytes += aggregate.entryBytes
       ctx.stats.published += events
       ctx.stats.publishRetries += retries
       for (const [label, n] of aggregate.labels) {

@@ -79,9 +79,12 @@ export class Outbox {
   private events = 0
   private bytes = 0
   private readonly maxAggregateBytes: number
+  private readonly maxRecordsPerAggregate: number
 
-  constructor(shards: ReadonlyArray<ShardInfo>, options: { readonly maxRecordBytes: number }) {
+  /** `maxRecordsPerAggregate`: 1 sends one event per Kinesis record (the benchmark's comparison). */
+  constructor(shards: ReadonlyArray<ShardInfo>, options: { readonly maxRecordBytes: number; readonly maxRecordsPerAggregate?: number }) {
     this.maxAggregateBytes = options.maxRecordBytes - PARTITION_KEY_ALLOWANCE
+    this.maxRecordsPerAggregate = options.maxRecordsPerAggregate ?? Number.POSITIVE_INFINITY
     this.reshard(shards)
   }
 
@@ -191,7 +194,7 @@ export class Outbox {
     while (lane.next < lane.entries.length) {
       const entry = lane.entries[lane.next]!
       const record: OutgoingRecord = { partitionKey: entry.partitionKey, explicitHashKey, data: entry.data, dataBytes: entry.bytes }
-      if (builder.count > 0 && builder.sizeWith(record) > this.maxAggregateBytes) break
+      if (builder.count > 0 && (builder.count >= this.maxRecordsPerAggregate || builder.sizeWith(record) > this.maxAggregateBytes)) break
       builder.add(record)
       entryBytes += entry.bytes
       if (entry.label) labels.set(entry.label, (labels.get(entry.label) ?? 0) + 1)

@@ -37,6 +37,8 @@ export interface ReaderOptions {
   readonly maxBufferedBytes?: number
   /** The stream's maximum record size (1 MiB unless raised with UpdateMaxRecordSize, up to 10 MiB). */
   readonly maxRecordBytes?: number
+  /** Events per Kinesis record at most (default: as many as fit; 1 turns aggregation off, for comparison). */
+  readonly maxEventsPerRecord?: number
   readonly statusIntervalMs?: number
   readonly shardRefreshMs?: number
   /** How often lag and retained WAL are measured (the reader-down alarm needs a sample a minute). */
@@ -73,9 +75,12 @@ export class Reader {
       statusIntervalMs: options.statusIntervalMs ?? 10_000,
       shardRefreshMs: options.shardRefreshMs ?? 60_000,
       lagIntervalMs: options.lagIntervalMs ?? 15_000,
-      maxBufferedRecords: options.maxBufferedRecords ?? 100_000,
-      maxBufferedBytes: options.maxBufferedBytes ?? 64 * MIB,
+      // Enough to keep every lane's next aggregate full while the previous one is in flight, and
+      // small enough that a million-row transaction keeps the process well under 256 MiB.
+      maxBufferedRecords: options.maxBufferedRecords ?? 50_000,
+      maxBufferedBytes: options.maxBufferedBytes ?? 16 * MIB,
       maxRecordBytes: options.maxRecordBytes ?? MIB,
+      maxEventsPerRecord: options.maxEventsPerRecord ?? Number.POSITIVE_INFINITY,
       resnapshot: options.resnapshot ?? false
     }
   }

@@ -58,7 +58,7 @@ export const runSession = (control: SessionControl) =>
     const source = yield* setUpSource(admin, settings)
     const shards = yield* settings.publisher.shards().pipe(Effect.retry({ schedule: kinesisBackoff, while: (e) => e.retryable }))
     const routing = new ShardMap(shards)
-    const outbox = new Outbox(routing.shards, { maxRecordBytes: settings.maxRecordBytes })
+    const outbox = new Outbox(routing.shards, { maxRecordBytes: settings.maxRecordBytes, maxRecordsPerAggregate: settings.maxEventsPerRecord })
     const laneSignals = new Map<string, Signal>()
     const laneSignal = (laneId: string) => {
       let signal = laneSignals.get(laneId)
