@@ -101,7 +101,7 @@ describe("AggregateBuilder encodes what aws-kinesis-agg reads", () => {
 
   it("unicode partition keys, explicit hash keys, text and binary data, in order (many random aggregates)", () => {
     const rng = new Random("aggregation-roundtrip")
-    for (let round = 0; round < 60; round++) {
+    for (let round = 0; round < 30; round++) {
       const records = Array.from({ length: rng.int(1, 80) }, () => randomRecord(rng))
       const data = encode(records)
       expectTheyRead(data, records)
@@ -139,7 +139,7 @@ describe("AggregateBuilder encodes what aws-kinesis-agg reads", () => {
     expectTheyRead(encodedAlone, alone)
     expectWeRead(encodedAlone, alone)
 
-    const mixed = [text("a", "small"), text("b", big.toString("latin1").replace(/[^A]/g, "A").slice(0, 700_000)), outgoing({ partitionKey: "c", data: Uint8Array.of(1) })]
+    const mixed = [text("a", "small"), text("b", "A".repeat(700_000)), outgoing({ partitionKey: "c", data: Uint8Array.of(1) })]
     const encodedMixed = encode(mixed)
     expectTheyRead(encodedMixed, mixed)
     expectWeRead(encodedMixed, mixed)
@@ -159,10 +159,11 @@ describe("AggregateBuilder encodes what aws-kinesis-agg reads", () => {
 describe("AggregateBuilder sizes", () => {
   it("sizeWith predicts, and size equals, the encoded length after every added record", () => {
     const rng = new Random("aggregation-sizes")
-    for (let round = 0; round < 12; round++) {
+    for (let round = 0; round < 6; round++) {
       const builder = new AggregateBuilder()
       const records: Array<OutgoingRecord> = []
-      const n = rng.int(1, 150)
+      // Beyond 128 records in some rounds (two-byte varints for the table indexes).
+      const n = round % 2 === 0 ? rng.int(130, 160) : rng.int(1, 60)
       for (let i = 0; i < n; i++) {
         // Beyond 128 distinct keys so that the index varints grow to two bytes along the way.
         const record = rng.chance(0.3) ? text(`k${i}`, "v", rng.chance(0.5) ? `${i}` : undefined) : randomRecord(rng)
@@ -203,7 +204,7 @@ describe("AggregateBuilder sizes", () => {
 describe("deaggregate reads aws-kinesis-agg's aggregates", () => {
   it("random batches built by its RecordAggregator", () => {
     const rng = new Random("their-aggregator")
-    for (let round = 0; round < 40; round++) {
+    for (let round = 0; round < 25; round++) {
       const aggregator = new agg.RecordAggregator()
       const records: Array<{ partitionKey: string; explicitHashKey?: string; data: Buffer }> = []
       for (let i = rng.int(1, 60); i > 0; i--) {
@@ -303,6 +304,16 @@ describe("deaggregate of records that are not (valid) aggregates", () => {
   ])("%s: AggregationFormatError", (_, protobufBytes, message) => {
     expect(() => deaggregate(wrap(protobufBytes), "o")).toThrow(AggregationFormatError)
     expect(() => deaggregate(wrap(protobufBytes), "o")).toThrow(message)
+  })
+
+  // BUG: skipping an unknown fixed64/fixed32 field moves past the end without a bounds check. A
+  // truncated one at the end of a record jumps into the next record, which is then lost without
+  // an error: 0a 01 61 | 1a 08 (08 00 1a 01 78 29 01 02) | 1a 05 (08 00 1a 01 79) gives only the
+  // first record ("x") instead of throwing AggregationFormatError. (Needs a producer that writes
+  // a malformed message with a correct digest.)
+  it.fails("a truncated fixed64 field inside a record: AggregationFormatError, not a lost record", () => {
+    const protobufBytes = Buffer.from([0x0a, 1, 0x61, 0x1a, 8, 0x08, 0, 0x1a, 1, 0x78, 0x29, 1, 2, 0x1a, 5, 0x08, 0, 0x1a, 1, 0x79])
+    expect(() => deaggregate(wrap(protobufBytes), "o")).toThrow(AggregationFormatError)
   })
 
   it("skips tags and unknown fields of every wire type", () => {

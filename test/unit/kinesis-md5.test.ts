@@ -56,7 +56,7 @@ describe("md5Words", () => {
     for (const boundary of [55, 56, 63, 64, 119, 120, 127, 128]) expect(seenLengths.has(boundary), `byte length ${boundary} covered`).toBe(true)
   })
 
-  it("one non-ASCII character at every position of an ASCII key of length 50..130", () => {
+  it("one non-ASCII character at the start, middle or end of an ASCII key of length 50..130", () => {
     for (let length = 50; length <= 130; length++) {
       for (const position of [0, length >> 1, length - 1]) {
         const text = `${"k".repeat(position)}ü${"k".repeat(length - position - 1)}`

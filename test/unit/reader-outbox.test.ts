@@ -166,7 +166,7 @@ describe("Outbox lanes", () => {
       add(outbox, 0, ...entry)
       expected.push(entry)
     }
-    for (let i = 0; i < 2500; i++) addNext()
+    for (let i = 0; i < 1500; i++) addNext()
     // One aggregate out (about a dozen records), two records in: the backlog shrinks while the lane
     // has consumed more than half its entries, which is when it compacts them.
     while (outbox.hasWork(A.shardId)) {
@@ -175,7 +175,7 @@ describe("Outbox lanes", () => {
       expect(aggregate.firstTicket).toBe(got.length)
       got.push(...contents(aggregate))
       outbox.accepted(A.shardId, aggregate)
-      if (expected.length < 4000) {
+      if (expected.length < 2600) {
         addNext()
         addNext()
       }
@@ -564,12 +564,12 @@ const runModel = (seed: string, steps: number) => {
 }
 
 describe("Outbox against a reference model (seeded random adds, positions, sends and acceptances in random lane order)", () => {
-  it.each(["seed-1", "seed-2", "seed-3", "seed-4"])("%s", (seed) => {
-    const counts = runModel(seed, 2500)
+  it.each(["seed-1", "seed-2", "seed-3"])("%s", (seed) => {
+    const counts = runModel(seed, 2000)
     // The run exercised every path (the model is not vacuous).
-    expect(counts.add).toBeGreaterThan(900)
-    expect(counts.aggregates).toBeGreaterThan(80)
-    expect(counts.accepted).toBeGreaterThan(80)
+    expect(counts.add).toBeGreaterThan(700)
+    expect(counts.aggregates).toBeGreaterThan(60)
+    expect(counts.accepted).toBeGreaterThan(60)
     expect(counts.durable).toBeGreaterThan(20)
     expect(counts.repeats).toBeGreaterThan(10)
     expect(counts.reshards).toBeGreaterThan(0)
