@@ -7,11 +7,13 @@ import { Effect } from "effect"
 import pg from "pg"
 import { AdminConnection, type ReaderSettings } from "./context.ts"
 import { ReaderRefused } from "./errors.ts"
-import { ensurePublication, SOURCE_SESSION_OPTIONS, SourceValidationError, systemIdentifier, tryLockSlot, validateSource } from "./source-admin.ts"
+import { ensurePublication, primaryKeys, SOURCE_SESSION_OPTIONS, SourceValidationError, systemIdentifier, tryLockSlot, validateSource } from "./source-admin.ts"
 
 export interface SourceIdentity {
   readonly database: string
   readonly systemId: string
+  /** "public.<table>" → primary-key columns: the key of every event. */
+  readonly primaryKeys: ReadonlyMap<string, ReadonlyArray<string>>
 }
 
 /** The admin connection for the session; `onLost` hears of it dropping; closed with the session. */
@@ -44,7 +46,7 @@ export const setUpSource = (admin: AdminConnection, settings: ReaderSettings) =>
         throw new ReaderRefused({ message: `another reader holds slot '${settings.slot}' (advisory lock taken): refusing to run two readers on one slot` })
       }
       await ensurePublication(admin, settings.publication, settings.tables)
-      return { database, systemId }
+      return { database, systemId, primaryKeys: await primaryKeys(admin, settings.tables) }
     },
     catch: (error) => (error instanceof SourceValidationError ? new ReaderRefused({ message: error.message }) : (error as Error))
   })

@@ -21,6 +21,7 @@ import { TransactionAssembler } from "./transaction-assembler.ts"
 
 export interface IntakeOptions {
   readonly database: string
+  readonly primaryKeys: ReadonlyMap<string, ReadonlyArray<string>>
   readonly outbox: Outbox
   /** The current routing of partition keys to the outbox's lanes. */
   readonly routing: () => ShardMap
@@ -55,7 +56,7 @@ export class Intake {
   private capacityWaiters: Array<() => void> = []
 
   constructor(private readonly options: IntakeOptions) {
-    this.assembler = new TransactionAssembler(options.database)
+    this.assembler = new TransactionAssembler(options.database, options.primaryKeys)
   }
 
   attach(stream: ReplicationStream) {

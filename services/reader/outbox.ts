@@ -66,8 +66,12 @@ class Lane {
   }
 }
 
-/** Kinesis counts the partition key against the record limit; ours are at most 256 characters. */
-const PARTITION_KEY_ALLOWANCE = 256
+/**
+ * What a single-record aggregate needs besides its data: the outer partition key (Kinesis counts
+ * it against the record limit; at most 256 characters, 768 UTF-8 bytes), the same key in the
+ * partition key table, the explicit hash key (39 digits), magic, digest and protobuf framing.
+ */
+const SINGLE_RECORD_OVERHEAD = 2048
 
 export class Outbox {
   private lanes = new Map<string, Lane>()
@@ -78,12 +82,12 @@ export class Outbox {
   private newestPosition: SourcePosition | undefined
   private events = 0
   private bytes = 0
-  private readonly maxAggregateBytes: number
+  private readonly maxRecordBytes: number
   private readonly maxRecordsPerAggregate: number
 
   /** `maxRecordsPerAggregate`: 1 sends one event per Kinesis record (the benchmark's comparison). */
   constructor(shards: ReadonlyArray<ShardInfo>, options: { readonly maxRecordBytes: number; readonly maxRecordsPerAggregate?: number }) {
-    this.maxAggregateBytes = options.maxRecordBytes - PARTITION_KEY_ALLOWANCE
+    this.maxRecordBytes = options.maxRecordBytes
     this.maxRecordsPerAggregate = options.maxRecordsPerAggregate ?? Number.POSITIVE_INFINITY
     this.reshard(shards)
   }
@@ -97,9 +101,9 @@ export class Outbox {
     return this.bytes
   }
 
-  /** The largest user record that fits in one aggregate. */
+  /** The largest user record that always fits in one aggregate (larger events travel as claim checks). */
   get maxUserRecordBytes(): number {
-    return this.maxAggregateBytes - 64
+    return this.maxRecordBytes - SINGLE_RECORD_OVERHEAD
   }
 
   get shards(): ReadonlyArray<ShardInfo> {
@@ -190,11 +194,13 @@ export class Outbox {
     const explicitHashKey = lane.shard.startingHashKey
     const labels = new Map<string, number>()
     const first = lane.entries[lane.next]!
+    // The record's size as Kinesis counts it: the aggregate plus its partition key (the first record's).
+    const limit = this.maxRecordBytes - Buffer.byteLength(first.partitionKey)
     let entryBytes = 0
     while (lane.next < lane.entries.length) {
       const entry = lane.entries[lane.next]!
       const record: OutgoingRecord = { partitionKey: entry.partitionKey, explicitHashKey, data: entry.data, dataBytes: entry.bytes }
-      if (builder.count > 0 && (builder.count >= this.maxRecordsPerAggregate || builder.sizeWith(record) > this.maxAggregateBytes)) break
+      if (builder.count > 0 && (builder.count >= this.maxRecordsPerAggregate || builder.sizeWith(record) > limit)) break
       builder.add(record)
       entryBytes += entry.bytes
       if (entry.label) labels.set(entry.label, (labels.get(entry.label) ?? 0) + 1)

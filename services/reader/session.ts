@@ -75,6 +75,7 @@ export const runSession = (control: SessionControl) =>
       outbox,
       intake: new Intake({
         database: source.database,
+        primaryKeys: source.primaryKeys,
         outbox,
         routing: () => ctx.routing,
         lake: settings.lake,

@@ -105,6 +105,21 @@ export const slotInfo = async (client: Queryable, slot: string): Promise<SlotInf
   }
 }
 
+/** The primary-key columns of the captured tables, in key order ("public.<table>" → columns). */
+export const primaryKeys = async (client: Queryable, tables: ReadonlyArray<string>): Promise<Map<string, Array<string>>> => {
+  const { rows } = await client.query<{ tbl: string; columns: Array<string> }>(
+    `SELECT c.relname AS tbl, array_agg(a.attname::text ORDER BY array_position(i.indkey, a.attnum)) AS columns
+       FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+      WHERE i.indisprimary AND n.nspname = 'public' AND c.relname = ANY($1)
+      GROUP BY c.relname`,
+    [tables]
+  )
+  return new Map(rows.map((r) => [`public.${r.tbl}`, r.columns]))
+}
+
 export const systemIdentifier = async (client: Queryable): Promise<string> =>
   String((await client.query("SELECT system_identifier::text AS id FROM pg_control_system()")).rows[0].id)
 

@@ -51,7 +51,15 @@ const canonicalLsn = (lsn: string) => (CANONICAL_LSN.test(lsn) ? lsn : normalize
 export class TransactionAssembler {
   private open: OpenTransaction | undefined
 
-  constructor(private readonly database: string) {}
+  /**
+   * `primaryKeys` ("schema.table" → columns, from the catalog): the key of a row. pgoutput flags the
+   * replica identity's columns as the key, which under REPLICA IDENTITY FULL is every column; the
+   * flags are used only for a table the catalog gave no primary key for.
+   */
+  constructor(
+    private readonly database: string,
+    private readonly primaryKeys: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
+  ) {}
 
   /** A transaction has begun and not yet committed. */
   get inTransaction(): boolean {
@@ -120,7 +128,7 @@ export class TransactionAssembler {
     }
     const keySource = after ?? before ?? {}
     const key: Record<string, Json> = {}
-    for (const column of keyColumns) key[column] = keySource[column] ?? null
+    for (const column of this.primaryKeys.get(`${relation.schema}.${relation.name}`) ?? keyColumns) key[column] = keySource[column] ?? null
     const unchanged = after?.[UNCHANGED_COLUMNS] ?? []
     return { _tag: "Events", events: [this.event(op, relation, lsn, key, before, after, unchanged)] }
   }

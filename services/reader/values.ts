@@ -36,11 +36,27 @@ export const timestamptzText = (text: string): string => {
   const sign = offH!.startsWith("-") ? -1 : 1
   const offsetMs = sign * ((Math.abs(Number(offH)) * 3600 + Number(offM) * 60 + Number(offS)) * 1000)
   const utc = new Date(Date.parse(`${date}T${time}Z`) - offsetMs)
+  // Past year 9999 a JS Date cannot say it in ISO form: keep the server's text.
+  if (Number.isNaN(utc.getTime()) || utc.getUTCFullYear() > 9999) return text
   return `${utc.toISOString().slice(0, 19)}${fraction}Z`
 }
 
-const byteaToBase64 = (text: string): string =>
-  text.startsWith("\\x") ? Buffer.from(text.slice(2), "hex").toString("base64") : Buffer.from(text, "latin1").toString("base64")
+/** bytea in the hex format (`\\x…`, the default) or the escape format (`bytea_output = escape`). */
+const byteaToBase64 = (text: string): string => {
+  if (text.startsWith("\\x")) return Buffer.from(text.slice(2), "hex").toString("base64")
+  const bytes: Array<number> = []
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x5c /* \\ */ && text[i + 1] === "\\") {
+      bytes.push(0x5c)
+      i++
+    } else if (c === 0x5c && /^[0-3][0-7]{2}$/.test(text.slice(i + 1, i + 4))) {
+      bytes.push(parseInt(text.slice(i + 1, i + 4), 8))
+      i += 3
+    } else bytes.push(c & 0xff)
+  }
+  return Buffer.from(bytes).toString("base64")
+}
 
 export const decodeValue = (typeOid: number, text: string | null): JsonValue => {
   if (text === null) return null

@@ -66,7 +66,7 @@ describe("decodeValue", () => {
   // non-printable bytes as \ooo and a backslash as \\. The non-hex branch encodes that text as
   // Latin-1 instead of unescaping it: '\000\377ab\\' (bytes 00 FF 61 62 5C) becomes the base64 of
   // its 12 characters, "XDAwMFwzNzdhYlxc", instead of "AP9hYlw=".
-  it.fails("bytea in escape format is unescaped", () => {
+  it("bytea in escape format is unescaped", () => {
     expect(decodeValue(PgType.bytea, "\\000\\377ab\\\\")).toBe(Buffer.from([0x00, 0xff, 0x61, 0x62, 0x5c]).toString("base64"))
   })
 })
@@ -143,7 +143,7 @@ describe("timestamptzText", () => {
   // but Date.parse cannot read them: `new Date(NaN).toISOString()` throws RangeError("Invalid time
   // value"), so decodeValue throws on such a row (the reader stops on it) instead of converting it
   // or keeping the server's text.
-  it.fails("a timestamptz after year 9999 does not throw", () => {
+  it("a timestamptz after year 9999 does not throw", () => {
     expect(["10000-01-01T00:00:00Z", "+010000-01-01T00:00:00Z", "10000-01-01 00:00:00+00"]).toContain(timestamptzText("10000-01-01 00:00:00+00"))
   })
 })

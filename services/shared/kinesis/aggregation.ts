@@ -178,9 +178,11 @@ export const deaggregate = (data: Uint8Array, outerPartitionKey: string): Array<
   const skip = (wireType: number, limit: number) => {
     if (wireType === 0) readVarint(limit)
     else if (wireType === 2) readDelimited(limit)
-    else if (wireType === 1) at += 8
-    else if (wireType === 5) at += 4
-    else throw new AggregationFormatError(`unsupported wire type ${wireType}`)
+    else if (wireType === 1 || wireType === 5) {
+      const width = wireType === 1 ? 8 : 4
+      if (at + width > limit) throw new AggregationFormatError("truncated fixed-width field")
+      at += width
+    } else throw new AggregationFormatError(`unsupported wire type ${wireType}`)
   }
   const partitionKeys: Array<string> = []
   const hashKeys: Array<string> = []
