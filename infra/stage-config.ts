@@ -140,7 +140,9 @@ export const stageConfig = (stage: string, env: Env = {}): StageConfig => {
     consumer: {
       memoryMb: production ? 1024 : 512,
       timeoutSeconds: 120,
-      batchSize: 500,
+      // Records are KPL aggregates of up to 1 MiB (a thousand events or more); the event source
+      // mapping also keeps a batch under Lambda's 6 MB payload.
+      batchSize: 10,
       batchingWindowSeconds: production ? 2 : 1,
       // The handler sets poison records aside itself (dead-letter/) and reports a batch as failed
       // only while the warehouse or the lake is unavailable; each attempt already retries ~20 s.

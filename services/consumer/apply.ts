@@ -6,10 +6,16 @@
  *   // or both at once: await applyRecords(client, records, { shard })
  *
  * `client` is a dedicated connection not inside a transaction; `schema`/`pipelineSchema` default
- * to "public"/"totes" as in migrateWarehouse. `shard` records the batch's position (last Kinesis
- * sequence number, newest heartbeat) in the same transaction; omit it to apply events that did
- * not come from a shard (lake replay). registerShards tells the freshness view which shards
- * exist (it stays NULL until each has applied a heartbeat); endShard retires a drained shard.
+ * to "public"/"totes" as in migrateWarehouse. `shard` registers the shard and records the batch's
+ * position (last Kinesis sequence number, newest heartbeat) in the same transaction; omit it to
+ * apply events that did not come from a shard (lake replay). endShard retires a drained shard.
+ *
+ * One round trip: on a client created with `pipeline: true` (the consumer's and replay's pools)
+ * every statement of the transaction is sent at once, BEGIN to COMMIT, and the answers are read
+ * afterwards; a failing statement aborts the transaction, so COMMIT rolls it back and the first
+ * error is thrown. (Only a batch whose changes lack columns — unchanged TOAST, key-only deletes —
+ * first reads the mirror's images, a second round trip.) On a plain client the same statements
+ * run one after the other.
  *
  * Why the result does not depend on duplicates, replays or the interleaving of shards:
  * - the mirror of source rows only takes a change newer than what it holds (position guard);
@@ -17,8 +23,16 @@
  *   function of the mirror's final state; a key only referenced by a fact gets a placeholder;
  * - fact rows are unique by event id (ON CONFLICT DO NOTHING); a delete repeats the last image;
  * - a truncation is recorded with its position: mirror rows older than it count as deleted, and
- *   its 'd' fact rows are re-derived whenever older changes of that table arrive after it;
- * - batches are serialised by an advisory lock, so a recompute never misses a concurrent change.
+ *   its 'd' fact rows are re-derived whenever older changes of that table arrive after it.
+ *
+ * Why shards can apply in parallel: a source row's changes all travel on one shard, so two
+ * concurrent batches never write the same mirror row, fact row or single-source dimension row
+ * (dim_location, dim_currency, dim_design, dim_payment_type, dim_transaction). Shared rows —
+ * placeholders, dim_date — are written with ON CONFLICT in a fixed (sorted) order. What must be
+ * serialised is a derived dimension read across rows of different shards (dim_counterparty reads
+ * an address, dim_staff a department) and truncations: a batch that changes address, department,
+ * counterparty or staff rows, or truncates, takes the apply lock exclusively; every other batch
+ * takes it shared, so ordinary batches run side by side and wait only for such a rare one.
  */
 import type pg from "pg"
 import type { Row, StreamRecord } from "../../contracts/change-event.ts"
@@ -49,6 +63,8 @@ export interface ShardBatch {
 
 export interface ApplyOptions extends WarehouseSchemas {
   readonly shard?: ShardBatch
+  /** Also read the warehouse's freshness watermark (in the same round trip, after this batch). */
+  readonly readFreshness?: boolean
 }
 
 export interface ApplyResult {
@@ -65,10 +81,24 @@ export interface ApplyResult {
   readonly truncationFactRows: number
   readonly skipped: number
   readonly heartbeat: HeartbeatMark | null
+  /** With `readFreshness`: pipeline_freshness after this batch. */
+  readonly freshness?: Freshness
+}
+
+export interface Freshness {
+  readonly consistentThroughLsn: string | null
+  readonly consistentThroughAt: Date | null
 }
 
 /** Advisory lock class for apply (migrations use 74010). */
 const APPLY_LOCK = 74_011
+
+/** Source tables whose rows feed a dimension of other rows (a counterparty's address, a staff member's department). */
+const CROSS_ROW_TABLES = new Set(["address", "department", "counterparty", "staff"])
+
+/** Whether a batch must run alone (see the module comment). */
+export const needsExclusiveApply = (plan: Plan): boolean =>
+  plan.truncations.length > 0 || plan.mirror.some((change) => CROSS_ROW_TABLES.has(change.table)) || DIM_TABLES.some((dim) => plan.dims[dim].all)
 
 /** Each dimension's key and diagram columns; the values come from <pipeline>.<dim>_source. */
 const DIMENSIONS: Record<DimTable, { readonly key: string; readonly columns: ReadonlyArray<string> }> = {
@@ -98,24 +128,82 @@ const DIMENSIONS: Record<DimTable, { readonly key: string; readonly columns: Rea
 
 const FACT_METADATA = ["source_seq", "change_op", "event_id", "source_lsn", "source_committed_at"] as const
 
+/**
+ * The statements of one transaction. On a pipelining client each is sent at once; the answers
+ * are collected at the end (every promise observed, so a failure never goes unhandled).
+ */
+class Statements {
+  private readonly pending: Array<Promise<pg.QueryResult>> = []
+  private readonly pipelined: boolean
+  private tail: Promise<unknown> = Promise.resolve()
+
+  constructor(private readonly client: pg.ClientBase) {
+    this.pipelined = Boolean((client as unknown as { pipeline?: boolean }).pipeline)
+  }
+
+  /** Sends a statement (on a plain client: once the previous one has answered); resolves to its result. */
+  add(sql: string, params?: ReadonlyArray<unknown>): Promise<pg.QueryResult> {
+    const run = () => this.client.query(sql, params as Array<unknown>)
+    const result = this.pipelined ? run() : this.tail.then(run, run)
+    this.tail = result.catch(() => undefined)
+    this.pending.push(result)
+    result.catch(() => {})
+    return result
+  }
+
+  /** Waits for every statement; throws the first failure. */
+  async settle(): Promise<void> {
+    const outcomes = await Promise.allSettled(this.pending)
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected")
+    if (failed) throw failed.reason
+  }
+}
+
+const rowCount = async (result: Promise<pg.QueryResult>) => (await result).rowCount ?? 0
+
+/** A promise derived from a statement's: its failure is the statement's, reported by `settle`, never unhandled. */
+const observed = <A>(promise: Promise<A>): Promise<A> => {
+  promise.catch(() => {})
+  return promise
+}
+
 /** Projects and applies one batch of decoded stream records. */
 export const applyRecords = (client: pg.ClientBase, records: ReadonlyArray<StreamRecord>, options: ApplyOptions = {}) =>
   applyPlan(client, projectBatch(records), options)
 
 export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> => {
   const { pipelineSchema, s, p } = resolveSchemas(options)
-  await client.query("BEGIN")
+  const sql = new Statements(client)
+  const counts: Array<Promise<number>> = []
+  /** Sends a statement when `when` holds; returns the index of its row count in `counts` (-1: not sent). */
+  const counted = (when: boolean, text: string, params: ReadonlyArray<unknown>) => {
+    if (!when) return -1
+    counts.push(observed(rowCount(sql.add(text, params))))
+    return counts.length - 1
+  }
   try {
-    await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [APPLY_LOCK, pipelineSchema])
-    const completed = completePlan(plan, await readImages(client, p, plan))
+    void sql.add("BEGIN")
+    void sql.add(needsExclusiveApply(plan) ? "SELECT pg_advisory_xact_lock($1, hashtext($2))" : "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))", [
+      APPLY_LOCK,
+      pipelineSchema
+    ])
+    if (options.shard) {
+      void sql.add(`INSERT INTO ${p}.shard_position (stream, shard_id) VALUES ($1, $2) ON CONFLICT (stream, shard_id) DO NOTHING`, [
+        options.shard.stream,
+        options.shard.shardId
+      ])
+    }
+    // Rare: changes that lack columns are completed from the mirror (a second round trip).
+    const images = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : new Map<string, Row>()
+    const completed = completePlan(plan, images)
 
-    const mirrorRows = await count(
-      client,
+    const mirrorRows = counted(
       completed.mirror.length > 0,
       `INSERT INTO ${p}.mirror AS m (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
        SELECT r.table_name, r.key_id, r.image, r.source_lsn, r.source_seq, r.deleted, r.event_id
        FROM jsonb_to_recordset($1::jsonb)
          AS r(table_name text, key_id bigint, image jsonb, source_lsn pg_lsn, source_seq integer, deleted boolean, event_id text)
+       ORDER BY r.table_name, r.key_id
        ON CONFLICT (table_name, key_id) DO UPDATE
        SET image = excluded.image, source_lsn = excluded.source_lsn, source_seq = excluded.source_seq,
            deleted = excluded.deleted, event_id = excluded.event_id, updated_at = now()
@@ -123,8 +211,7 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
       [JSON.stringify(completed.mirror)]
     )
 
-    await count(
-      client,
+    counted(
       plan.truncations.length > 0,
       `INSERT INTO ${p}.truncation (table_name, source_lsn, source_seq, event_id, committed_at)
        SELECT r.table_name, r.source_lsn, r.source_seq, r.event_id, r.committed_at
@@ -137,8 +224,7 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
       ]
     )
 
-    await count(
-      client,
+    counted(
       plan.skipped.length > 0,
       `INSERT INTO ${p}.skipped_event (event_id, table_name, reason, detail, source_lsn, event)
        SELECT r.event_id, r.table_name, r.reason, r.detail, r.source_lsn, r.event
@@ -152,164 +238,139 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
     )
 
     // Dimensions: recompute the affected keys from the mirror; keep a row untouched when nothing changed.
-    let dimensionRows = 0
+    const dimensionCounts: Array<number> = []
     for (const dim of DIM_TABLES) {
       const { all, keys, parentKeys } = plan.dims[dim]
       if (!all && keys.length === 0 && parentKeys.length === 0) continue
       const { key, columns } = DIMENSIONS[dim]
       const tracked = [...columns, "source_lsn", "is_deleted"]
-      dimensionRows += await count(
-        client,
-        true,
-        `INSERT INTO ${s}.${dim} AS d (${key}, ${tracked.join(", ")}, updated_at)
-         SELECT v.${key}, ${tracked.map((c) => `v.${c}`).join(", ")}, now()
-         FROM ${p}.${dim}_source v
-         WHERE ${all ? "true" : `v.${key} = ANY($1::bigint[]) OR v.parent_id = ANY($2::bigint[])`}
-         ON CONFLICT (${key}) DO UPDATE
-         SET ${tracked.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
-         WHERE (${tracked.map((c) => `d.${c}`).join(", ")}) IS DISTINCT FROM (${tracked.map((c) => `excluded.${c}`).join(", ")})`,
-        all ? [] : [keys, parentKeys]
+      dimensionCounts.push(
+        counted(
+          true,
+          `INSERT INTO ${s}.${dim} AS d (${key}, ${tracked.join(", ")}, updated_at)
+           SELECT v.${key}, ${tracked.map((c) => `v.${c}`).join(", ")}, now()
+           FROM ${p}.${dim}_source v
+           WHERE ${all ? "true" : `v.${key} = ANY($1::bigint[]) OR v.parent_id = ANY($2::bigint[])`}
+           ORDER BY v.${key}
+           ON CONFLICT (${key}) DO UPDATE
+           SET ${tracked.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
+           WHERE (${tracked.map((c) => `d.${c}`).join(", ")}) IS DISTINCT FROM (${tracked.map((c) => `excluded.${c}`).join(", ")})`,
+          all ? [] : [keys, parentKeys]
+        )
       )
     }
 
-    // Every date and dimension key a fact row references must exist before the fact row.
-    let datesAdded = 0
-    if (completed.dateRange) {
-      const { rows } = await client.query(`SELECT ${p}.extend_dim_date($1::date, $2::date) AS added`, [
-        completed.dateRange.first,
-        completed.dateRange.last
-      ])
-      datesAdded = Number(rows[0].added)
-    }
-    let placeholders = 0
+    // Every date and dimension key a fact row references exists before the fact row: this order,
+    // not a foreign-key trigger per row, is what keeps the facts' references whole.
+    const datesAdded = completed.dateRange
+      ? observed(
+          sql
+            .add(`SELECT ${p}.extend_dim_date($1::date, $2::date) AS added`, [completed.dateRange.first, completed.dateRange.last])
+            .then((r) => Number(r.rows[0].added))
+        )
+      : Promise.resolve(0)
+    const placeholderCounts: Array<number> = []
     for (const dim of DIM_TABLES) {
       const keys = completed.references[dim]
       const { key } = DIMENSIONS[dim]
-      placeholders += await count(
-        client,
-        keys.length > 0,
-        `INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`,
-        [keys]
-      )
+      placeholderCounts.push(counted(keys.length > 0, `INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`, [keys]))
     }
 
-    let factRows = 0
-    let truncationFactRows = 0
+    const factCounts: Array<number> = []
+    const truncationCounts: Array<Promise<number>> = []
     for (const fact of Object.keys(FACT_SOURCES) as Array<FactTable>) {
       const rows = completed.facts[fact]
       const columns = [...FACT_COLUMNS[fact], ...FACT_METADATA].join(", ")
-      factRows += await count(
-        client,
-        rows.length > 0,
-        `INSERT INTO ${s}.${fact} (${columns})
-         SELECT ${columns} FROM jsonb_populate_recordset(NULL::${s}.${fact}, $1::jsonb)
-         ON CONFLICT (event_id) DO NOTHING`,
-        [JSON.stringify(rows)]
+      factCounts.push(
+        counted(
+          rows.length > 0,
+          `INSERT INTO ${s}.${fact} (${columns})
+           SELECT ${columns} FROM jsonb_populate_recordset(NULL::${s}.${fact}, $1::jsonb)
+           ORDER BY event_id
+           ON CONFLICT (event_id) DO NOTHING`,
+          [JSON.stringify(rows)]
+        )
       )
-      truncationFactRows += await reconcileTruncations(client, { s, p }, fact, plan)
+      const reconcile = reconcileTruncations(p, fact, plan)
+      if (reconcile) truncationCounts.push(observed(sql.add(reconcile.sql, reconcile.params).then((r) => Number(r.rows[0].changed))))
     }
 
-    if (options.shard) await recordShardPosition(client, p, options.shard, plan.heartbeat)
-    await client.query("COMMIT")
-    return { mirrorRows, dimensionRows, placeholders, datesAdded, factRows, truncationFactRows, skipped: plan.skipped.length, heartbeat: plan.heartbeat }
+    if (options.shard) void sql.add(...recordShardPosition(p, options.shard, plan.heartbeat))
+    const freshness = options.readFreshness
+      ? observed(
+          sql
+            .add(`SELECT consistent_through_lsn::text, consistent_through_at FROM ${s}.pipeline_freshness`)
+            .then((r): Freshness => ({ consistentThroughLsn: r.rows[0].consistent_through_lsn, consistentThroughAt: r.rows[0].consistent_through_at }))
+        )
+      : undefined
+    void sql.add("COMMIT")
+    await sql.settle()
+    const total = async (indexes: ReadonlyArray<number>) => (await Promise.all(indexes.filter((i) => i >= 0).map((i) => counts[i]!))).reduce((a, b) => a + b, 0)
+    return {
+      mirrorRows: mirrorRows >= 0 ? await counts[mirrorRows]! : 0,
+      dimensionRows: await total(dimensionCounts),
+      placeholders: await total(placeholderCounts),
+      datesAdded: await datesAdded,
+      factRows: await total(factCounts),
+      truncationFactRows: (await Promise.all(truncationCounts)).reduce((a, b) => a + b, 0),
+      skipped: plan.skipped.length,
+      heartbeat: plan.heartbeat,
+      ...(freshness ? { freshness: await freshness } : {})
+    }
   } catch (error) {
-    await client.query("ROLLBACK")
+    await client.query("ROLLBACK").catch(() => {})
     throw error
   }
 }
 
-/** Runs a statement when `when` holds and returns its row count. */
-const count = async (client: pg.ClientBase, when: boolean, sql: string, params: ReadonlyArray<unknown>): Promise<number> => {
-  if (!when) return 0
-  const result = await client.query(sql, params as Array<unknown>)
-  return result.rowCount ?? 0
-}
-
 /** The mirror's current images of the rows whose unsent columns the plan must fill. */
-const readImages = async (client: pg.ClientBase, p: string, plan: Plan): Promise<ReadonlyMap<string, Row>> => {
+const readImages = async (sql: Statements, p: string, plan: Plan): Promise<ReadonlyMap<string, Row>> => {
   const needed = imagesNeeded(plan)
   const images = new Map<string, Row>()
-  if (needed.length === 0) return images
-  const { rows } = await client.query<{ table_name: string; key_id: string; image: Row }>(
+  const { rows } = await sql.add(
     `SELECT m.table_name, m.key_id, m.image
      FROM ${p}.mirror m
      JOIN unnest($1::text[], $2::bigint[]) AS n(table_name, key_id) ON m.table_name = n.table_name AND m.key_id = n.key_id`,
     [needed.map((n) => n.table), needed.map((n) => n.key)]
   )
-  for (const row of rows) images.set(mirrorKey(row.table_name, Number(row.key_id)), row.image)
+  for (const row of rows as Array<{ table_name: string; key_id: string; image: Row }>) images.set(mirrorKey(row.table_name, Number(row.key_id)), row.image)
   return images
 }
 
 /**
- * The 'd' fact rows of a truncation: one per key whose latest change before the truncation is not
- * a delete, with the event id `<truncation event id>:<key>`. Changes older than a truncation can
- * arrive after it (another shard), so whenever a batch brings a truncation or an older change of
- * the table, the affected truncations are re-derived in source order: missing rows are added and
- * rows that are no longer right (the key turned out to be deleted already) are withdrawn.
+ * The call that re-derives a fact's truncation rows (<pipeline>.reconcile_truncations, migration
+ * 004) when the batch brings a truncation of its table or changes of it (which may be older than a
+ * truncation already applied); undefined when it has neither. A new truncation re-derives every
+ * key; older changes only their own keys.
  */
-const reconcileTruncations = async (client: pg.ClientBase, { s, p }: { s: string; p: string }, fact: FactTable, plan: Plan): Promise<number> => {
+const reconcileTruncations = (p: string, fact: FactTable, plan: Plan): { sql: string; params: ReadonlyArray<unknown> } | undefined => {
   const table = FACT_SOURCES[fact]
-  const key = FACT_KEYS[fact]
   const ownTruncations = plan.truncations.filter((t) => t.table === table)
   const changes = plan.facts.filter((c) => c.table === table)
-  if (ownTruncations.length === 0 && changes.length === 0) return 0
+  if (ownTruncations.length === 0 && changes.length === 0) return undefined
   const earliest = [...ownTruncations.map((t) => t.position), ...changes.map((c) => c.position)].reduce((a: Position, b: Position) =>
     comparePositions(a, b) <= 0 ? a : b
   )
-  // A new truncation re-derives every key; older changes only their own keys.
   const keys = ownTruncations.length > 0 ? null : [...new Set(changes.map((c) => c.key))]
-  const { rows: truncations } = await client.query<{ source_lsn: string; source_seq: number; event_id: string; committed_at: Date }>(
-    `SELECT source_lsn::text, source_seq, event_id, committed_at FROM ${p}.truncation
-     WHERE table_name = $1 AND (source_lsn, source_seq) >= ($2::pg_lsn, $3::integer)
-     ORDER BY source_lsn, source_seq`,
-    [table, earliest.lsn, earliest.seq]
-  )
-  const columns = FACT_COLUMNS[fact]
-  const latestBefore = `SELECT f.change_op FROM ${s}.${fact} f
-     WHERE f.${key} = g.${key} AND (f.source_lsn, f.source_seq) < ($2::pg_lsn, $3::integer)
-     ORDER BY f.source_lsn DESC, f.source_seq DESC LIMIT 1`
-  let changed = 0
-  for (const t of truncations) {
-    const params = [t.event_id, t.source_lsn, t.source_seq, keys]
-    const withdrawn = await client.query(
-      `DELETE FROM ${s}.${fact} g
-       WHERE g.event_id = $1 || ':' || g.${key} AND ($4::integer[] IS NULL OR g.${key} = ANY($4::integer[]))
-         AND COALESCE((${latestBefore}), 'd') = 'd'`,
-      params
-    )
-    const added = await client.query(
-      `INSERT INTO ${s}.${fact} (${columns.join(", ")}, ${FACT_METADATA.join(", ")})
-       SELECT ${columns.map((c) => `g.${c}`).join(", ")}, $3::integer, 'd', $1 || ':' || g.${key}, $2::pg_lsn, $5::timestamptz
-       FROM (
-         SELECT DISTINCT ON (f.${key}) f.* FROM ${s}.${fact} f
-         WHERE (f.source_lsn, f.source_seq) < ($2::pg_lsn, $3::integer) AND ($4::integer[] IS NULL OR f.${key} = ANY($4::integer[]))
-         ORDER BY f.${key}, f.source_lsn DESC, f.source_seq DESC
-       ) g
-       WHERE g.change_op <> 'd'
-       ON CONFLICT (event_id) DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(", ")}
-       WHERE (${columns.map((c) => `${fact}.${c}`).join(", ")}) IS DISTINCT FROM (${columns.map((c) => `excluded.${c}`).join(", ")})`,
-      [...params, t.committed_at]
-    )
-    changed += (added.rowCount ?? 0) - (withdrawn.rowCount ?? 0)
+  return {
+    sql: `SELECT ${p}.reconcile_truncations($1, $2, $3, $4::text[], $5::pg_lsn, $6::integer, $7::integer[]) AS changed`,
+    params: [fact, table, FACT_KEYS[fact], FACT_COLUMNS[fact], earliest.lsn, earliest.seq, keys]
   }
-  return changed
 }
 
-const recordShardPosition = async (client: pg.ClientBase, p: string, shard: ShardBatch, heartbeat: HeartbeatMark | null) => {
+const recordShardPosition = (p: string, shard: ShardBatch, heartbeat: HeartbeatMark | null): [string, ReadonlyArray<unknown>] => [
   // Positions only move forward: a replayed older batch leaves them as they are.
-  await client.query(
-    `INSERT INTO ${p}.shard_position AS sp (stream, shard_id, sequence_number, heartbeat_lsn, heartbeat_committed_at)
-     VALUES ($1, $2, $3::numeric, $4::pg_lsn, $5::timestamptz)
-     ON CONFLICT (stream, shard_id) DO UPDATE SET
-       sequence_number = GREATEST(sp.sequence_number, excluded.sequence_number),
-       heartbeat_lsn = CASE WHEN sp.heartbeat_lsn IS NULL OR excluded.heartbeat_lsn > sp.heartbeat_lsn
-                            THEN excluded.heartbeat_lsn ELSE sp.heartbeat_lsn END,
-       heartbeat_committed_at = CASE WHEN sp.heartbeat_lsn IS NULL OR excluded.heartbeat_lsn > sp.heartbeat_lsn
-                                     THEN excluded.heartbeat_committed_at ELSE sp.heartbeat_committed_at END,
-       updated_at = now()`,
-    [shard.stream, shard.shardId, shard.lastSequenceNumber ?? null, heartbeat?.lsn ?? null, heartbeat?.committedAt ?? null]
-  )
-}
+  `INSERT INTO ${p}.shard_position AS sp (stream, shard_id, sequence_number, heartbeat_lsn, heartbeat_committed_at)
+   VALUES ($1, $2, $3::numeric, $4::pg_lsn, $5::timestamptz)
+   ON CONFLICT (stream, shard_id) DO UPDATE SET
+     sequence_number = GREATEST(sp.sequence_number, excluded.sequence_number),
+     heartbeat_lsn = CASE WHEN sp.heartbeat_lsn IS NULL OR excluded.heartbeat_lsn > sp.heartbeat_lsn
+                          THEN excluded.heartbeat_lsn ELSE sp.heartbeat_lsn END,
+     heartbeat_committed_at = CASE WHEN sp.heartbeat_lsn IS NULL OR excluded.heartbeat_lsn > sp.heartbeat_lsn
+                                   THEN excluded.heartbeat_committed_at ELSE sp.heartbeat_committed_at END,
+     updated_at = now()`,
+  [shard.stream, shard.shardId, shard.lastSequenceNumber ?? null, heartbeat?.lsn ?? null, heartbeat?.committedAt ?? null]
+]
 
 /** Declares the shards of a stream, so that freshness waits for a heartbeat from each of them. */
 export const registerShards = async (

@@ -15,7 +15,7 @@ let deps: Promise<ConsumerDeps> | undefined
 /** Once per container: the pool, the lake client, and the warehouse schema (idempotent, locked migrations). */
 const runtime = (): Promise<ConsumerDeps> =>
   (deps ??= (async () => {
-    const pool = new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), max: 2, application_name: "totes-consumer" })
+    const pool = new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), max: 2, application_name: "totes-consumer", pipeline: true } as pg.PoolConfig)
     // An idle connection dropped by a warehouse restart or failover must not crash the container.
     pool.on("error", () => {})
     const schemas = { schema: readConfig(WarehouseSchema), pipelineSchema: readConfig(PipelineSchema) }

@@ -18,7 +18,8 @@ export interface LocalConsumer {
 }
 
 export const consumerFromEnv = (env: Env = process.env, overrides: Partial<Omit<PollerOptions, "deps">> & { kinesis?: KinesisClient } = {}): LocalConsumer => {
-  const pool = new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl, env)), max: 4, application_name: "totes-consumer" })
+  // pipeline: a batch is sent as one round trip (services/consumer/apply.ts).
+  const pool = new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl, env)), max: 4, application_name: "totes-consumer", pipeline: true } as pg.PoolConfig)
   // A dropped connection of an idle pooled client must not crash the process (warehouse restarts).
   pool.on("error", () => {})
   const { kinesis, ...rest } = overrides

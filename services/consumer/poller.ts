@@ -17,6 +17,7 @@ export interface PollerOptions {
   readonly kinesis: KinesisClient
   readonly checkpoints: CheckpointStoreShape
   readonly deps: ConsumerDeps
+  /** Kinesis records per GetRecords (each an aggregate of up to 1 MiB of events); default 10. */
   readonly batchSize?: number
   readonly idleWaitMs?: number
   readonly onBatch?: (shardId: string, outcome: BatchOutcome, records: number) => void
@@ -107,7 +108,7 @@ export class Poller {
     while (!signal.aborted) {
       try {
         iterator ??= await this.iteratorAfterCheckpoint(shardId)
-        const page = await this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 500 }))
+        const page = await this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 10 }))
         const records = (page.Records ?? []).map((r) => toLambdaRecord(this.stream, region, shardId, r))
         if (records.length === 0) {
           iterator = page.NextShardIterator

@@ -7,7 +7,8 @@
  *    counted; it never stops the shard (a corrupt aggregate is set aside whole);
  *  - claim checks (oversize events) are resolved from the lake before projection; while the lake
  *    cannot answer, the batch is retried later, nothing skipped;
- *  - the units are applied in one warehouse transaction; a transient failure (connection lost,
+ *  - the units are applied in warehouse transactions of up to `maxEventsPerTransaction` (an
+ *    aggregated record carries a thousand events or more), in order; a transient failure (connection lost,
  *    server restarting, serialization, deadlock) is retried with backoff and, if it persists,
  *    reported as a batch item failure from the first Kinesis record not applied, so the event
  *    source retries from there (a retried aggregate re-applies some units: apply is idempotent);
@@ -22,7 +23,7 @@ import { deadLetterKey } from "../../contracts/lake.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { metrics } from "../shared/metrics.ts"
-import { applyRecords, readFreshness, registerShards, type ApplyResult } from "./apply.ts"
+import { applyRecords, type ApplyResult } from "./apply.ts"
 import { isTransientWarehouseError } from "./warehouse-errors.ts"
 
 export { isTransientWarehouseError }
@@ -35,6 +36,8 @@ export interface ConsumerDeps {
   readonly pipelineSchema?: string
   /** How long to keep retrying a transient warehouse failure inside one invocation. */
   readonly retrySchedule?: Schedule.Schedule<unknown, unknown>
+  /** Units per warehouse transaction: a batch of big aggregates is applied in several (default 5,000). */
+  readonly maxEventsPerTransaction?: number
 }
 
 export interface BatchOutcome {
@@ -186,9 +189,12 @@ const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisSt
     return (await applyIsolating(units.slice(0, middle))) ?? applyIsolating(units.slice(middle))
   }
 
-  // A batch of only undecodable units still records the shard and its position.
-  const notApplied = await applyIsolating(decoded)
-  if (notApplied) return { ...outcome, response: failedFrom(notApplied) }
+  // In chunks, in order; a batch of only undecodable units still records the shard and its position.
+  const chunk = Math.max(1, deps.maxEventsPerTransaction ?? 5_000)
+  for (let start = 0; start === 0 || start < decoded.length; start += chunk) {
+    const notApplied = await applyIsolating(decoded.slice(start, start + chunk))
+    if (notApplied) return { ...outcome, response: failedFrom(notApplied) }
+  }
   for (const { unit, reason } of rejected) await deadLetter(deps, unit, reason)
   outcome.deadLettered += rejected.length
   return { ...outcome, response: { batchItemFailures: [] } }
@@ -206,16 +212,19 @@ const applyUnits = async (
   const onError = (error: Error) => (broken ??= error)
   client.on("error", onError)
   try {
-    const schemas = { schema: deps.schema, pipelineSchema: deps.pipelineSchema }
-    await registerShards(client, { ...schemas, stream: deps.stream, shardIds: [shardId] })
     const applied = await applyRecords(
       client,
       units.map((u) => u.value),
-      { ...schemas, shard: { stream: deps.stream, shardId, lastSequenceNumber: lastRecord.kinesis.sequenceNumber } }
+      {
+        schema: deps.schema,
+        pipelineSchema: deps.pipelineSchema,
+        shard: { stream: deps.stream, shardId, lastSequenceNumber: lastRecord.kinesis.sequenceNumber },
+        // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
+        readFreshness: true
+      }
     )
-    // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
-    const freshness = await readFreshness(client, schemas)
-    return { applied, consistentThroughAt: freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null }
+    const at = applied.freshness?.consistentThroughAt
+    return { applied, consistentThroughAt: at ? new Date(at).toISOString() : null }
   } catch (error) {
     // A broken connection must not go back to the pool.
     if (isTransientWarehouseError(error)) broken = error as Error

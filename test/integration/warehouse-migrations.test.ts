@@ -76,7 +76,7 @@ describe("warehouse migrations", () => {
   beforeAll(async () => {
     url = await freshDatabase("whmig")
     client = await connect(url)
-    expect((await migrateWarehouse(client, { schema: "public", pipelineSchema: "totes" })).applied).toEqual(["001", "002", "003"])
+    expect((await migrateWarehouse(client, { schema: "public", pipelineSchema: "totes" })).applied).toEqual(["001", "002", "003", "004"])
   })
   afterAll(async () => {
     await client.end()
@@ -157,6 +157,22 @@ describe("warehouse migrations", () => {
     ])
   })
 
+  it("keeps those foreign keys as documentation, NOT ENFORCED (apply order keeps references whole, not a trigger per row)", async () => {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS total, count(*) FILTER (WHERE NOT conenforced)::int AS not_enforced,
+              count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = c.oid))::int AS with_triggers
+       FROM pg_constraint c WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace`
+    )
+    expect(rows[0]).toEqual({ total: 24, not_enforced: 24, with_triggers: 0 }) // the 24 references listed above
+    // A fact row whose dimension row is missing is accepted by the table: apply, not the database, writes the references first.
+    await client.query("BEGIN")
+    await client.query(
+      `INSERT INTO fact_payment (payment_id, created_date, transaction_id, source_seq, change_op, event_id, source_lsn, source_committed_at)
+       VALUES (1, '1999-01-01', 424242, 0, 'c', 'fk-probe', '0/1', now())`
+    )
+    await client.query("ROLLBACK")
+  })
+
   it("creates pipeline_freshness with one row of NULLs before any heartbeat", async () => {
     expect(await columnsOf(client, "public", "pipeline_freshness")).toEqual([
       ["consistent_through_lsn", "pg_lsn"],
@@ -189,7 +205,7 @@ describe("warehouse migrations", () => {
     const [a, b] = [await connect(fresh), await connect(fresh)]
     try {
       const reports = await Promise.all([migrateWarehouse(a, {}), migrateWarehouse(b, {})])
-      expect(reports.map((r) => r.applied.length).sort()).toEqual([0, 3])
+      expect(reports.map((r) => r.applied.length).sort()).toEqual([0, 4])
     } finally {
       await a.end()
       await b.end()
@@ -197,7 +213,7 @@ describe("warehouse migrations", () => {
   })
 
   it("honours other schema names and refuses unsafe ones", async () => {
-    expect((await migrateWarehouse(client, { schema: "star", pipelineSchema: "pipe" })).applied).toEqual(["001", "002", "003"])
+    expect((await migrateWarehouse(client, { schema: "star", pipelineSchema: "pipe" })).applied).toEqual(["001", "002", "003", "004"])
     expect((await columnsOf(client, "star", "dim_currency")).map(([name]) => name)).toEqual([
       "currency_id", "currency_code", "currency_name", "source_lsn", "is_deleted", "updated_at"
     ])
