@@ -71,7 +71,7 @@ export class Reader {
       publisher: options.publisher,
       checkpoints: options.checkpoints,
       lake: options.lake,
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
       statusIntervalMs: options.statusIntervalMs ?? 10_000,
       shardRefreshMs: options.shardRefreshMs ?? 60_000,
       lagIntervalMs: options.lagIntervalMs ?? 15_000,

@@ -28,6 +28,11 @@ export const MaxRecordBytes = Config.schema(
   ),
   "TOTES_MAX_RECORD_BYTES"
 ).pipe(Config.withDefault(1024 * 1024))
+/** How often the reader writes a WAL marker and a heartbeat to every shard: the resolution of consistent_through. */
+export const HeartbeatIntervalMs = Config.schema(
+  Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 100, maximum: 60_000 }, { message: "expected milliseconds between 100 and 60000" }))),
+  "TOTES_HEARTBEAT_MS"
+).pipe(Config.withDefault(1_000))
 export const WarehouseSchema = identifier("TOTES_WAREHOUSE_SCHEMA").pipe(Config.withDefault("public"))
 export const PipelineSchema = identifier("TOTES_PIPELINE_SCHEMA").pipe(Config.withDefault("totes"))
 
