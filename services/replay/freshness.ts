@@ -29,7 +29,7 @@ export const readReplayPosition = async (client: pg.ClientBase, schemas: Warehou
   return rows[0] ? { lsn: normalizeLsn(rows[0].lsn), committedAt: rows[0].consistent_through_at?.toISOString() ?? null } : null
 }
 
-/** Records that everything committed at or before `position` is in the warehouse; never moves it back. */
+/** Records that everything committed before `position` is in the warehouse; never moves it back. */
 export const recordReplayPosition = async (
   client: pg.ClientBase,
   schemas: WarehouseSchemas,

@@ -28,7 +28,7 @@ import { Effect, Option } from "effect"
 import pg from "pg"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
-import { lsnToBigInt } from "../../contracts/lsn.ts"
+import { lsnFromBigInt, lsnToBigInt } from "../../contracts/lsn.ts"
 import { applyRecords, type ApplyResult } from "../consumer/apply.ts"
 import { isTransientWarehouseError } from "../consumer/process-batch.ts"
 import { projectBatch } from "../consumer/projection.ts"
@@ -450,10 +450,11 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
 }
 
 /**
- * The position a finished replay makes the target consistent through, or null when it cannot
- * tell: only some tables, a `from` later than what the target held before, or a lake without a
- * watermark (older checkpoints). Up to the watermark: the watermark; `to` an LSN: that LSN (at the commit time of the
- * newest change before it); `to` a time: the newest change applied (at that time).
+ * The position a finished replay makes the target consistent through (every change committed
+ * before it is applied, like a heartbeat's position), or null when it cannot tell: only some
+ * tables, a `from` later than what the target held before, or a lake without a watermark (older
+ * checkpoints). Up to the watermark: the watermark; `to` an LSN: just after it (at the commit time
+ * of the newest change before it); `to` a time: just after the newest change applied (at that time).
  */
 const reachedPosition = (
   options: Pick<ReplayOptions, "tables" | "from" | "to">,
@@ -473,6 +474,7 @@ const reachedPosition = (
   }
   const to = options.to
   if (!to) return { lsn: watermark.lsn, committedAt: watermark.committedAt }
-  if (to.kind === "lsn") return { lsn: to.lsn, committedAt: newest?.committedAt ?? null }
-  return newest ? { lsn: newest.lsn, committedAt: to.at.toISOString() } : null
+  const justAfter = (lsn: string) => lsnFromBigInt(lsnToBigInt(lsn) + 1n)
+  if (to.kind === "lsn") return { lsn: justAfter(to.lsn), committedAt: newest?.committedAt ?? null }
+  return newest ? { lsn: justAfter(newest.lsn), committedAt: to.at.toISOString() } : null
 }

@@ -10,9 +10,10 @@ CREATE TABLE {{pipeline}}.replay_position (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Everything committed at or before consistent_through_lsn is in the warehouse. With live shards
--- (the stream pipeline) it is the minimum heartbeat over them, NULL until every one has applied a
--- heartbeat; without any (a warehouse built by replay) the replay's position.
+-- Every change committed before consistent_through_lsn is in the warehouse (a heartbeat position:
+-- the reader had published every transaction whose commit record starts before it). With live
+-- shards (the stream pipeline) it is the minimum heartbeat over them, NULL until every one has
+-- applied a heartbeat; without any (a warehouse built by replay) the replay's position.
 -- consistent_through_source says which: 'stream', 'replay', or NULL.
 CREATE OR REPLACE VIEW {{schema}}.pipeline_freshness AS
 WITH live AS (
