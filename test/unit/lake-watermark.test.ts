@@ -19,7 +19,9 @@ import {
   SHARD_RETIREMENT_MS,
   type ShardHeartbeat
 } from "../../services/lake/watermark.ts"
+import { publishLakeWatermark } from "../../services/lake/watermark-handler.ts"
 import { makeLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
+import { metrics } from "../../services/shared/metrics.ts"
 import { changeEvent } from "../fixtures/events.ts"
 import { memoryLake } from "../support/lake-memory.ts"
 
@@ -148,5 +150,28 @@ describe("reading the watermark from the lake", () => {
     expect(await count(0, "0/10", "0/40")).toBe(3)
     expect(await count(0, "0/11", "0/100")).toBe(3)
     expect(await count(0, "0/41", "0/100")).toBe(0)
+  })
+})
+
+describe("the scheduled lake-watermark function", () => {
+  it("emits the watermark's age, and nothing when the lake holds no heartbeat", async () => {
+    let clock = T0
+    const lake = memoryLake({ now: () => clock })
+    const reader = makeLakeWatermarkReader(lake, { now: () => clock })
+    const { sink, restore } = metrics.capture()
+    try {
+      await Effect.runPromise(lake.putNew(rawObjectKey(new Date(clock), "s", "1", randomUUID()), encodeRawObject([JSON.stringify(change("0/5"))]), "x"))
+      expect(await publishLakeWatermark(reader, clock)).toMatchObject({ lsn: null, ageSeconds: null })
+      expect(sink.values("LakeWatermarkAgeSeconds")).toEqual([])
+      clock = T0 + 20_000
+      const lines = [heartbeat("a", "0/90", 10_000), heartbeat("b", "0/80", 11_000)].map((h) => JSON.stringify(h))
+      await Effect.runPromise(lake.putNew(rawObjectKey(new Date(clock), "s", "2", randomUUID()), encodeRawObject(lines), "x"))
+      const report = await publishLakeWatermark(reader, T0 + 25_000)
+      // b's heartbeat vouches for 0/80, committed at 10 s: 15 s old at 25 s.
+      expect(report).toEqual({ lsn: "0/80", committedAt: at(10_000), ageSeconds: 15, objectsRead: 1 })
+      expect(sink.values("LakeWatermarkAgeSeconds", { Component: "lake" })).toEqual([15])
+    } finally {
+      restore()
+    }
   })
 })
