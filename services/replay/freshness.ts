@@ -25,8 +25,13 @@ export interface WarehouseFreshness {
 /** The position the last complete replay into this warehouse reached, if any. */
 export const readReplayPosition = async (client: pg.ClientBase, schemas: WarehouseSchemas = {}): Promise<ReplayPosition | null> => {
   const { p } = resolveSchemas(schemas)
-  const { rows } = await client.query(`SELECT consistent_through_lsn::text AS lsn, consistent_through_at FROM ${p}.replay_position`)
-  return rows[0] ? { lsn: normalizeLsn(rows[0].lsn), committedAt: rows[0].consistent_through_at?.toISOString() ?? null } : null
+  // The time as ISO text with the microseconds commit times carry (a JS Date would keep milliseconds).
+  const { rows } = await client.query(
+    `SELECT consistent_through_lsn::text AS lsn,
+            to_char(consistent_through_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+     FROM ${p}.replay_position`
+  )
+  return rows[0] ? { lsn: normalizeLsn(rows[0].lsn), committedAt: rows[0].at ?? null } : null
 }
 
 /** Records that everything committed before `position` is in the warehouse; never moves it back. */
