@@ -62,6 +62,8 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
   let pipeline: RunningPipeline
   let archiver: RunningArchiver
   let source: pg.Client
+  /** A second connection for positions, while the workload uses `source`. */
+  let positions: pg.Client
   let underLoad: string
   let underLoadWatermark: string
   const options = (targetUrl: string, name: string, more: Partial<ReplayOptions> = {}): ReplayOptions => ({
@@ -73,10 +75,11 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
     ...more
   })
   const lakeWatermark = async () => (await Effect.runPromise(makeLakeWatermarkReader(lakeOf(env)).read())).watermark
-  const sourceLsn = async () => (await source.query("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0].lsn as string
+  const sourceLsn = async () => (await positions.query("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0].lsn as string
 
   beforeAll(async () => {
     ;({ env, source } = await februaryEnv({ shards: 3 }))
+    positions = await connect(env.SOURCE_DATABASE_URL!)
     pipeline = await startPipeline(env)
     archiver = startArchiver(env, { flushMs: 500 })
     await waitFor(async () => (await lakeWatermark()) !== null, 120_000, "a first lake watermark")
@@ -86,6 +89,7 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
     await archiver?.stop()
     await pipeline?.stop()
     await source?.end()
+    await positions?.end()
   })
 
   it("rebuilds up to the lake watermark while the workload writes: equal to the live fact history before it", async () => {
