@@ -12,7 +12,8 @@
  * the only source of truth.
  *
  * Listing assumes an object's key hour (the arrival of its oldest record) is at most
- * `listingSlackMs` (default one day) before it was written. A lake without any heartbeat in the
+ * `listingSlackMs` (default 6 hours) before it was written: longer only for an archiver catching up
+ * a backlog of hours. A lake without any heartbeat in the
  * last `maxLookbackMs` (default 35 days, before lifecycle rules move objects to Glacier) has no
  * watermark.
  */
@@ -66,7 +67,7 @@ const DAY = 24 * HOUR
 export const makeLakeWatermarkReader = (lake: LakeStoreShape, options: LakeWatermarkReaderOptions = {}): LakeWatermarkReader => {
   const retirement = options.retirementMs ?? SHARD_RETIREMENT_MS
   const skew = options.clockSkewMs ?? 120_000
-  const slack = options.listingSlackMs ?? DAY
+  const slack = options.listingSlackMs ?? 6 * HOUR
   const maxLookback = options.maxLookbackMs ?? 35 * DAY
   const now = options.now ?? Date.now
   /** What each object read so far holds (objects never change). */
@@ -140,6 +141,20 @@ export const makeLakeWatermarkReader = (lake: LakeStoreShape, options: LakeWater
   })
 
   return { read, changesBetween }
+}
+
+/** A reader that answers `read` from its last reading while it is younger than `maxAgeMs` (for screens that refresh every second). */
+export const throttledLakeWatermarkReader = (reader: LakeWatermarkReader, maxAgeMs: number, now: () => number = Date.now): LakeWatermarkReader => {
+  let last: { at: number; reading: LakeWatermarkReading } | undefined
+  return {
+    read: () =>
+      Effect.suspend(() =>
+        last && now() - last.at < maxAgeMs
+          ? Effect.succeed(last.reading)
+          : Effect.tap(reader.read(), (reading) => Effect.sync(() => (last = { at: now(), reading })))
+      ),
+    changesBetween: reader.changesBetween
+  }
 }
 
 /** When an object was written; unknown counts as now (it must be read). */

@@ -20,7 +20,7 @@ import {
   type ShardHeartbeat
 } from "../../services/lake/watermark.ts"
 import { publishLakeWatermark } from "../../services/lake/watermark-handler.ts"
-import { makeLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
+import { makeLakeWatermarkReader, throttledLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
 import { metrics } from "../../services/shared/metrics.ts"
 import { changeEvent } from "../fixtures/events.ts"
 import { memoryLake } from "../support/lake-memory.ts"
@@ -139,6 +139,20 @@ describe("reading the watermark from the lake", () => {
     const stale = await read()
     expect(stale.watermark!.lsn).toBe("0/40")
     expect(stale.watermark!.committedAt).toBe(at(9_000))
+  })
+
+  it("a throttled reader answers from its last reading for a while", async () => {
+    const { write, reader, setClock } = setup()
+    await write([heartbeat("a", "0/10", 0)], 0)
+    let now = 0
+    const throttled = throttledLakeWatermarkReader(reader, 5_000, () => now)
+    expect((await Effect.runPromise(throttled.read())).watermark!.lsn).toBe("0/10")
+    await write([heartbeat("a", "0/20", 1_000)], 1_000)
+    setClock(1_500)
+    now = 4_999
+    expect((await Effect.runPromise(throttled.read())).watermark!.lsn).toBe("0/10")
+    now = 5_000
+    expect((await Effect.runPromise(throttled.read())).watermark!.lsn).toBe("0/20")
   })
 
   it("counts the changes committed in a range among objects written since a time", async () => {

@@ -10,7 +10,7 @@ import { archiverFromEnv } from "../../services/archiver/main.ts"
 import { consumerFromEnv, migrateFromEnv } from "../../services/consumer/main.ts"
 import { readStackEnv, runningStackPid, stackDown, stackFiles, stackUp } from "../local/stack-process.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
-import { makeLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
+import { makeLakeWatermarkReader, throttledLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
 import { s3Client } from "../../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../../services/shared/checkpoint-store.ts"
 import { makeLakeStore } from "../../services/shared/lake-store.ts"
@@ -133,8 +133,8 @@ export const runDev = async (options: DevOptions) => {
 
     // 5. the live dashboard
     const checkpoints = Effect.runSync(CheckpointStore.make(env))
-    // One reader for the whole session: it reads each new lake object once.
-    const lakeWatermarks = makeLakeWatermarkReader(makeLakeStore(env.TOTES_LAKE_BUCKET!, s3Client(env)))
+    // One reader for the whole session (it reads each new lake object once), at most every 5 s.
+    const lakeWatermarks = throttledLakeWatermarkReader(makeLakeWatermarkReader(makeLakeStore(env.TOTES_LAKE_BUCKET!, s3Client(env))), 5_000)
     const warehouse = new pg.Client({ connectionString: env.WAREHOUSE_DATABASE_URL, application_name: "totes-dev-status" })
     warehouse.on("error", remember("status"))
     await warehouse.connect()
