@@ -83,7 +83,7 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
     pipeline = await startPipeline(env)
     archiver = startArchiver(env, { flushMs: 500 })
     await waitFor(async () => (await lakeWatermark()) !== null, 120_000, "a first lake watermark")
-  })
+  }, 300_000)
 
   afterAll(async () => {
     await archiver?.stop()
@@ -94,7 +94,7 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
 
   it("rebuilds up to the lake watermark while the workload writes: equal to the live fact history before it", async () => {
     const controller = new AbortController()
-    const workload = simulate(source, { seed: 61, rate: 30, durationMs: 300_000, mix: DEFAULT_MIX, signal: controller.signal })
+    const workload = simulate(source, { seed: 61, rate: 15, durationMs: 300_000, mix: DEFAULT_MIX, signal: controller.signal })
     try {
       // The workload is under way and the lake has archived some of it.
       const started = await sourceLsn()

@@ -63,7 +63,7 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
     await pipeline.caughtUp(120_000)
     final = await dumpOf(env.WAREHOUSE_DATABASE_URL!)
     await waitLakeHolds(lakeOf(env), (await readWholeStream(env)).map((r) => r.record.id), 120_000)
-  })
+  }, 300_000) // two workloads through the pipeline and the lake: minutes on a busy 2-core machine
 
   afterAll(async () => {
     await archiver?.stop()
