@@ -2,7 +2,8 @@
 /// <reference path="./.sst/platform/config.d.ts" />
 /**
  * totes-cdc on AWS: Postgres (logical replication) → reader (ECS) → Kinesis → Firehose → S3 lake,
- * Kinesis → consumer (Lambda) → warehouse; checkpoints in DynamoDB; alarms and a dashboard.
+ * Kinesis → consumer (Lambda) → warehouse; checkpoints in DynamoDB; the lake watermark every
+ * minute (Lambda); alarms and a dashboard.
  * One file per concern under infra/; the settings that vary per stage are in
  * infra/stage-config.ts, the IAM statements in infra/policies.ts, alarms in
  * infra/alarms-spec.ts, Firehose settings in infra/firehose-spec.ts (all unit-tested).
@@ -33,6 +34,7 @@ export default $config({
     const { reader } = await import("./infra/reader.ts")
     const { consumer } = await import("./infra/consumer.ts")
     const { tasks, REPLAY_COMMAND, COMPACT_COMMAND } = await import("./infra/replay.ts")
+    const { lakeWatermark } = await import("./infra/lake-watermark.ts")
     const { monitoring } = await import("./infra/monitoring.ts")
 
     const config = stageConfig($app.stage, process.env)
@@ -46,6 +48,7 @@ export default $config({
     const readerService = reader(config, { cluster: ecs, stream: changes, checkpoints: checkpointTable, lake: lakeBucket, source })
     const consumerFunction = consumer(config, { vpc, stream: changes, checkpoints: checkpointTable, lake: lakeBucket, warehouse })
     const { replay, compaction } = tasks(config, { cluster: ecs, checkpoints: checkpointTable, lake: lakeBucket, warehouse })
+    lakeWatermark(config, { lake: lakeBucket })
     const monitor = monitoring(config, {
       streamName: changes.stream.name,
       consumerFunctionName: consumerFunction.functionName,

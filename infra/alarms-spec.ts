@@ -3,7 +3,10 @@
  *
  * The pipeline's own metrics come from services/shared/metrics.ts (namespace TotesCdc,
  * dimensions {Stage, Component}); the others are AWS's: AWS/Lambda IteratorAge of the consumer,
- * AWS/SQS on the on-failure queue, AWS/Firehose delivery, AWS/RDS replication slot lag.
+ * AWS/SQS on the on-failure queue, AWS/Firehose delivery, AWS/RDS replication slot lag. The lake's
+ * freshness is the age of its watermark (LakeWatermarkAgeSeconds, computed from the lake every
+ * minute by infra/lake-watermark.ts), not Firehose's own DataFreshness: it also sees records that
+ * never reach Firehose and objects that never land.
  *
  * Generic in the resource-name type `N` (Pulumi outputs in infra, strings in tests).
  */
@@ -166,21 +169,17 @@ export const alarmSpecs = <N>(stage: string, t: AlarmThresholds, r: AlarmResourc
       comparison: "LessThanThreshold",
       treatMissingData: "notBreaching"
     },
-    {
-      id: "firehose-freshness",
-      name: `${prefix}-firehose-freshness`,
-      description: `The oldest record in Firehose is more than ${t.firehoseFreshnessSeconds} s old: the lake is falling behind.`,
-      namespace: "AWS/Firehose",
-      metricName: "DeliveryToS3.DataFreshness",
-      dimensions: { DeliveryStreamName: r.deliveryStreamName },
+    pipeline("firehose-freshness", "LakeWatermarkAgeSeconds", {
+      description:
+        `The lake is complete only up to more than ${t.firehoseFreshnessSeconds} s ago (the age of its watermark, the oldest of the shards' newest archived heartbeats), ` +
+        `or nobody computed it: Firehose is not delivering, a shard's records are not archived, or the reader writes no heartbeats.`,
       statistic: "Maximum",
-      periodSeconds: 300,
-      evaluationPeriods: 2,
-      datapointsToAlarm: 2,
+      evaluationPeriods: minutes(5),
+      datapointsToAlarm: minutes(5),
       threshold: t.firehoseFreshnessSeconds,
       comparison: "GreaterThanThreshold",
-      treatMissingData: "notBreaching"
-    }
+      treatMissingData: "breaching"
+    })
   ]
   if (r.sourceDbInstanceId !== undefined) {
     alarms.push({
@@ -282,14 +281,14 @@ export const dashboardBody = (input: DashboardInput): string => {
   ])
   row("Lake", [
     {
-      title: "Firehose delivery",
-      stat: "Average",
-      period: 300,
+      title: "Lake freshness (s)",
+      stat: "Maximum",
       metrics: [
-        ["AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", input.deliveryStreamName],
-        ["AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", input.deliveryStreamName, { stat: "Maximum", yAxis: "right" }]
+        pipelineMetric(stage, "LakeWatermarkAgeSeconds"),
+        ["AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", input.deliveryStreamName, { period: 300 }]
       ]
     },
+    { title: "Firehose delivery", stat: "Average", period: 300, metrics: [["AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", input.deliveryStreamName]] },
     { title: "Firehose records", period: 300, metrics: [["AWS/Firehose", "DeliveryToS3.Records", "DeliveryStreamName", input.deliveryStreamName]] },
     { title: "Lake writes", metrics: [pipelineMetric(stage, "LakeObjectsWritten"), pipelineMetric(stage, "LakeBytesWritten", { yAxis: "right" })] },
     { title: "Replay", metrics: [pipelineMetric(stage, "EventsReplayed"), pipelineMetric(stage, "ReplayEventsPerSecond", { stat: "Average", yAxis: "right" })] }

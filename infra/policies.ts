@@ -11,6 +11,8 @@
  *               on-failure queue (the event source mapping sends with the function's role).
  *   replay      List + GetObject under raw/, claims/, parquet/; checkpoint Get/Put/UpdateItem.
  *   compaction  List + GetObject under raw/, claims/; List + PutObject under parquet/.
+ *   lake watermark (scheduled Lambda) List + GetObject under raw/ only: heartbeats are never
+ *               claim-checked; it writes nothing (its metric goes out as EMF on stdout).
  *   firehose    Kinesis read actions on the stream; PutObject/AbortMultipartUpload under raw/
  *               and errors/ only; its CloudWatch log stream.
  */
@@ -99,6 +101,11 @@ export const compactionStatements = <A>(arns: { readonly lake: LakeArns<A> }): A
   listUnder("ListLake", arns.lake, [RAW_PREFIX, PARQUET_PREFIX]),
   { sid: "ReadRaw", actions: ["s3:GetObject"], resources: [arns.lake.objects(RAW_PREFIX), arns.lake.objects(CLAIMS_PREFIX)] },
   { sid: "WriteParquet", actions: ["s3:PutObject"], resources: [arns.lake.objects(PARQUET_PREFIX)] }
+]
+
+export const lakeWatermarkStatements = <A>(arns: { readonly lake: LakeArns<A> }): Array<Statement<A>> => [
+  listUnder("ListRaw", arns.lake, [RAW_PREFIX]),
+  { sid: "ReadRaw", actions: ["s3:GetObject"], resources: [arns.lake.objects(RAW_PREFIX)] }
 ]
 
 export const firehoseStatements = <A>(arns: { readonly stream: A; readonly lake: LakeArns<A>; readonly logStream: A }): Array<Statement<A>> => [

@@ -164,7 +164,8 @@ export const stageConfig = (stage: string, env: Env = {}): StageConfig => {
       retainedWalBytes: (maxSlotWalKeepSizeMb / 2) * MiB,
       iteratorAgeMs: production ? 5 * 60_000 : 15 * 60_000,
       freshnessMinutes: production ? 10 : 30,
-      // Firehose freshness counts from arrival to delivery: one buffer interval plus margin
+      // The lake watermark's age: a heartbeat interval, one Firehose buffer interval, the minute
+      // between two computations, plus margin
       firehoseFreshnessSeconds: firehose.bufferingIntervalSeconds + 600
     }
   }

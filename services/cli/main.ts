@@ -12,6 +12,7 @@ import { stackCommand } from "./commands/stack.ts"
 import { statusCommand } from "./commands/status.ts"
 import { warehouseCommand } from "./commands/warehouse.ts"
 import { loadLocalStackEnvIfUnset } from "./environment.ts"
+import { unknownCommandMessage, unknownSubcommand } from "./usage.ts"
 
 const isStackCommand = process.argv[2] === "stack" || process.argv[2] === "dev"
 if (!isStackCommand) {
@@ -36,4 +37,11 @@ const teardown: Runtime.Teardown = (exit, onExit) =>
     setTimeout(() => process.exit(code), 3_000).unref()
   })
 
-totes.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: false, teardown }))
+const unknown = unknownSubcommand(totes, process.argv.slice(2))
+if (unknown) {
+  // A usage error, also with --help (which would otherwise print the top-level help and exit 0).
+  process.stderr.write(`${unknownCommandMessage(unknown)}\n`)
+  process.exitCode = 2
+} else {
+  totes.pipe(Command.run({ version: "0.1.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: false, teardown }))
+}

@@ -339,7 +339,7 @@ const readImages = async (sql: Statements, p: string, plan: Plan): Promise<Reado
 
 /**
  * The call that re-derives a fact's truncation rows (<pipeline>.reconcile_truncations, migration
- * 004) when the batch brings a truncation of its table or changes of it (which may be older than a
+ * 005) when the batch brings a truncation of its table or changes of it (which may be older than a
  * truncation already applied); undefined when it has neither. A new truncation re-derives every
  * key; older changes only their own keys.
  */

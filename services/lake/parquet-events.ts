@@ -1,10 +1,10 @@
 /**
  * Change events of one source table ⇄ typed Parquet columns, losslessly.
  *
- * Columns: the change metadata first (event_id, op, commit_lsn, commit_index, committed_at,
- * snapshot, then what rebuilding the exact event needs: row_lsn, xid, source_db, source_schema,
- * event_key, event_before, unchanged, absent, overrides, claim_check), then the source table's
- * columns in the source's order with the source's types:
+ * Columns: the change metadata first (event_id, op, commit_lsn, commit_lsn_int, commit_index,
+ * committed_at, snapshot, then what rebuilding the exact event needs: row_lsn, xid, source_db,
+ * source_schema, event_key, event_before, unchanged, absent, overrides, claim_check), then the
+ * source table's columns in the source's order with the source's types:
  *
  *   integer          INT32
  *   numeric(10,2)    DECIMAL(10,2) stored as INT64 unscaled (parquet-writer.ts)
@@ -12,6 +12,10 @@
  *   text, enums      UTF8 (the text dates agreed_*_date / payment_date stay text, as in the source)
  *   boolean          BOOLEAN
  *   committed_at     TIMESTAMP_MICROS (commit times carry microseconds)
+ *   commit_lsn_int   INT64: the commit LSN as a number (`0/493D1F8` → 76796408), so that readers can
+ *                    sort and compare positions; `ORDER BY commit_lsn_int, commit_index` is commit
+ *                    order. The text `commit_lsn` stays (Postgres' own form); files written before
+ *                    this column existed lack it, and decoding never needs it.
  *
  * The row image is `after` (insert, update, snapshot read) or `before` (delete). Any value the
  * typed column cannot hold exactly (a timestamp whose text would not round-trip, a number outside
@@ -21,6 +25,7 @@
  * very event that was on the stream.
  */
 import { SCHEMA_VERSION, type ChangeEvent, type Row } from "../../contracts/change-event.ts"
+import { lsnToBigInt } from "../../contracts/lsn.ts"
 import { isTotesysTable, type TotesysTable } from "../../contracts/totesys.ts"
 import { SOURCE_COLUMNS } from "../consumer/projection.ts"
 import type { ColumnSpec, ColumnType, ColumnValue } from "./parquet-writer.ts"
@@ -46,6 +51,7 @@ export const METADATA_COLUMNS: ReadonlyArray<ColumnSpec> = [
   { name: "event_id", type: TEXT, required: true },
   { name: "op", type: TEXT, required: true },
   { name: "commit_lsn", type: TEXT, required: true },
+  { name: "commit_lsn_int", type: { kind: "int64" }, required: true },
   { name: "commit_index", type: INT32, required: true },
   { name: "committed_at", type: { kind: "timestamp_micros" }, required: true },
   { name: "snapshot", type: { kind: "boolean" }, required: true },
@@ -62,6 +68,9 @@ export const METADATA_COLUMNS: ReadonlyArray<ColumnSpec> = [
 ]
 
 const METADATA_NAMES = new Set(METADATA_COLUMNS.map((c) => c.name))
+
+/** Metadata columns for readers only: derived from others, so decoding an event never reads them. */
+const DERIVED_COLUMNS = new Set(["commit_lsn_int"])
 
 /** The table's own columns (unknown tables: none, everything goes to overrides). */
 export const tableColumns = (table: string): ReadonlyArray<ColumnSpec> =>
@@ -167,6 +176,7 @@ export const encodeEvents = (table: string, events: ReadonlyArray<ChangeEvent>):
     data.event_id![row] = event.id
     data.op![row] = event.op
     data.commit_lsn![row] = event.source.commitLsn
+    data.commit_lsn_int![row] = lsnToBigInt(event.source.commitLsn)
     data.commit_index![row] = event.source.index
     data.committed_at![row] = Number(micros ?? anyMicros(event.source.committedAt))
     data.snapshot![row] = event.source.snapshot
@@ -227,7 +237,7 @@ const fromTyped = (type: ColumnType, value: RawValue): Json => {
 /** Rebuilds the change events of a file written from encodeEvents. */
 export const decodeEvents = (table: string, file: ParquetFileRead): Array<ChangeEvent> => {
   const own = tableColumns(table).filter((c) => file.columns.some((f) => f.name === c.name))
-  const get = Object.fromEntries([...METADATA_COLUMNS, ...own].map((c) => [c.name, column(file, c.name)]))
+  const get = Object.fromEntries([...METADATA_COLUMNS.filter((c) => !DERIVED_COLUMNS.has(c.name)), ...own].map((c) => [c.name, column(file, c.name)]))
   const events: Array<ChangeEvent> = []
   for (let row = 0; row < file.rows; row++) {
     const at = (name: string) => get[name]![row] ?? null

@@ -70,6 +70,7 @@ interface ParquetWriterInstance {
 export type ColumnType =
   | { readonly kind: "utf8" }
   | { readonly kind: "int32" }
+  /** A number or a bigint (signed 64-bit). */
   | { readonly kind: "int64" }
   | { readonly kind: "boolean" }
   /** Milliseconds since the epoch (number). */
@@ -87,7 +88,8 @@ export interface ColumnSpec {
 
 export type Compression = "UNCOMPRESSED" | "SNAPPY" | "GZIP"
 
-export type ColumnValue = string | number | boolean | null
+/** int64 columns take a bigint too (every 64-bit value, e.g. an LSN). */
+export type ColumnValue = string | number | bigint | boolean | null
 
 const libraryType = (type: ColumnType): string => {
   switch (type.kind) {

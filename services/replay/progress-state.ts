@@ -10,6 +10,12 @@
  */
 import type { RawObjectRef } from "../lake/raw.ts"
 
+/** A position in the source: commit LSN and commit time. */
+export interface CommitPosition {
+  readonly lsn: string
+  readonly committedAt: string
+}
+
 export interface ReplayCheckpoint {
   readonly version: 1
   /** The options the run was started with: a resume with other options is refused. */
@@ -20,6 +26,13 @@ export interface ReplayCheckpoint {
   readonly events: number
   readonly startedAt: string
   readonly updatedAt: string
+  /**
+   * The lake watermark when the run started (null: the lake held no heartbeat). A resumed run keeps
+   * it, so it rebuilds up to the same position as the run it continues. Absent in older checkpoints.
+   */
+  readonly lakeWatermark?: CommitPosition | null
+  /** The newest change applied so far (commit order). */
+  readonly newestApplied?: CommitPosition
 }
 
 /** Longer than any single object upload takes (Firehose objects are at most 128 MiB). */
@@ -46,8 +59,16 @@ export const advanceCheckpoint = (
   current: ReplayCheckpoint,
   key: string,
   listedAt: string,
-  totals: { readonly objects: number; readonly events: number }
+  totals: { readonly objects: number; readonly events: number; readonly newestApplied?: CommitPosition }
 ): ReplayCheckpoint | undefined => {
   if (key < current.appliedThrough) return undefined
-  return { ...current, appliedThrough: key, listedAt, objects: totals.objects, events: totals.events, updatedAt: new Date().toISOString() }
+  return {
+    ...current,
+    appliedThrough: key,
+    listedAt,
+    objects: totals.objects,
+    events: totals.events,
+    ...(totals.newestApplied ? { newestApplied: totals.newestApplied } : {}),
+    updatedAt: new Date().toISOString()
+  }
 }

@@ -3,6 +3,11 @@
  *
  *   const report = await replay({ lake, targetUrl, checkpoints, name: "rebuild", to: parseBound("2024-02-23T12:00Z") })
  *
+ * - First reads the lake watermark (watermark-read.ts): the lake holds every change committed
+ *   before it. Without `to` the replay rebuilds up to it and leaves later changes out, so the
+ *   result is the warehouse as of one position even while the pipeline keeps writing; a `to`
+ *   beyond it waits up to `waitMs` for the lake to get there, or is refused naming the watermark.
+ *   A lake without any heartbeat has no watermark: everything is applied, completeness unknown.
  * - Reads the lake objects that can hold events of the window (raw by default; `source: "parquet"`
  *   reads the compacted files plus every raw object no compaction has covered yet), in key order,
  *   a few objects ahead of the warehouse.
@@ -10,6 +15,8 @@
  *   of the chosen tables, sorts each batch by source position and applies it in one transaction.
  *   Order across batches and duplicates do not matter: the position guard and fact event ids make
  *   the final state a function of the set of events.
+ * - A complete rebuild (no `tables`, no `from` beyond what the target already held) records how far
+ *   the target is consistent (freshness.ts), which its pipeline_freshness then shows.
  * - Checkpoints `replay#<name>` in DynamoDB after each batch (see progress-state.ts) and resumes from
  *   it after a crash; the first checkpoint is written before anything is applied, so a crashed
  *   run's half-filled target is recognised as its own.
@@ -21,16 +28,18 @@ import { Effect, Option } from "effect"
 import pg from "pg"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
-import { lsnToBigInt } from "../../contracts/lsn.ts"
+import { lsnFromBigInt, lsnToBigInt } from "../../contracts/lsn.ts"
 import { applyRecords, type ApplyResult } from "../consumer/apply.ts"
 import { isTransientWarehouseError } from "../consumer/warehouse-errors.ts"
 import { projectBatch } from "../consumer/projection.ts"
+import { makeLakeWatermarkReader, type LakeWatermarkReader } from "../lake/watermark-read.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
-import { advanceCheckpoint, pendingObjects, type ReplayCheckpoint } from "./progress-state.ts"
+import { readReplayPosition, recordReplayPosition, type ReplayPosition } from "./freshness.ts"
+import { advanceCheckpoint, pendingObjects, type CommitPosition, type ReplayCheckpoint } from "./progress-state.ts"
 import { parquetUnits, rawUnits, type LoadedUnit } from "./sources.ts"
 import { describeUrl, prepareTarget } from "./target.ts"
-import { boundText, selectEvents, timeWindow, type Bound } from "./window.ts"
+import { beforeWatermark, boundText, isoMicros, selectEvents, timeWindow, watermarkCovers, type Bound } from "./window.ts"
 
 export interface ReplayOptions {
   readonly lake: LakeStoreShape
@@ -53,6 +62,12 @@ export interface ReplayOptions {
   readonly prefetch?: number
   /** Bound on how late an event can reach the lake after its commit (default unbounded). */
   readonly maxDeliveryDelayMs?: number
+  /** How long to wait for the lake watermark to pass `to` (default 0: refuse at once). */
+  readonly waitMs?: number
+  /** Where the lake watermark comes from (default: read from `lake`). */
+  readonly watermarks?: LakeWatermarkReader
+  /** Called while waiting for the lake watermark to pass `to`. */
+  readonly onWait?: (watermark: CommitPosition | null, to: Bound) => void
   /**
    * Objects written this close before a run's listing are re-applied on resume even when the
    * checkpoint covers them (an upload may still have been in flight). Default 5 minutes.
@@ -79,11 +94,32 @@ export interface ReplayProgress {
   readonly elapsedMs: number
 }
 
+/** What a replay rebuilt up to. */
+export type ReplayUpTo =
+  /** Everything committed before the lake watermark (no `to`). */
+  | ({ readonly kind: "watermark" } & CommitPosition)
+  /** The `to` bound (within the lake watermark). */
+  | { readonly kind: "to"; readonly bound: string }
+  /** Everything in the lake: it holds no heartbeat, so its completeness is unknown. */
+  | { readonly kind: "everything" }
+
 export interface ReplayReport extends ReplayProgress {
   readonly name: string
   readonly dryRun: boolean
   readonly resumed: boolean
   readonly aborted: boolean
+  /** The lake watermark the replay read against: every change committed before it was in the lake. */
+  readonly lakeWatermark: CommitPosition | null
+  readonly upTo: ReplayUpTo
+  /** Change events read at or after the watermark and left out (rebuilds without `to`). */
+  readonly laterEvents: number
+  /** How long the run waited for the lake watermark to pass `to`. */
+  readonly waitedMs: number
+  /**
+   * What the target's pipeline_freshness says after a complete rebuild (null: not recorded: a dry
+   * run, an interrupted run, `tables`, a `from` past what the target held, or no watermark).
+   */
+  readonly consistentThrough: ReplayPosition | null
   readonly batches: number
   readonly undecodable: number
   readonly unresolvedClaimChecks: ReadonlyArray<string>
@@ -100,6 +136,14 @@ export interface ReplayReport extends ReplayProgress {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** A `to` beyond the lake watermark, and the wait (if any) did not get there. */
+export class LakeIncompleteError extends Error {
+  override readonly name = "LakeIncompleteError"
+}
+
+const laterOf = (a: CommitPosition | undefined, b: CommitPosition | undefined) =>
+  !a ? b : !b ? a : lsnToBigInt(b.lsn) > lsnToBigInt(a.lsn) ? b : a
 
 /** Source order: commit LSN, then index within the transaction. */
 const sortByPosition = (events: Array<ChangeEvent>): Array<ChangeEvent> =>
@@ -137,22 +181,62 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
   }
   const resumed = checkpoint !== undefined
 
-  // 2. The target: migrate when empty, refuse data unless catch-up or our own earlier run.
+  // 2. How far the lake is complete. A resumed run keeps the watermark it started with (older
+  //    checkpoints have none: they applied everything).
+  const watermarks = options.watermarks ?? makeLakeWatermarkReader(options.lake)
+  const readWatermark = async (): Promise<CommitPosition | null> => {
+    const { watermark } = await run(watermarks.read())
+    return watermark ? { lsn: watermark.lsn, committedAt: watermark.committedAt } : null
+  }
+  let waitedMs = 0
+  let watermark: CommitPosition | null = checkpoint ? (checkpoint.lakeWatermark ?? null) : await readWatermark()
+  if (!checkpoint && options.to) {
+    const to = options.to
+    const waitMs = options.waitMs ?? 0
+    const covered = () => watermark !== null && watermarkCovers(watermark, to)
+    // No watermark at all (a lake without heartbeats) and no wait asked: apply what there is.
+    if (!covered() && (watermark !== null || waitMs > 0)) {
+      const waitStarted = Date.now()
+      const deadline = waitStarted + waitMs
+      while (!covered()) {
+        if (Date.now() >= deadline || options.signal?.aborted) {
+          throw new LakeIncompleteError(
+            `--to ${boundText(to)} is beyond the lake watermark ` +
+              (watermark ? `${watermark.lsn} (committed ${watermark.committedAt})` : `(the lake holds no heartbeat yet)`) +
+              `: the lake does not hold every change up to it yet${waitMs > 0 ? ` (waited ${Math.round(waitMs / 1000)} s)` : ""}. ` +
+              `Wait for it with --wait SECONDS, or choose an earlier --to.`
+          )
+        }
+        options.onWait?.(watermark, to)
+        await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())))
+        watermark = await readWatermark()
+      }
+      waitedMs = Date.now() - waitStarted
+    }
+  }
+  const below = options.to ? undefined : (watermark?.lsn ?? undefined)
+  const upTo: ReplayUpTo = options.to
+    ? { kind: "to", bound: boundText(options.to)! }
+    : watermark
+      ? { kind: "watermark", ...watermark }
+      : { kind: "everything" }
+
+  // 3. The target: migrate when empty, refuse data unless catch-up or our own earlier run.
   let client: pg.Client | undefined
   const connect = async () => {
-    const c = new pg.Client({ connectionString: options.targetUrl, application_name: `totes-replay-${options.name}` })
+    // pipeline: each batch is sent to the target as one round trip (services/consumer/apply.ts)
+    const c = new pg.Client({ connectionString: options.targetUrl, application_name: `totes-replay-${options.name}`, pipeline: true } as pg.ClientConfig)
     await c.connect()
     return c
   }
+  const schemas = { schema: options.schema, pipelineSchema: options.pipelineSchema }
+  /** How far the target was consistent before this run (a --from replay continues from it). */
+  let previous: ReplayPosition | null = null
   if (!dryRun) {
     client = await connect()
     try {
-      await prepareTarget(client, {
-        schema: options.schema,
-        pipelineSchema: options.pipelineSchema,
-        allowData: resumed || (options.catchUp ?? false),
-        describe: describeUrl(options.targetUrl)
-      })
+      await prepareTarget(client, { ...schemas, allowData: resumed || (options.catchUp ?? false), describe: describeUrl(options.targetUrl) })
+      previous = await readReplayPosition(client, schemas)
     } catch (error) {
       await client.end().catch(() => {})
       throw error
@@ -160,7 +244,7 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
   }
 
   try {
-    // 3. What to read.
+    // 4. What to read (listed after the watermark was read, so it holds every object the watermark counts on).
     const listedAt = new Date().toISOString()
     const window = { ...timeWindow(options), ...(options.maxDeliveryDelayMs !== undefined ? { maxDeliveryDelayMs: options.maxDeliveryDelayMs } : {}) }
     const listing =
@@ -180,17 +264,20 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
         objects: 0,
         events: 0,
         startedAt: new Date().toISOString(),
-        updatedAt: new Date().toISOString()
+        updatedAt: new Date().toISOString(),
+        lakeWatermark: watermark
       }
       await run(options.checkpoints.advance(key, "", checkpoint))
     }
 
-    // 4. Read ahead, batch, apply, checkpoint.
+    // 5. Read ahead, batch, apply, checkpoint.
     const stats = {
       objectsDone: 0,
       bytesDone: 0,
       records: 0,
       events: 0,
+      later: 0,
+      newest: checkpoint?.newestApplied,
       batches: 0,
       undecodable: 0,
       unresolved: [] as Array<string>,
@@ -255,7 +342,11 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     let lastCheckpointAt = Date.now()
     const checkpointThrough = async (objectKey: string | undefined) => {
       if (dryRun || !checkpoint || objectKey === undefined) return
-      const next = advanceCheckpoint(checkpoint, objectKey, listedAt, { objects: base.objects + stats.objectsDone, events: base.events + stats.events })
+      const next = advanceCheckpoint(checkpoint, objectKey, listedAt, {
+        objects: base.objects + stats.objectsDone,
+        events: base.events + stats.events,
+        ...(stats.newest ? { newestApplied: stats.newest } : {})
+      })
       if (!next) return
       await run(options.checkpoints.advance(key, next.appliedThrough, next))
       checkpoint = next
@@ -299,8 +390,10 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       stats.records += loaded.records.length
       stats.undecodable += loaded.undecodable
       stats.unresolved.push(...loaded.unresolved)
-      const events = selectEvents(loaded.records, options)
+      const { before: events, later } = beforeWatermark(selectEvents(loaded.records, options), below)
+      stats.later += later
       for (const event of events) {
+        stats.newest = laterOf(stats.newest, { lsn: event.source.commitLsn, committedAt: event.source.committedAt })
         const tableOp = `${event.source.table}:${event.op}`
         stats.byTableOp[tableOp] = (stats.byTableOp[tableOp] ?? 0) + 1
         batch.push(event)
@@ -326,12 +419,26 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     const final = progress()
     metrics.emit("replay", { EventsReplayed: final.events, ReplayEventsPerSecond: final.eventsPerSecond })
 
+    // 6. A complete rebuild says how far the target is consistent.
+    let consistentThrough: ReplayPosition | null = null
+    const position = dryRun || aborted ? null : reachedPosition(options, watermark, stats.newest, previous)
+    if (position) {
+      client ??= await connect()
+      await recordReplayPosition(client, schemas, { ...position, name: options.name })
+      consistentThrough = await readReplayPosition(client, schemas)
+    }
+
     return {
       ...progress(),
       name: options.name,
       dryRun,
       resumed,
       aborted,
+      lakeWatermark: watermark,
+      upTo,
+      laterEvents: stats.later,
+      waitedMs,
+      consistentThrough,
       batches: stats.batches,
       undecodable: stats.undecodable,
       unresolvedClaimChecks: stats.unresolved,
@@ -341,4 +448,34 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
   } finally {
     await client?.end().catch(() => {})
   }
+}
+
+/**
+ * The position a finished replay makes the target consistent through (every change committed
+ * before it is applied, like a heartbeat's position), or null when it cannot tell: only some
+ * tables, a `from` later than what the target held before, or a lake without a watermark (older
+ * checkpoints). Up to the watermark: the watermark; `to` an LSN: just after it (at the commit time
+ * of the newest change before it); `to` a time: just after the newest change applied (at that time).
+ */
+const reachedPosition = (
+  options: Pick<ReplayOptions, "tables" | "from" | "to">,
+  watermark: CommitPosition | null,
+  newest: CommitPosition | undefined,
+  previous: ReplayPosition | null
+): ReplayPosition | null => {
+  if (watermark === null || (options.tables && options.tables.length > 0)) return null
+  if (options.from) {
+    const from = options.from
+    const heldBefore =
+      previous !== null &&
+      (from.kind === "lsn"
+        ? lsnToBigInt(previous.lsn) >= lsnToBigInt(from.lsn)
+        : previous.committedAt !== null && isoMicros(previous.committedAt) >= from.at.getTime() * 1000)
+    if (!heldBefore) return null
+  }
+  const to = options.to
+  if (!to) return { lsn: watermark.lsn, committedAt: watermark.committedAt }
+  const justAfter = (lsn: string) => lsnFromBigInt(lsnToBigInt(lsn) + 1n)
+  if (to.kind === "lsn") return { lsn: justAfter(to.lsn), committedAt: newest?.committedAt ?? null }
+  return newest ? { lsn: justAfter(newest.lsn), committedAt: to.at.toISOString() } : null
 }

@@ -8,7 +8,10 @@
  *     key bucket (key / bucketWidth), the row count and an md5 over the bucket's rows.
  *  2. Wait until the warehouse's consistent_through (pipeline_freshness) is at or past S: every
  *     source change visible in that snapshot is then in the warehouse. This needs a running
- *     pipeline; verify says so when it cannot get there within `waitMs`.
+ *     pipeline; verify says so when it cannot get there within `waitMs`. A warehouse rebuilt by
+ *     replay does not move: its consistent_through C is the replay's. It is consistent through S
+ *     too when the lake is complete past S (its watermark) and holds no change committed in
+ *     [C, S); otherwise verify says how many changes the replay misses (replay --catch-up).
  *  3. The same checksums in one warehouse snapshot; buckets that differ are drilled into per key
  *     (both sides, in the same snapshots). A key whose rows differ is only a *suspect*: the
  *     source keeps moving, so the warehouse may already hold a later change of it (its row's
@@ -25,9 +28,11 @@
  */
 import { data as iso4217 } from "currency-codes"
 import pg from "pg"
+import { Effect } from "effect"
 import { compareLsn } from "../../contracts/lsn.ts"
-import { readFreshness } from "../consumer/apply.ts"
+import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
 import type { WarehouseSchemas } from "../warehouse/migrate.ts"
+import { readWarehouseFreshness, type WarehouseFreshness } from "./freshness.ts"
 import { VERIFY_SPECS, type VerifySpec } from "./verify-spec.ts"
 
 export interface VerifyOptions extends WarehouseSchemas {
@@ -42,6 +47,8 @@ export interface VerifyOptions extends WarehouseSchemas {
   readonly maxRounds?: number
   /** How many differing keys per table get a column-by-column listing. */
   readonly detailLimit?: number
+  /** The lake's watermark, to verify a warehouse rebuilt by replay (whose position does not move). */
+  readonly lakeWatermarks?: LakeWatermarkReader
   readonly onProgress?: (message: string) => void
 }
 
@@ -73,6 +80,8 @@ export interface VerifyReport {
   readonly sourceLsn: string
   readonly consistentThroughLsn: string | null
   readonly consistentThroughAt: string | null
+  /** Where the warehouse's position comes from: the live stream, or the replay that built it. */
+  readonly consistentThroughSource: "stream" | "replay" | null
   readonly rounds: number
   readonly tables: ReadonlyArray<TableVerification>
 }
@@ -176,22 +185,53 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
   const source = await connect(options.sourceUrl, timeout, "totes-verify")
   const warehouse = await connect(options.warehouseUrl, timeout, "totes-verify")
   try {
-    let freshness = await readFreshness(warehouse, schemas)
+    let freshness: WarehouseFreshness = await readWarehouseFreshness(warehouse, schemas)
     /** Waits until the warehouse is consistent through `lsn`. */
     const reach = async (lsn: string) => {
       const deadline = Date.now() + waitMs
       for (;;) {
-        freshness = await readFreshness(warehouse, schemas)
+        freshness = await readWarehouseFreshness(warehouse, schemas)
         if (freshness.consistentThroughLsn && compareLsn(freshness.consistentThroughLsn, lsn) >= 0) return
+        if (freshness.source === "replay") return replayedReaches(freshness, lsn, deadline)
         if (Date.now() >= deadline) {
           throw new VerifyNotCaughtUpError(
             freshness.consistentThroughLsn === null
-              ? `the warehouse has no consistent_through position (no heartbeat applied on every shard): verify needs the pipeline (reader and consumer) running`
+              ? `the warehouse has no consistent_through position (no heartbeat applied on every shard, and not rebuilt by replay): verify needs the pipeline (reader and consumer) running`
               : `the warehouse is consistent through ${freshness.consistentThroughLsn} but the source is at ${lsn} (waited ${Math.round(waitMs / 1000)} s): ` +
                   `verify compares at a position both have reached, so the pipeline must be running and catching up`
           )
         }
         await sleep(200)
+      }
+    }
+    /** A replayed warehouse (consistent through C) is consistent through `lsn` when the lake shows no change in [C, lsn). */
+    const replayedReaches = async (replayed: WarehouseFreshness, lsn: string, deadline: number): Promise<void> => {
+      const through = replayed.consistentThroughLsn!
+      const lake = options.lakeWatermarks
+      if (!lake) {
+        throw new VerifyNotCaughtUpError(
+          `the warehouse was rebuilt by replay and is consistent through ${through}, the source is at ${lsn}: verify needs the lake to tell whether anything changed in between`
+        )
+      }
+      for (;;) {
+        const { watermark } = await Effect.runPromise(lake.read())
+        if (watermark && compareLsn(watermark.lsn, lsn) >= 0) break
+        if (Date.now() >= deadline) {
+          throw new VerifyNotCaughtUpError(
+            `the warehouse was rebuilt by replay and is consistent through ${through}; the source is at ${lsn} but the lake watermark is ` +
+              `${watermark ? watermark.lsn : "missing"} (waited ${Math.round(waitMs / 1000)} s): verify needs the lake to reach the source's position, give it longer with --wait`
+          )
+        }
+        await sleep(500)
+      }
+      const since = replayed.consistentThroughAt ?? new Date(0)
+      const { count } = await Effect.runPromise(lake.changesBetween(since, through, lsn))
+      if (count > 0) {
+        throw new VerifyNotCaughtUpError(
+          `the warehouse was rebuilt by replay and is consistent through ${through} (${replayed.consistentThroughAt?.toISOString() ?? "–"}); ` +
+            `the source has moved on: the lake holds ${count} change(s) committed after it. Bring the warehouse forward with ` +
+            `totes replay --catch-up --name <a new name> --target <this warehouse> (or rebuild a fresh one), then verify again`
+        )
       }
     }
     const sourceLsn = async () => (await source.query("SELECT pg_current_wal_insert_lsn()::text AS lsn")).rows[0].lsn as string
@@ -282,6 +322,7 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
       sourceLsn: roundLsn,
       consistentThroughLsn: freshness.consistentThroughLsn,
       consistentThroughAt: freshness.consistentThroughAt?.toISOString() ?? null,
+      consistentThroughSource: freshness.source,
       rounds,
       tables
     }

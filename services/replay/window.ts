@@ -1,6 +1,8 @@
 /**
  * The replay window: `--from` / `--to` as a commit TIME or a commit LSN, and the event filter.
- * Bounds are inclusive; `to` is time travel: only events committed at or before it.
+ * Bounds are inclusive; `to` is time travel: only events committed at or before it. Without `to`,
+ * a replay stops before the lake watermark (`below`, exclusive): the lake holds every change
+ * committed before it, and not necessarily the ones after.
  */
 import type { ChangeEvent, StreamRecord } from "../../contracts/change-event.ts"
 import { isLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
@@ -43,6 +45,26 @@ export interface EventFilter {
   readonly to?: Bound
   /** Source tables to keep; all when absent. */
   readonly tables?: ReadonlyArray<string>
+}
+
+/**
+ * Commit times come from the source's clock, a heartbeat's time on an idle source from the
+ * reader's: a time bound counts as covered only this much before the watermark's time.
+ */
+export const COMMIT_CLOCK_MARGIN_MS = 1_000
+
+/** Whether a lake complete before `watermark` holds every change a `to` bound selects. */
+export const watermarkCovers = (watermark: { readonly lsn: string; readonly committedAt: string }, bound: Bound): boolean =>
+  bound.kind === "lsn"
+    ? lsnToBigInt(bound.lsn) < lsnToBigInt(watermark.lsn)
+    : bound.at.getTime() * 1000 < isoMicros(watermark.committedAt) - COMMIT_CLOCK_MARGIN_MS * 1000
+
+/** Splits events at a watermark: those committed before it, and how many come at or after it. */
+export const beforeWatermark = (events: ReadonlyArray<ChangeEvent>, watermarkLsn: string | undefined): { before: Array<ChangeEvent>; later: number } => {
+  if (watermarkLsn === undefined) return { before: [...events], later: 0 }
+  const limit = lsnToBigInt(watermarkLsn)
+  const before = events.filter((event) => lsnToBigInt(event.source.commitLsn) < limit)
+  return { before, later: events.length - before.length }
 }
 
 /**

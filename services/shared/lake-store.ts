@@ -77,9 +77,16 @@ export class LakeStore extends Context.Service<LakeStore, LakeStoreShape>()("tot
   static readonly layerTest = Layer.sync(LakeStore, () => LakeStore.of(makeMemoryLakeStore()))
 }
 
-/** In-memory lake with the same write-once semantics; `failPuts` makes the first N writes fail. */
-export const makeMemoryLakeStore = (faults: { failPuts?: number } = {}): LakeStoreShape & { readonly objects: Map<string, Uint8Array> } => {
+/**
+ * In-memory lake with the same write-once semantics; `failPuts` makes the first N writes fail.
+ * Objects carry their write time as LastModified (`now` sets the clock).
+ */
+export const makeMemoryLakeStore = (
+  faults: { failPuts?: number; now?: () => number } = {}
+): LakeStoreShape & { readonly objects: Map<string, Uint8Array> } => {
   const objects = new Map<string, Uint8Array>()
+  const writtenAt = new Map<string, Date>()
+  const now = faults.now ?? Date.now
   let failures = faults.failPuts ?? 0
   return {
     bucket: "memory",
@@ -92,6 +99,7 @@ export const makeMemoryLakeStore = (faults: { failPuts?: number } = {}): LakeSto
         }
         if (objects.has(key)) return Effect.fail(new LakeError({ key, message: "object exists" }))
         objects.set(key, typeof body === "string" ? Buffer.from(body) : body)
+        writtenAt.set(key, new Date(now()))
         return Effect.void
       }),
     get: (key) => {
@@ -103,7 +111,7 @@ export const makeMemoryLakeStore = (faults: { failPuts?: number } = {}): LakeSto
         [...objects.entries()]
           .filter(([k]) => k.startsWith(prefix) && (!startAfter || k > startAfter))
           .sort(([a], [b]) => (a < b ? -1 : 1))
-          .map(([key, body]) => ({ key, size: body.byteLength, lastModified: new Date(0) }))
+          .map(([key, body]) => ({ key, size: body.byteLength, lastModified: writtenAt.get(key) }))
       )
   }
 }

@@ -76,6 +76,12 @@ export const METRICS = define({
   // lake and replay
   LakeObjectsWritten: { component: "lake", unit: "Count", dimensions: [], description: "objects written to the lake (archiver, compaction)" },
   LakeBytesWritten: { component: "lake", unit: "Bytes", dimensions: [], description: "bytes written to the lake" },
+  LakeWatermarkAgeSeconds: {
+    component: "lake",
+    unit: "Seconds",
+    dimensions: [],
+    description: "now - commit time of the lake watermark (minimum over shards of the newest archived heartbeat): how far behind the lake is complete"
+  },
   EventsReplayed: { component: "replay", unit: "Count", dimensions: [], description: "events re-applied from the lake" },
   ReplayEventsPerSecond: { component: "replay", unit: "Count/Second", dimensions: [], description: "replay throughput" }
 })

@@ -1,6 +1,7 @@
 /**
- * Pipeline status: where the reader and the consumer are, how far behind the source, and the
- * warehouse's consistent_through watermark. Read-only everywhere.
+ * Pipeline status: where the reader and the consumer are, how far behind the source, the
+ * warehouse's consistent_through watermark and, beside it, the lake's watermark (how far the lake
+ * is complete, from the heartbeats it holds). Read-only everywhere.
  */
 import { Effect, Option } from "effect"
 import pg from "pg"
@@ -8,6 +9,8 @@ import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint } from "
 import { compareLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
 import type { ShardCheckpoint } from "../consumer/poller.ts"
 import { readFreshness, readShardPositions } from "../consumer/apply.ts"
+import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
+import { readWarehouseFreshness } from "../replay/freshness.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { currentWalLsn, slotInfo } from "../reader/source-admin.ts"
 
@@ -19,6 +22,19 @@ export interface StatusInputs {
   readonly stream: string
   readonly schema?: string
   readonly pipelineSchema?: string
+  /** Reads the lake watermark; without it the status has no lake part. */
+  readonly lakeWatermarks?: LakeWatermarkReader
+}
+
+export interface LakeStatus {
+  /** Every change committed before this position is in the lake (null: no heartbeat archived yet). */
+  readonly watermarkLsn: string | null
+  readonly watermarkAt: string | null
+  readonly lagBytes: number | null
+  readonly lagSeconds: number | null
+  readonly shards: ReadonlyArray<{ readonly shardId: string; readonly heartbeatLsn: string; readonly emittedAt: string; readonly counted: boolean }>
+  /** Why the lake could not be read, if it could not. */
+  readonly error?: string
 }
 
 export interface PipelineStatus {
@@ -37,9 +53,12 @@ export interface PipelineStatus {
     readonly shards: ReadonlyArray<{ readonly shardId: string; readonly checkpointSequence: string | null; readonly appliedSequence: string | null; readonly heartbeatLsn: string | null }>
     readonly consistentThroughLsn: string | null
     readonly consistentThroughAt: string | null
+    /** stream: the live shards; replay: the warehouse was rebuilt from the lake. */
+    readonly consistentThroughSource: "stream" | "replay" | null
     readonly lagBytes: number | null
     readonly lagSeconds: number | null
   }
+  readonly lake: LakeStatus | null
 }
 
 /** A warehouse not migrated yet has no watermark; any other error (permissions, wrong schema) is reported. */
@@ -55,7 +74,9 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const slot = await slotInfo(inputs.source, inputs.slot)
   const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
-  const freshness = await readFreshness(inputs.warehouse, schemas).catch(notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null }))
+  const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
+    notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
+  )
   const positions = await readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(notMigratedYet([]))
   const shards = await Promise.all(
     positions.map(async (p) => {
@@ -67,6 +88,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const throughAt = freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null
   const consumerLag = bytesBetween(walLsn, through)
   const readerLag = bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
+  const lake = inputs.lakeWatermarks ? await lakeStatus(inputs.lakeWatermarks, walLsn) : null
   return {
     at: new Date().toISOString(),
     source: { walLsn },
@@ -84,10 +106,30 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       shards,
       consistentThroughLsn: through,
       consistentThroughAt: throughAt,
+      consistentThroughSource: freshness.source,
       lagBytes: consumerLag,
       // Nothing pending means no lag, however old the last commit is.
-      lagSeconds: throughAt === null ? null : consumerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(throughAt)) / 1000)
-    }
+      lagSeconds: lagSeconds(throughAt, consumerLag)
+    },
+    lake
+  }
+}
+
+const lagSeconds = (at: string | null, bytes: number | null) => (at === null ? null : bytes === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(at)) / 1000))
+
+const lakeStatus = async (watermarks: LakeWatermarkReader, walLsn: string): Promise<LakeStatus> => {
+  const reading = await Effect.runPromise(Effect.result(watermarks.read()))
+  if (reading._tag === "Failure") {
+    return { watermarkLsn: null, watermarkAt: null, lagBytes: null, lagSeconds: null, shards: [], error: reading.failure.message }
+  }
+  const watermark = reading.success.watermark
+  const lag = bytesBetween(walLsn, watermark?.lsn ?? null)
+  return {
+    watermarkLsn: watermark?.lsn ?? null,
+    watermarkAt: watermark?.committedAt ?? null,
+    lagBytes: lag,
+    lagSeconds: lagSeconds(watermark?.committedAt ?? null, lag),
+    shards: (watermark?.shards ?? []).map((s) => ({ shardId: s.shardId, heartbeatLsn: s.lsn, emittedAt: s.emittedAt, counted: s.counted }))
   }
 }
 

@@ -63,7 +63,7 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
     await pipeline.caughtUp(120_000)
     final = await dumpOf(env.WAREHOUSE_DATABASE_URL!)
     await waitLakeHolds(lakeOf(env), (await readWholeStream(env)).map((r) => r.record.id), 120_000)
-  })
+  }, 300_000) // two workloads through the pipeline and the lake: minutes on a busy 2-core machine
 
   afterAll(async () => {
     await archiver?.stop()
@@ -148,6 +148,9 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
     const run = await runLakeCli(["replay", "--to", timeT.toISOString(), "--target", target, "--name", "cli", "--batch-size", "500"], env)
     expect(run.code, run.stderr).toBe(0)
     expect(run.stderr).toMatch(/objects \d+\/\d+, events [\d,]+ \([\d,]+\/s\), ETA/)
+    expect(run.stdout).toMatch(/^lake watermark [0-9A-F]+\/[0-9A-F]+ \(committed .*\): the lake holds every change committed before it$/m)
+    expect(run.stdout).toContain(`rebuilt up to --to ${timeT.toISOString()} (within the lake watermark)`)
+    expect(run.stdout).toMatch(/^target pipeline_freshness: consistent through [0-9A-F]+\/[0-9A-F]+ \(/m)
     expectSameWarehouse(await dumpOf(target), atT)
     const refused = await runLakeCli(["replay", "--target", env.WAREHOUSE_DATABASE_URL!, "--name", "cli-live"], env)
     expect(refused.code).not.toBe(0)

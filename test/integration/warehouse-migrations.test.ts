@@ -1,5 +1,6 @@
 import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { readReplayPosition, recordReplayPosition } from "../../services/replay/freshness.ts"
 import { migrateWarehouse } from "../../services/warehouse/migrate.ts"
 import { connect, freshDatabase } from "../support/stack.ts"
 
@@ -76,7 +77,7 @@ describe("warehouse migrations", () => {
   beforeAll(async () => {
     url = await freshDatabase("whmig")
     client = await connect(url)
-    expect((await migrateWarehouse(client, { schema: "public", pipelineSchema: "totes" })).applied).toEqual(["001", "002", "003", "004"])
+    expect((await migrateWarehouse(client, { schema: "public", pipelineSchema: "totes" })).applied).toEqual(["001", "002", "003", "004", "005"])
   })
   afterAll(async () => {
     await client.end()
@@ -173,20 +174,45 @@ describe("warehouse migrations", () => {
     await client.query("ROLLBACK")
   })
 
-  it("creates pipeline_freshness with one row of NULLs before any heartbeat", async () => {
+  it("creates pipeline_freshness with one row of NULLs before any heartbeat or replay", async () => {
     expect(await columnsOf(client, "public", "pipeline_freshness")).toEqual([
       ["consistent_through_lsn", "pg_lsn"],
-      ["consistent_through_at", "timestamptz"]
+      ["consistent_through_at", "timestamptz"],
+      ["consistent_through_source", "text"]
     ])
     const { rows } = await client.query("SELECT * FROM pipeline_freshness")
-    expect(rows).toEqual([{ consistent_through_lsn: null, consistent_through_at: null }])
+    expect(rows).toEqual([{ consistent_through_lsn: null, consistent_through_at: null, consistent_through_source: null }])
+  })
+
+  it("pipeline_freshness: the live shards' minimum heartbeat when there are shards, otherwise the replay's position", async () => {
+    const url = await freshDatabase("whmig")
+    const c = await connect(url)
+    try {
+      await migrateWarehouse(c, {})
+      const read = async () => (await c.query("SELECT consistent_through_lsn::text AS lsn, consistent_through_source AS source FROM pipeline_freshness")).rows[0]
+      await recordReplayPosition(c, {}, { lsn: "0/300", committedAt: "2026-11-20T10:00:00.123456Z", name: "r" })
+      expect(await read()).toEqual({ lsn: "0/300", source: "replay" })
+      expect(await readReplayPosition(c)).toEqual({ lsn: "0/300", committedAt: "2026-11-20T10:00:00.123456Z" })
+      // Only forward.
+      await recordReplayPosition(c, {}, { lsn: "0/200", committedAt: null, name: "older" })
+      expect(await read()).toEqual({ lsn: "0/300", source: "replay" })
+      // A live shard without a heartbeat yet: the stream decides, and knows nothing yet.
+      await c.query("INSERT INTO totes.shard_position (stream, shard_id) VALUES ('s', 'shard-1')")
+      expect(await read()).toEqual({ lsn: null, source: "stream" })
+      await c.query("UPDATE totes.shard_position SET heartbeat_lsn = '0/100', heartbeat_committed_at = now()")
+      expect(await read()).toEqual({ lsn: "0/100", source: "stream" })
+      await c.query("UPDATE totes.shard_position SET ended = true")
+      expect(await read()).toEqual({ lsn: "0/300", source: "replay" })
+    } finally {
+      await c.end()
+    }
   })
 
   it("keeps the pipeline's own tables in the pipeline schema, with ISO 4217 names", async () => {
     const { rows } = await client.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'totes' AND table_type = 'BASE TABLE' ORDER BY 1`
     )
-    expect(rows.map((r) => r.table_name)).toEqual(["iso_4217", "mirror", "schema_migrations", "shard_position", "skipped_event", "truncation"])
+    expect(rows.map((r) => r.table_name)).toEqual(["iso_4217", "mirror", "replay_position", "schema_migrations", "shard_position", "skipped_event", "truncation"])
     const names = await client.query(`SELECT code, name FROM totes.iso_4217 WHERE code IN ('GBP', 'USD', 'EUR') ORDER BY code`)
     expect(names.rows).toEqual([
       { code: "EUR", name: "Euro" },
@@ -205,7 +231,7 @@ describe("warehouse migrations", () => {
     const [a, b] = [await connect(fresh), await connect(fresh)]
     try {
       const reports = await Promise.all([migrateWarehouse(a, {}), migrateWarehouse(b, {})])
-      expect(reports.map((r) => r.applied.length).sort()).toEqual([0, 4])
+      expect(reports.map((r) => r.applied.length).sort()).toEqual([0, 5])
     } finally {
       await a.end()
       await b.end()
@@ -213,7 +239,7 @@ describe("warehouse migrations", () => {
   })
 
   it("honours other schema names and refuses unsafe ones", async () => {
-    expect((await migrateWarehouse(client, { schema: "star", pipelineSchema: "pipe" })).applied).toEqual(["001", "002", "003", "004"])
+    expect((await migrateWarehouse(client, { schema: "star", pipelineSchema: "pipe" })).applied).toEqual(["001", "002", "003", "004", "005"])
     expect((await columnsOf(client, "star", "dim_currency")).map(([name]) => name)).toEqual([
       "currency_id", "currency_code", "currency_name", "source_lsn", "is_deleted", "updated_at"
     ])

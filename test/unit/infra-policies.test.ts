@@ -9,6 +9,7 @@ import {
   firehoseStatements,
   firehoseTrustPolicy,
   grantedActions,
+  lakeWatermarkStatements,
   policyDocument,
   readerStatements,
   replayStatements,
@@ -117,6 +118,23 @@ describe("replay and compaction policies", () => {
     expect(allows(statements, "s3:PutObject", "parquet/sales_order/date=2026-11-20/u.parquet")).toBe(true)
     expect(allows(statements, "s3:PutObject", "raw/2026/11/20/10/a.ndjson.gz")).toBe(false)
     expect(grantedActions(statements)).not.toContain("s3:DeleteObject")
+  })
+})
+
+describe("lake watermark policy", () => {
+  const statements = lakeWatermarkStatements({ lake })
+
+  it("lists and reads raw/ only, and writes nothing", () => {
+    expect(grants(statements)).toEqual([`s3:GetObject ${BUCKET}/raw/*`, `s3:ListBucket ${BUCKET}`])
+    expect(statements.find((s) => s.actions.includes("s3:ListBucket"))!.conditions).toEqual([
+      { test: "StringLike", variable: "s3:prefix", values: ["raw/", "raw/*"] }
+    ])
+    expect(allows(statements, "s3:GetObject", rawObjectKey(new Date(), "s", "1", "u"))).toBe(true)
+    for (const other of [claimCheckKey("0/1", "0/1:0"), deadLetterKey(new Date(), "e"), "parquet/t/x.parquet", "errors/x"]) {
+      expect(allows(statements, "s3:GetObject", other), other).toBe(false)
+    }
+    expect(grantedActions(statements).filter((a) => !["s3:GetObject", "s3:ListBucket"].includes(a))).toEqual([])
+    noWildcards(statements)
   })
 })
 

@@ -145,13 +145,23 @@ describe("alarms", () => {
     expect(METRICS.ConsistentThroughAgeSeconds.unit).toBe("Seconds")
     expect(byId["dead-lettered-events"]).toMatchObject({ metricName: "DeadLetteredEvents", statistic: "Sum", threshold: 0, comparison: "GreaterThanThreshold" })
     expect(byId["retained-wal"]).toMatchObject({ metricName: "RetainedWalBytes", threshold: config.alarms.retainedWalBytes })
+    // The lake's freshness is the age of its watermark, computed from the lake itself; silence (nobody computes it) alarms too.
+    expect(byId["firehose-freshness"]).toMatchObject({
+      metricName: "LakeWatermarkAgeSeconds",
+      dimensions: { Stage: "production", Component: "lake" },
+      statistic: "Maximum",
+      threshold: config.alarms.firehoseFreshnessSeconds,
+      comparison: "GreaterThanThreshold",
+      treatMissingData: "breaching"
+    })
+    expect(METRICS.LakeWatermarkAgeSeconds.unit).toBe("Seconds")
+    expect(config.alarms.firehoseFreshnessSeconds).toBeGreaterThan(config.firehose.bufferingIntervalSeconds)
   })
 
-  it("watches AWS metrics of the consumer, the failure queue, Firehose and RDS", () => {
+  it("watches AWS metrics of the consumer, the failure queue, Firehose delivery and RDS", () => {
     expect(byId["consumer-iterator-age"]).toMatchObject({ namespace: "AWS/Lambda", metricName: "IteratorAge", dimensions: { FunctionName: "totes-dev-consumer" }, threshold: config.alarms.iteratorAgeMs })
     expect(byId["failed-batches"]).toMatchObject({ namespace: "AWS/SQS", dimensions: { QueueName: "totes-dev-consumer-failures" }, threshold: 0 })
     expect(byId["firehose-delivery-failures"]).toMatchObject({ namespace: "AWS/Firehose", metricName: "DeliveryToS3.Success", comparison: "LessThanThreshold", threshold: 1 })
-    expect(byId["firehose-freshness"]).toMatchObject({ namespace: "AWS/Firehose", metricName: "DeliveryToS3.DataFreshness" })
     expect(byId["source-slot-lag"]).toMatchObject({ namespace: "AWS/RDS", metricName: "OldestReplicationSlotLag", dimensions: { DBInstanceIdentifier: "totes-dev-source" } })
   })
 

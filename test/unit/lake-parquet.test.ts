@@ -80,6 +80,30 @@ describe("parquet events", () => {
     expect(rows[7]!.op).toBe("t")
   })
 
+  it("carries the commit LSN as a 64-bit integer that sorts in commit order where the text does not", async () => {
+    // 0/9ABCDE0 < 0/10ABCDE0 as positions, but not as text ("0/9" > "0/1").
+    const positions = ["0/10ABCDE0", "0/9ABCDE0", "1/0", "0/FFFFFFFF"]
+    const events = positions.map((commitLsn, n) => changeEvent("c", "sales_order", { commitLsn, index: 0, committedAt: at(n).committedAt }, { after: order(n + 1) }))
+    const encoded = encodeEvents("sales_order", events)
+    const bytes = await writeParquetColumns(encoded.columns, encoded.data, encoded.rows)
+    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+    expect(parquetMetadata(file).schema.find((e) => e.name === "commit_lsn_int")).toMatchObject({ type: "INT64", repetition_type: "REQUIRED" })
+    const rows = (await parquetReadObjects({ file, compressors: { GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)) } })) as Array<Record<string, any>>
+    expect(rows.map((r) => r.commit_lsn_int)).toEqual([0x10abcde0n, 0x9abcde0n, 0x100000000n, 0xffffffffn])
+    const numeric = [...rows].sort((a, b) => (a.commit_lsn_int < b.commit_lsn_int ? -1 : 1)).map((r) => r.commit_lsn)
+    expect(numeric).toEqual(["0/9ABCDE0", "0/10ABCDE0", "0/FFFFFFFF", "1/0"])
+    expect([...rows].map((r) => r.commit_lsn as string).sort()).not.toEqual(numeric)
+  })
+
+  it("decodes files written before commit_lsn_int existed", async () => {
+    const events = salesEvents()
+    const encoded = encodeEvents("sales_order", events)
+    const columns = encoded.columns.filter((c) => c.name !== "commit_lsn_int")
+    const bytes = await writeParquetColumns(columns, encoded.data, encoded.rows)
+    expect(readParquetFile(bytes).columns.map((c) => c.name)).not.toContain("commit_lsn_int")
+    expect(decodeEvents("sales_order", readParquetFile(bytes))).toEqual(events)
+  })
+
   it("gives the same file content through the library's row API", async () => {
     const events = salesEvents()
     const encoded = encodeEvents("sales_order", events)

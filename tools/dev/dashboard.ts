@@ -17,6 +17,9 @@ const bytes = (n: number | null | undefined) =>
   n === null || n === undefined ? "–" : n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`
 const ago = (iso: string | null | undefined, now: number) => (iso ? `${Math.max(0, (now - Date.parse(iso)) / 1000).toFixed(1)} s ago` : "–")
 
+const lakeWatermark = (s: PipelineStatus | undefined, now: number) =>
+  s?.lake?.watermarkLsn ? `complete through ${s.lake.watermarkLsn} (${ago(s.lake.watermarkAt, now)})` : s?.lake?.error ? `watermark unknown: ${s.lake.error}` : "watermark –"
+
 export const renderDashboard = (input: DashboardInput, now = Date.now()): Array<string> => {
   const { figures: f, status: s } = input
   const uptime = Math.round((now - input.startedAt) / 1000)
@@ -26,7 +29,7 @@ export const renderDashboard = (input: DashboardInput, now = Date.now()): Array<
     "",
     `source     ${fmt(input.simulated.transactions)} transactions, ${fmt(input.simulated.rowChanges)} row changes simulated · WAL ${s?.source.walLsn ?? "–"}`,
     `reader     ${fmt(f.published)} events published (${fmt(ratePerSecond(f.history, "published"), 1)}/s) · durable ${s?.reader.checkpointLsn ?? "–"} · lag ${bytes(s?.reader.lagBytes)} · retries ${fmt(f.publishRetries)}`,
-    `lake       ${input.lake ? `${fmt(input.lake.objects)} objects, ${fmt(input.lake.records)} records archived` : "archiver not running"}`,
+    `lake       ${input.lake ? `${fmt(input.lake.objects)} objects, ${fmt(input.lake.records)} records archived` : "archiver not running"} · ${lakeWatermark(s, now)}`,
     `consumer   ${fmt(f.applied)} events applied (${fmt(ratePerSecond(f.history, "applied"), 1)}/s) · latency p50 ${p(50)} ms p95 ${p(95)} ms p99 ${p(99)} ms · dead-lettered ${fmt(f.deadLettered)}`,
     `warehouse  consistent through ${s?.consumer.consistentThroughLsn ?? "–"} (${ago(s?.consumer.consistentThroughAt, now)}) · lag ${bytes(s?.consumer.lagBytes)} · ${s?.consumer.shards.length ?? 0} shards`,
     `errors     ${input.errors.length === 0 ? "none" : input.errors.slice(-3).join(" | ")}`

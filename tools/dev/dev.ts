@@ -10,7 +10,10 @@ import { archiverFromEnv } from "../../services/archiver/main.ts"
 import { consumerFromEnv, migrateFromEnv } from "../../services/consumer/main.ts"
 import { readStackEnv, runningStackPid, stackDown, stackFiles, stackUp } from "../local/stack-process.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
+import { makeLakeWatermarkReader, throttledLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
+import { s3Client } from "../../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../../services/shared/checkpoint-store.ts"
+import { makeLakeStore } from "../../services/shared/lake-store.ts"
 import { metrics, teeSink } from "../../services/shared/metrics.ts"
 import { generateTotesys } from "../source/generate.ts"
 import { DEFAULT_MIX, simulate } from "../source/simulate.ts"
@@ -130,6 +133,8 @@ export const runDev = async (options: DevOptions) => {
 
     // 5. the live dashboard
     const checkpoints = Effect.runSync(CheckpointStore.make(env))
+    // One reader for the whole session (it reads each new lake object once), at most every 5 s.
+    const lakeWatermarks = throttledLakeWatermarkReader(makeLakeWatermarkReader(makeLakeStore(env.TOTES_LAKE_BUCKET!, s3Client(env))), 5_000)
     const warehouse = new pg.Client({ connectionString: env.WAREHOUSE_DATABASE_URL, application_name: "totes-dev-status" })
     warehouse.on("error", remember("status"))
     await warehouse.connect()
@@ -140,7 +145,7 @@ export const runDev = async (options: DevOptions) => {
       figures.sample()
       let status: PipelineStatus | undefined
       try {
-        status = await readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM! })
+        status = await readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM!, lakeWatermarks })
       } catch (error) {
         remember("status")(error)
       }

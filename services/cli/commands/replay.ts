@@ -13,6 +13,34 @@ const formatProgress = (p: ReplayProgress) =>
   `objects ${p.objectsDone}/${p.objectsTotal - p.objectsSkipped}${p.objectsSkipped > 0 ? ` (+${p.objectsSkipped} done before)` : ""}, ` +
   `events ${p.events.toLocaleString("en")} (${p.eventsPerSecond.toLocaleString("en")}/s), ETA ${p.etaSeconds === null ? "?" : `${p.etaSeconds} s`}`
 
+/** Where the rebuild stops and how far the target is now consistent (the lines a user needs to trust it). */
+export const describeReplayBounds = (report: ReplayReport): Array<string> => {
+  const w = report.lakeWatermark
+  const lines = [
+    w
+      ? `lake watermark ${w.lsn} (committed ${w.committedAt}): the lake holds every change committed before it`
+      : "the lake holds no heartbeat: how complete it is cannot be told"
+  ]
+  if (report.upTo.kind === "watermark") {
+    lines.push(
+      `rebuilt up to the lake watermark ${report.upTo.lsn}` +
+        (report.laterEvents > 0 ? `; ${report.laterEvents} later change(s) already in the lake were left out` : "")
+    )
+  } else if (report.upTo.kind === "to") {
+    lines.push(`rebuilt up to --to ${report.upTo.bound}${w ? " (within the lake watermark)" : ""}${report.waitedMs > 0 ? `, after waiting ${(report.waitedMs / 1000).toFixed(1)} s for the lake` : ""}`)
+  } else {
+    lines.push("applied everything the lake holds")
+  }
+  if (!report.dryRun && !report.aborted) {
+    lines.push(
+      report.consistentThrough
+        ? `target pipeline_freshness: consistent through ${report.consistentThrough.lsn} (${report.consistentThrough.committedAt ?? "–"})`
+        : "target pipeline_freshness not set: only some tables, a --from later than the target held, or no lake watermark"
+    )
+  }
+  return lines
+}
+
 export const printReplayReport = (report: ReplayReport) => {
   console.log(
     `${report.dryRun ? "dry run: would apply" : report.aborted ? "stopped after applying" : "applied"} ${report.events} events from ${report.objectsDone} objects ` +
@@ -23,13 +51,18 @@ export const printReplayReport = (report: ReplayReport) => {
   console.log(`  warehouse: ${w.mirrorRows} mirror rows, ${w.factRows} fact rows, ${w.dimensionRows} dimension rows, ${w.skipped} skipped${report.dryRun ? ` (planned; ${w.duplicates} duplicates)` : ""}`)
   if (report.undecodable > 0) console.log(`  ${report.undecodable} undecodable lines were not applied`)
   if (report.unresolvedClaimChecks.length > 0) console.log(`  ${report.unresolvedClaimChecks.length} oversize events could not be resolved: ${report.unresolvedClaimChecks.slice(0, 5).join(", ")}`)
+  for (const line of describeReplayBounds(report)) console.log(line)
 }
 
 export const replayCommand = Command.make(
   "replay",
   {
     from: optionalText("from", "Only events committed at or after this time (ISO, UTC) or LSN (e.g. 0/16B3748)"),
-    to: optionalText("to", "Time travel: only events committed at or before this time or LSN"),
+    to: optionalText("to", "Time travel: only events committed at or before this time or LSN (default: up to the lake watermark)"),
+    wait: Flag.Int("wait").pipe(
+      Flag.withDescription("Seconds to wait for the lake watermark to pass --to (default 0: refuse a --to beyond it)"),
+      Flag.withDefault(0)
+    ),
     tables: optionalText("tables", "Comma-separated source tables (default: all)"),
     target: optionalText("target", "Warehouse database URL (default: WAREHOUSE_DATABASE_URL)"),
     dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Read and project, write nothing, report counts"), Flag.withDefault(false)),
@@ -42,6 +75,7 @@ export const replayCommand = Command.make(
     batchSize: Flag.Int("batch-size").pipe(Flag.withDescription("Events per warehouse transaction"), Flag.withDefault(5_000))
   },
   (flags) => {
+    let lastWaitNote = 0
     const some = <A>(o: { _tag: "Some"; value: A } | { _tag: "None" }) => (o._tag === "Some" ? o.value : undefined)
     return untilSignal(async (signal) => {
         const target = some(flags.target) ?? reveal(readConfig(WarehouseDatabaseUrl))
@@ -58,6 +92,12 @@ export const replayCommand = Command.make(
           ...(from ? { from: parseBound(from) } : {}),
           ...(to ? { to: parseBound(to) } : {}),
           ...(tables ? { tables: tables.split(",").map((t) => t.trim()).filter(Boolean) } : {}),
+          waitMs: flags.wait * 1000,
+          onWait: (watermark) => {
+            if (Date.now() - lastWaitNote < 10_000) return
+            lastWaitNote = Date.now()
+            process.stderr.write(`waiting for the lake watermark (now ${watermark ? watermark.lsn : "none"}) to pass --to ${to}\n`)
+          },
           dryRun: flags.dryRun,
           catchUp: flags.catchUp,
           source: flags.source,

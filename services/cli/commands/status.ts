@@ -3,8 +3,10 @@ import { Command, Flag } from "effect/cli"
 import pg from "pg"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
+import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { task } from "../effects.ts"
+import { lakeFromEnv } from "./lake.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
   const source = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-status" })
@@ -23,12 +25,24 @@ const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) =>
 }
 
 const bytes = (n: number | null) => (n === null ? "–" : `${n.toLocaleString("en-GB")} B`)
+const seconds = (n: number | null) => (n === null ? "–" : `${n.toFixed(1)} s`)
+
+const lakeLine = (lake: NonNullable<PipelineStatus["lake"]>): string => {
+  if (lake.error) return `lake       watermark unknown: ${lake.error}`
+  if (lake.watermarkLsn === null) return "lake       no heartbeat archived yet: how complete the lake is cannot be told"
+  const retired = lake.shards.filter((s) => !s.counted).length
+  return (
+    `lake       complete through ${lake.watermarkLsn} (${lake.watermarkAt}) · lag ${bytes(lake.lagBytes)}, ${seconds(lake.lagSeconds)} · ` +
+    `${lake.shards.length - retired} shards${retired > 0 ? ` (+${retired} closed)` : ""}`
+  )
+}
 
 export const formatStatus = (s: PipelineStatus): string =>
   [
     `source     WAL at ${s.source.walLsn}`,
     `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)}, ${s.reader.lagSeconds === null ? "–" : `${s.reader.lagSeconds.toFixed(1)} s`} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
-    `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"}) · lag ${bytes(s.consumer.lagBytes)}, ${s.consumer.lagSeconds === null ? "–" : `${s.consumer.lagSeconds.toFixed(1)} s`}`,
+    `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"})${s.consumer.consistentThroughSource === "replay" ? " [rebuilt by replay]" : ""} · lag ${bytes(s.consumer.lagBytes)}, ${seconds(s.consumer.lagSeconds)}`,
+    ...(s.lake ? [lakeLine(s.lake)] : []),
     ...s.consumer.shards.map((shard) => `  ${shard.shardId}  applied seq ${shard.appliedSequence ?? "–"} · checkpoint ${shard.checkpointSequence ?? "–"} · heartbeat ${shard.heartbeatLsn ?? "–"}`)
   ].join("\n")
 
@@ -56,8 +70,18 @@ export const statusCommand = Command.make(
       }
       const checkpoints = Effect.runSync(CheckpointStore.make())
       const status = yield* task(() =>
-        withClients((source, warehouse) => readStatus({ source, warehouse, checkpoints, slot: readConfig(SlotName), stream: readConfig(StreamName), ...schemas }))
+        withClients((source, warehouse) =>
+          readStatus({
+            source,
+            warehouse,
+            checkpoints,
+            slot: readConfig(SlotName),
+            stream: readConfig(StreamName),
+            lakeWatermarks: makeLakeWatermarkReader(lakeFromEnv()),
+            ...schemas
+          })
+        )
       )
       yield* Console.log(json ? JSON.stringify(status, null, 2) : formatStatus(status))
     })
-).pipe(Command.withDescription("Show the reader's and the consumer's positions, lag and the warehouse's consistent_through"))
+).pipe(Command.withDescription("Show the reader's and the consumer's positions, lag, the warehouse's consistent_through and the lake's watermark"))

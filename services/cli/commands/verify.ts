@@ -1,12 +1,15 @@
 import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { PipelineSchema, readConfig, reveal, SourceDatabaseUrl, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
+import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { verify, type VerifyReport } from "../../replay/verify.ts"
 import { VERIFY_TABLES } from "../../replay/verify-spec.ts"
 import { task } from "../effects.ts"
+import { lakeFromEnv } from "./lake.ts"
 
 export const printVerifyReport = (report: VerifyReport) => {
-  console.log(`source at ${report.sourceLsn}; warehouse consistent through ${report.consistentThroughLsn} (${report.consistentThroughAt}); ${report.rounds} round(s)`)
+  const built = report.consistentThroughSource === "replay" ? ", rebuilt by replay" : ""
+  console.log(`source at ${report.sourceLsn}; warehouse consistent through ${report.consistentThroughLsn} (${report.consistentThroughAt}${built}); ${report.rounds} round(s)`)
   for (const t of report.tables) {
     const status = t.differences.length === 0 ? "ok" : `${t.differences.length} DIFFERENT`
     console.log(`  ${t.table.padEnd(20)} source ${String(t.sourceRows).padStart(8)}  warehouse ${String(t.warehouseRows).padStart(8)}  ${status}${t.unsettled.length > 0 ? ` (${t.unsettled.length} keys kept changing: ${t.unsettled.slice(0, 10).join(", ")})` : ""}`)
@@ -23,7 +26,10 @@ export const verifyCommand = Command.make(
   {
     tables: Flag.String("tables").pipe(Flag.withDescription(`Comma-separated warehouse tables (default: all of ${VERIFY_TABLES.join(", ")})`), Flag.optional),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print the report as JSON"), Flag.withDefault(false)),
-    wait: Flag.Int("wait").pipe(Flag.withDescription("Seconds to wait for the warehouse to reach the source's position"), Flag.withDefault(60))
+    wait: Flag.Int("wait").pipe(
+      Flag.withDescription("Seconds to wait for the warehouse (a replayed one: the lake watermark) to reach the source's position"),
+      Flag.withDefault(60)
+    )
   },
   ({ tables, json, wait }) =>
     Effect.gen(function* () {
@@ -34,6 +40,7 @@ export const verifyCommand = Command.make(
           schema: readConfig(WarehouseSchema),
           pipelineSchema: readConfig(PipelineSchema),
           waitMs: wait * 1000,
+          lakeWatermarks: makeLakeWatermarkReader(lakeFromEnv()),
           ...(tables._tag === "Some" ? { tables: tables.value.split(",").map((t) => t.trim()).filter(Boolean) } : {}),
           ...(json ? {} : { onProgress: (message: string) => process.stderr.write(`${message}\n`) })
         })
