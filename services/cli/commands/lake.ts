@@ -8,6 +8,7 @@ import { readParquetEvents } from "../../lake/parquet-read.ts"
 import { decodeRawLines } from "../../lake/raw.ts"
 import { parseBound } from "../../replay/window.ts"
 import { task } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 export const lakeFromEnv = () => makeLakeStore(readConfig(LakeBucket), s3Client())
 
@@ -72,6 +73,6 @@ const compact = Command.make(
 ).pipe(Command.withDescription("Compact raw events into Parquet per source table and day (skips what a manifest already lists)"))
 
 export const lakeCommand = Command.make("lake").pipe(
-  Command.withDescription("The S3 lake: list, print, compact"),
+  Command.withDescription(COMMAND_DESCRIPTIONS.lake),
   Command.withSubcommands([ls, cat, compact])
 )

@@ -5,6 +5,7 @@ import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { task } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
   const source = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-status" })
@@ -60,4 +61,4 @@ export const statusCommand = Command.make(
       )
       yield* Console.log(json ? JSON.stringify(status, null, 2) : formatStatus(status))
     })
-).pipe(Command.withDescription("Show the reader's and the consumer's positions, lag and the warehouse's consistent_through"))
+).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.status))

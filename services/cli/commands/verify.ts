@@ -4,6 +4,7 @@ import { PipelineSchema, readConfig, reveal, SourceDatabaseUrl, WarehouseDatabas
 import { verify, type VerifyReport } from "../../replay/verify.ts"
 import { VERIFY_TABLES } from "../../replay/verify-spec.ts"
 import { task } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 export const printVerifyReport = (report: VerifyReport) => {
   console.log(`source at ${report.sourceLsn}; warehouse consistent through ${report.consistentThroughLsn} (${report.consistentThroughAt}); ${report.rounds} round(s)`)
@@ -46,4 +47,4 @@ export const verifyCommand = Command.make(
         yield* task(() => Promise.reject(new Error(`verify: ${count} row(s) differ between the source and the warehouse`)))
       }
     })
-).pipe(Command.withDescription("Reconcile the warehouse with the source (read-only): row counts and checksums per key bucket, differing keys listed"))
+).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.verify))
