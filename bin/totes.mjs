@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 // The `totes` command: runs the prebuilt CLI (dist/, built by `npm ci` through the `prepare`
 // script). In a checkout whose TypeScript changed since that build, it rebuilds first (esbuild,
-// well under a second); without esbuild (an install without devDependencies) it runs the
-// sources through tsx if present, else the existing build. In the production image
-// (NODE_ENV=production) the build is used as it is.
+// about a second); without esbuild (an install without devDependencies) it runs the existing
+// build and says so. In the production image (NODE_ENV=production) the build is used as it is.
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { currentBuild, DIST, isStale } from "./build-state.mjs"
@@ -39,14 +38,7 @@ if (process.env.NODE_ENV === "production" || !isStale(build)) {
   const rebuilt = await buildCli({ production: build?.production ?? false })
   note(`sources changed: rebuilt dist/ in ${rebuilt.ms} ms`)
   await run(rebuilt)
-} else {
-  const tsx = await importable("tsx/esm/api")
-  if (tsx) {
-    note("sources changed and esbuild is not installed: running the TypeScript through tsx")
-    tsx.register()
-    await import("../services/cli/main.ts")
-  } else if (build) {
-    note("sources changed, but neither esbuild nor tsx is installed: running the existing build")
-    await run(build)
-  } else throw new Error("totes: no build in dist/ and no esbuild or tsx to make or replace one (npm ci)")
-}
+} else if (build) {
+  note("sources changed, but esbuild (a devDependency) is not installed: running the existing build")
+  await run(build)
+} else throw new Error("totes: no build in dist/ and no esbuild to make one (npm ci)")
