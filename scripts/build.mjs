@@ -40,7 +40,7 @@ const externalPackages = (root) => {
 const sourceUrlPlugin = (outdir) => ({
   name: "source-import-meta-url",
   setup(build) {
-    build.onLoad({ filter: /\.ts$/ }, (args) => {
+    build.onLoad({ filter: /\.ts$/, namespace: "file" }, (args) => {
       if (args.path.includes(`${sep}node_modules${sep}`)) return undefined
       const text = readFileSync(args.path, "utf8")
       if (!text.includes("import.meta.url")) return undefined

@@ -23,7 +23,7 @@ for arg in "$@"; do
   case "$arg" in
     --prove-fails) PROVE_FAILS=true ;;
     --skip-install) INSTALL=false ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done

@@ -13,8 +13,6 @@ import { builtinModules } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-// @ts-expect-error -- a plain JavaScript module without types
-import { buildCli } from "../../scripts/build.mjs"
 
 const ROOT = new URL("../..", import.meta.url).pathname
 const temporary: Array<string> = []
@@ -29,6 +27,22 @@ const checkoutCopy = (options: { tools: boolean }) => {
   cpSync(join(ROOT, "scripts/build.mjs"), join(root, "scripts/build.mjs"))
   symlinkSync(join(ROOT, "node_modules"), join(root, "node_modules"))
   return root
+}
+
+interface Built {
+  readonly entry: string
+  readonly production: boolean
+  readonly sourcesMtimeMs: number
+  readonly metafile: { inputs: Record<string, unknown>; outputs: Record<string, { imports: Array<{ path: string; external?: boolean }> }> }
+}
+
+/** scripts/build.mjs run in the copy, as its own process (as in the Dockerfile's build stage). */
+const buildIn = (root: string, production: boolean): Built => {
+  const script = `import { buildCli } from "./scripts/build.mjs"; console.log(JSON.stringify(await buildCli({ production: ${production} })))`
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8", timeout: 60_000, maxBuffer: 256 * 1024 * 1024 })
+  expect(result.stderr).toBe("")
+  expect(result.status).toBe(0)
+  return JSON.parse(result.stdout) as Built
 }
 
 const totes = (root: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
@@ -52,19 +66,19 @@ const productionPackages = (): Set<string> => {
 const packageOf = (specifier: string) => (specifier.startsWith("@") ? specifier.split("/").slice(0, 2).join("/") : specifier.split("/")[0]!)
 
 describe("production build", () => {
-  it("leaves tools/ out, needs only production dependencies, and runs as laid out in the image", async () => {
+  it("leaves tools/ out, needs only production dependencies, and runs as laid out in the image", () => {
     const root = checkoutCopy({ tools: false })
-    const built = await buildCli({ root, production: true })
+    const built = buildIn(root, true)
     expect(built.production).toBe(true)
 
-    const inputs = Object.keys(built.metafile.inputs as Record<string, unknown>)
+    const inputs = Object.keys(built.metafile.inputs)
     expect(inputs.filter((path) => path.startsWith("tools/"))).toEqual([])
     // The development commands are there only as the placeholders that throw.
     expect(inputs.filter((path) => path.startsWith("absent-tools:")).sort()).toEqual(["absent-tools:tools/cli/dev.ts", "absent-tools:tools/cli/source.ts", "absent-tools:tools/cli/stack.ts"])
     const production = productionPackages()
     const bundled = inputs.filter((path) => path.includes("node_modules/")).map((path) => packageOf(path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length)))
     expect([...new Set(bundled.filter((name) => !production.has(name)))]).toEqual([])
-    const outputs = Object.values(built.metafile.outputs as Record<string, { imports: Array<{ path: string; external?: boolean }> }>)
+    const outputs = Object.values(built.metafile.outputs)
     const externals = new Set(outputs.flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)))
     const builtins = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)])
     // Optional requires inside try/catch of bundled packages, for features the pipeline does not use:
@@ -92,9 +106,9 @@ describe("production build", () => {
 })
 
 describe("development build", () => {
-  it("is rebuilt on start when a source changed since, and reused when not", async () => {
+  it("is rebuilt on start when a source changed since, and reused when not", () => {
     const root = checkoutCopy({ tools: true })
-    const first = await buildCli({ root })
+    const first = buildIn(root, false)
     const current = () => JSON.parse(readFileSync(join(root, "dist/current.json"), "utf8")) as { entry: string; sourcesMtimeMs: number }
     expect(current().entry).toBe(first.entry)
 
