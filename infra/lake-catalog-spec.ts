@@ -18,6 +18,7 @@ import { PARQUET_PREFIX, RAW_PREFIX } from "../contracts/lake.ts"
 import { TOTESYS_TABLES } from "../contracts/totesys.ts"
 import { parquetColumns } from "../services/lake/parquet-events.ts"
 import type { ColumnType } from "../services/lake/parquet-writer.ts"
+import { PARQUET_PARTITION, RAW_PARTITION, RAW_RECORD_FIELDS, type JsonFieldType } from "../services/lake/tables.ts"
 
 export interface GlueColumn {
   readonly name: string
@@ -88,7 +89,7 @@ export const parquetTableSpec = <L>(table: string, settings: CatalogSettings<L>)
     description: `Every committed change of totesys ${table} (compacted Parquet): change metadata, then the row (the new row; for a delete the old one)`,
     location: settings.location(prefix),
     columns: parquetColumns(table).map((column) => ({ name: column.name, type: glueType(column.type) })),
-    partitionKeys: [{ name: "date", type: "string", comment: "UTC day of the commit, YYYY-MM-DD" }],
+    partitionKeys: [{ name: PARQUET_PARTITION, type: "string", comment: "UTC day of the commit, YYYY-MM-DD" }],
     ...PARQUET_FORMAT,
     serdeParameters: { "serialization.format": "1" },
     parameters: {
@@ -107,58 +108,6 @@ export const parquetTableSpec = <L>(table: string, settings: CatalogSettings<L>)
   }
 }
 
-/** A field of a raw stream record, with the JSON key as the contract spells it. */
-export type JsonFieldType =
-  | "string"
-  | "int"
-  | "bigint"
-  | "boolean"
-  | { readonly map: "string" }
-  | { readonly array: "string" }
-  | { readonly struct: ReadonlyArray<JsonField> }
-
-export interface JsonField {
-  readonly key: string
-  readonly type: JsonFieldType
-  readonly comment?: string
-}
-
-/**
- * Both kinds of stream record in one row shape (contracts/change-event.ts: ChangeEvent and
- * Heartbeat); a field the record does not have is NULL. Row images are maps of column → value
- * as text (the contract's lossless JSON: numerics are already strings).
- */
-export const RAW_RECORD_FIELDS: ReadonlyArray<JsonField> = [
-  { key: "kind", type: "string", comment: "change or heartbeat" },
-  { key: "schemaVersion", type: "int" },
-  { key: "id", type: "string", comment: "event id: <commit LSN>:<index> (snapshot rows: <consistent point>:snapshot:<table>:<key>)" },
-  { key: "op", type: "string", comment: "c insert, u update, d delete, t truncate, r snapshot read" },
-  {
-    key: "source",
-    type: {
-      struct: [
-        { key: "db", type: "string" },
-        { key: "schema", type: "string" },
-        { key: "table", type: "string" },
-        { key: "commitLsn", type: "string" },
-        { key: "lsn", type: "string" },
-        { key: "xid", type: "bigint" },
-        { key: "committedAt", type: "string" },
-        { key: "index", type: "int" },
-        { key: "snapshot", type: "boolean" }
-      ]
-    }
-  },
-  { key: "key", type: { map: "string" } },
-  { key: "before", type: { map: "string" } },
-  { key: "after", type: { map: "string" } },
-  { key: "unchanged", type: { array: "string" } },
-  { key: "claimCheck", type: { struct: [{ key: "bucket", type: "string" }, { key: "key", type: "string" }, { key: "bytes", type: "bigint" }] } },
-  { key: "commitLsn", type: "string", comment: "heartbeat: everything committed at or before it has been published" },
-  { key: "committedAt", type: "string", comment: "heartbeat" },
-  { key: "emittedAt", type: "string", comment: "heartbeat" }
-]
-
 /** Athena identifiers are lower case; the JSON SerDe matches keys case-insensitively. */
 export const hiveFieldType = (type: JsonFieldType): string => {
   if (typeof type === "string") return type
@@ -174,7 +123,7 @@ export const rawTableSpec = <L>(settings: CatalogSettings<L>): GlueTableSpec<L> 
     description: "Every stream record as archived (gzip NDJSON): change events and heartbeats, exactly as on the stream",
     location: settings.location(RAW_PREFIX),
     columns: RAW_RECORD_FIELDS.map((field) => ({ name: field.key.toLowerCase(), type: hiveFieldType(field.type), ...(field.comment ? { comment: field.comment } : {}) })),
-    partitionKeys: [{ name: "arrival_hour", type: "string", comment: "UTC hour the record reached the lake, YYYY/MM/DD/HH (not the commit time)" }],
+    partitionKeys: [{ name: RAW_PARTITION, type: "string", comment: "UTC hour the record reached the lake, YYYY/MM/DD/HH (not the commit time)" }],
     inputFormat: "org.apache.hadoop.mapred.TextInputFormat",
     outputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
     serializationLibrary: "org.openx.data.jsonserde.JsonSerDe",
