@@ -344,7 +344,10 @@ describe("the lake compacted and queried locally", () => {
         const [source_table, commit_hour, op] = group.split("|")
         return { source_table, commit_hour, op, changes: String(ids.size) }
       })
-      .sort((a, b) => (a.commit_hour! + a.source_table! + a.op! < b.commit_hour! + b.source_table! + b.op! ? -1 : 1))
+      .sort((a, b) => {
+        for (const column of ["commit_hour", "source_table", "op"] as const) if (a[column] !== b[column]) return a[column]! < b[column]! ? -1 : 1
+        return 0
+      })
     const result = await local.query(CHANGES_PER_TABLE_PER_HOUR.sql)
     expect(result.rows).toEqual(expected)
     expect(dayOf(events[0]!)).toBe("2024-02-26")
