@@ -5,7 +5,11 @@
 // build and says so. In the production image (NODE_ENV=production) the build is used as it is.
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { enableCompileCache } from "node:module"
 import { currentBuild, DIST, isStale } from "./build-state.mjs"
+
+// V8 keeps the compiled bundle on disk (tmpdir): later starts skip most of the parsing.
+enableCompileCache?.()
 
 // fauxqs (the local S3 server) uses node:sqlite, which Node 22 flags as experimental on every start.
 const emitWarning = process.emitWarning

@@ -91,6 +91,8 @@ export const buildCli = async ({ root = ROOT, production = false } = {}) => {
     splitting: true,
     format: "esm",
     platform: "node",
+    // ES module builds of packages where they have one: tree-shaken, and no CommonJS wrappers to run at start.
+    mainFields: ["module", "main"],
     target: "node22",
     external: externalPackages(root),
     // Bundled CommonJS packages call require(); an ES module has none of its own.

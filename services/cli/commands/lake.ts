@@ -1,6 +1,6 @@
 import { Console, Effect } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
-import { s3Client } from "../../shared/aws-clients.ts"
+import { s3Client } from "../../shared/s3-client.ts"
 import { LakeBucket, readConfig } from "../../shared/config.ts"
 import { makeLakeStore } from "../../shared/lake-store.ts"
 import { compactLake } from "../../lake/compact.ts"
