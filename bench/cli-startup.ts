@@ -1,8 +1,8 @@
 /**
  * Start-up time of the `totes` CLI: `totes --help` and `totes status` (against a local stack, so
  * status really connects and reads), next to `node -e 0` (the floor: starting Node itself) and
- * the former way of starting, the TypeScript sources compiled by tsx at every start, in the same
- * run. Each command runs BENCH_RUNS times (default 9), one after another; the median and the
+ * the same CLI started the former way, its TypeScript compiled by tsx at every start, in the
+ * same run. Each command runs BENCH_RUNS times (default 9), one after another; the median and the
  * fastest are printed.
  *
  *   node --import tsx bench/cli-startup.ts
@@ -39,8 +39,8 @@ await withStack(async (stack) => {
     ["node -e 0 (reference)", ["-e", "0"]],
     ["totes --help", [BIN, "--help"]],
     ["totes status", [BIN, "status"]],
-    ["tsx: totes --help (former start)", ["--import", "tsx", MAIN, "--help"]],
-    ["tsx: totes status (former start)", ["--import", "tsx", MAIN, "status"]]
+    ["totes --help, TypeScript compiled by tsx at start", ["--import", "tsx", MAIN, "--help"]],
+    ["totes status, TypeScript compiled by tsx at start", ["--import", "tsx", MAIN, "status"]]
   ]
   const results: Array<{ name: string; median: number; fastest: number }> = []
   for (const [name, args] of cases) {
