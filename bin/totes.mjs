@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `totes` command: runs the prebuilt CLI (dist/, built by `npm ci` through the `prepare`
 // script). In a checkout whose TypeScript changed since that build, it rebuilds first (esbuild,
-// about a second); without esbuild (an install without devDependencies) it runs the existing
+// a few seconds); without esbuild (an install without devDependencies) it runs the existing
 // build and says so. In the production image (NODE_ENV=production) the build is used as it is.
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
