@@ -1,7 +1,19 @@
 # syntax=docker/dockerfile:1
 # The pipeline's container: the reader service (default command) and the on-demand tasks
 # (replay, lake compaction), which override the command. Built by `sst deploy` (infra/reader.ts,
-# infra/replay.ts); TypeScript runs through tsx, as locally.
+# infra/replay.ts). The CLI runs as prebuilt JavaScript (scripts/build.mjs --production), without
+# tools/ (development tooling: local stack, generator, simulator, dashboard).
+
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# every dependency (esbuild is a devDependency); install scripts are not needed to build
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY bin ./bin
+COPY scripts/build.mjs ./scripts/build.mjs
+COPY contracts ./contracts
+COPY services ./services
+RUN node scripts/build.mjs --production
 
 FROM node:22-bookworm-slim AS deps
 WORKDIR /app
@@ -22,12 +34,11 @@ ENV NODE_ENV=production \
     TOTES_METRICS=stdout
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
+COPY package.json ./
 COPY bin ./bin
-COPY contracts ./contracts
-COPY services ./services
-# development tooling is still imported by the CLI at start (to be loaded on demand, then dropped here)
-COPY tools ./tools
+COPY --from=build /app/dist ./dist
+# read at run time, beside the module that applies them
+COPY services/warehouse/migrations ./services/warehouse/migrations
 USER node
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "bin/totes.mjs", "run", "--components", "reader"]

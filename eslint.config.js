@@ -3,7 +3,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".sst/", ".totes/", ".prof/", "sst-env.d.ts", "coverage/"] },
+  { ignores: ["node_modules/", ".sst/", ".totes/", ".prof/", "sst-env.d.ts", "coverage/", "dist/", ".scratch/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

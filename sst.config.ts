@@ -6,7 +6,8 @@
  * minute (Lambda); alarms and a dashboard.
  * One file per concern under infra/; the settings that vary per stage are in
  * infra/stage-config.ts, the IAM statements in infra/policies.ts, alarms in
- * infra/alarms-spec.ts, Firehose settings in infra/firehose-spec.ts (all unit-tested).
+ * infra/alarms-spec.ts, Firehose settings in infra/firehose-spec.ts, the Glue tables and Athena
+ * workgroup in infra/lake-catalog-spec.ts (all unit-tested).
  *
  * Offline type-check: scripts/sst-typecheck.sh. Deploy: `npx sst deploy --stage <stage>`.
  */
@@ -36,12 +37,14 @@ export default $config({
     const { tasks, REPLAY_COMMAND, COMPACT_COMMAND } = await import("./infra/replay.ts")
     const { lakeWatermark } = await import("./infra/lake-watermark.ts")
     const { monitoring } = await import("./infra/monitoring.ts")
+    const { lakeCatalog } = await import("./infra/lake-catalog.ts")
 
     const config = stageConfig($app.stage, process.env)
     const { vpc } = network(config)
     const changes = stream(config)
     const lakeBucket = lake(config)
     const delivery = firehose(config, { stream: changes.stream, bucket: lakeBucket.bucket })
+    const catalog = lakeCatalog(config, { bucket: lakeBucket.bucket })
     const checkpointTable = checkpoints(config)
     const { source, warehouse } = databases(config, { vpc })
     const ecs = cluster({ vpc })
@@ -88,7 +91,11 @@ export default $config({
       alarmTopic: monitor.topic.arn,
       dashboard: monitor.dashboardUrl,
       runReplay: runTask(replay, REPLAY_COMMAND),
-      runLakeCompaction: runTask(compaction, COMPACT_COMMAND)
+      runLakeCompaction: runTask(compaction, COMPACT_COMMAND),
+      lakeDatabase: catalog.database.name,
+      athenaWorkgroup: catalog.workgroup.name,
+      athenaResultsBucket: catalog.results.name,
+      lakeAnalystPolicy: catalog.analystPolicy.arn
     }
   }
 })

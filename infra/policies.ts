@@ -15,6 +15,11 @@
  *               claim-checked; it writes nothing (its metric goes out as EMF on stdout).
  *   firehose    Kinesis read actions on the stream; PutObject/AbortMultipartUpload under raw/
  *               and errors/ only; its CloudWatch log stream.
+ *   analyst     (a managed policy to attach to people or roles that query the lake) Athena query
+ *               actions on the lake's workgroup only; Glue catalog reads of the lake database;
+ *               List + GetObject under parquet/ and raw/; read/write of query results under the
+ *               workgroup's prefix of the results bucket. Nothing else of the lake (claims/,
+ *               dead-letter/), no writes to it, no catalog changes.
  */
 import { DEAD_LETTER_PREFIX, PARQUET_PREFIX, RAW_PREFIX } from "../contracts/lake.ts"
 
@@ -154,3 +159,44 @@ export const firehoseTrustPolicy = (accountId: string): string =>
 
 /** Every action a set of statements grants (for assertions). */
 export const grantedActions = <A>(statements: ReadonlyArray<Statement<A>>): Array<string> => [...new Set(statements.flatMap((s) => s.actions))].sort()
+
+export const ATHENA_QUERY_ACTIONS = [
+  "athena:StartQueryExecution",
+  "athena:StopQueryExecution",
+  "athena:GetQueryExecution",
+  "athena:GetQueryResults",
+  "athena:GetQueryRuntimeStatistics",
+  "athena:BatchGetQueryExecution",
+  "athena:ListQueryExecutions",
+  "athena:GetWorkGroup",
+  "athena:GetNamedQuery",
+  "athena:BatchGetNamedQuery",
+  "athena:ListNamedQueries"
+] as const
+export const GLUE_READ_ACTIONS = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables"] as const
+
+export interface AnalystArns<A> {
+  readonly lake: LakeArns<A>
+  readonly workgroup: A
+  /** The query-results bucket and the ARN pattern of the objects under the workgroup's prefix. */
+  readonly results: { readonly bucket: A; readonly objects: A; readonly prefix: string }
+  /** Glue: the account's catalog, the lake database, and the pattern of its tables. */
+  readonly glue: { readonly catalog: A; readonly database: A; readonly tables: A }
+}
+
+export const analystStatements = <A>(arns: AnalystArns<A>): Array<Statement<A>> => [
+  { sid: "QueryInLakeWorkgroup", actions: [...ATHENA_QUERY_ACTIONS], resources: [arns.workgroup] },
+  { sid: "ReadLakeCatalog", actions: [...GLUE_READ_ACTIONS], resources: [arns.glue.catalog, arns.glue.database, arns.glue.tables] },
+  { sid: "LocateLake", actions: ["s3:GetBucketLocation"], resources: [arns.lake.bucket] },
+  listUnder("ListLakeTables", arns.lake, [PARQUET_PREFIX, RAW_PREFIX]),
+  { sid: "ReadLakeTables", actions: ["s3:GetObject"], resources: [arns.lake.objects(PARQUET_PREFIX), arns.lake.objects(RAW_PREFIX)] },
+  // The results bucket holds query results only.
+  { sid: "LocateQueryResults", actions: ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"], resources: [arns.results.bucket] },
+  {
+    sid: "ListQueryResults",
+    actions: ["s3:ListBucket"],
+    resources: [arns.results.bucket],
+    conditions: [{ test: "StringLike", variable: "s3:prefix", values: [arns.results.prefix, `${arns.results.prefix}*`] }]
+  },
+  { sid: "WriteQueryResults", actions: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"], resources: [arns.results.objects] }
+]

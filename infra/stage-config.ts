@@ -52,6 +52,13 @@ export interface StageConfig {
     readonly noncurrentExpireAfterDays: number
   }
   readonly firehose: { readonly bufferingIntervalSeconds: number; readonly bufferingSizeMb: number }
+  /** The lake as a dataset (infra/lake-catalog.ts): Glue tables and the Athena workgroup. */
+  readonly analytics: {
+    /** First day partition projection covers (no lake data is older). */
+    readonly firstDate: string
+    readonly bytesScannedCutoffPerQuery: number
+    readonly resultsExpireAfterDays: number
+  }
   readonly checkpoints: { readonly deletionProtection: boolean }
   readonly databases:
     | {
@@ -125,6 +132,11 @@ export const stageConfig = (stage: string, env: Env = {}): StageConfig => {
       noncurrentExpireAfterDays: production ? 90 : 7
     },
     firehose,
+    analytics: {
+      firstDate: "2024-01-01",
+      bytesScannedCutoffPerQuery: production ? 100 * GiB : 10 * GiB,
+      resultsExpireAfterDays: production ? 30 : 7
+    },
     checkpoints: { deletionProtection: production },
     databases:
       databasesMode === "existing"

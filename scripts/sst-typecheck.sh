@@ -5,8 +5,9 @@
 #                                            @pulumi/aws types), then tsc -p infra/tsconfig.json
 #   scripts/sst-typecheck.sh --prove-fails   shows the check can fail: type-checks a copy of the
 #                                            app with one deliberate error in a real infra file
-#                                            and one injected file, and succeeds only if tsc
-#                                            reports exactly those errors
+#                                            and an injected file with one per line (SST Bucket,
+#                                            Glue CatalogTable, Athena Workgroup and NamedQuery),
+#                                            and succeeds only if tsc reports exactly those errors
 #   --skip-install                           reuse an existing .sst/platform
 #
 # The root tsconfig.json excludes sst.config.ts and infra/ (they need SST's generated globals);
@@ -73,10 +74,16 @@ MUTATED="$WORK/infra/consumer.ts"
 grep -q 'runtime: "nodejs22.x"' "$MUTATED" || { echo "prove-fails: mutation target not found in infra/consumer.ts" >&2; exit 1; }
 sed -i.bak 's/runtime: "nodejs22.x"/runtime: "nodejs22.y"/' "$MUTATED" && rm -f "$MUTATED.bak"
 # 2. an injected file: a component argument of the wrong type
+# (one per line: an SST component and raw Pulumi AWS v7 resources the app uses, Glue and Athena)
 cat > "$WORK/infra/prove-fails.ts" <<'TS'
-// Deliberate type error: Bucket.versioning is a boolean.
-export const proveFails = () => new sst.aws.Bucket("ProveFails", { versioning: "yes" })
+export const proveFails = () => [
+  new sst.aws.Bucket("ProveFails", { versioning: "yes" }),
+  new aws.glue.CatalogTable("ProveFailsTable", { databaseName: "d", storageDescriptor: { columns: [{ name: "c", type: 1 }] } }),
+  new aws.athena.Workgroup("ProveFailsWorkgroup", { configuration: { bytesScannedCutoffPerQuery: "10 MiB" } }),
+  new aws.athena.NamedQuery("ProveFailsQuery", { database: "d" })
+]
 TS
+INJECTED_LINES="2 3 4 5"
 
 echo "tsc on a copy with deliberate errors (must fail)…"
 set +e
@@ -89,7 +96,9 @@ UNEXPECTED="$(printf '%s\n' "$ERRORS" | grep -vE '^infra/(consumer|prove-fails)\
 fail() { echo "prove-fails FAILED: $1 ($(elapsed))" >&2; printf '%s\n' "$OUTPUT" >&2; exit 1; }
 [[ $STATUS -ne 0 ]] || fail "tsc accepted code with deliberate type errors"
 printf '%s\n' "$ERRORS" | grep -qE '^infra/consumer\.ts\([0-9]+,[0-9]+\): error TS' || fail "the invalid runtime in infra/consumer.ts was not reported"
-printf '%s\n' "$ERRORS" | grep -qE '^infra/prove-fails\.ts\([0-9]+,[0-9]+\): error TS' || fail "the injected error in infra/prove-fails.ts was not reported"
+for line in $INJECTED_LINES; do
+  printf '%s\n' "$ERRORS" | grep -qE "^infra/prove-fails\.ts\($line,[0-9]+\): error TS" || fail "the injected error on line $line of infra/prove-fails.ts was not reported"
+done
 [[ -z "$UNEXPECTED" ]] || fail "errors outside the deliberate ones: the real app does not type-check"
 printf '%s\n' "$ERRORS"
 echo "prove-fails passed: tsc rejected exactly the deliberate errors ($(elapsed))"

@@ -3,7 +3,7 @@
  * database is configured and `.totes/stack.env` exists (a running `totes stack up`), that file.
  */
 import { existsSync } from "node:fs"
-import { readStackEnv, stackFiles } from "../../tools/local/stack-process.ts"
+import { readStackEnv, stackFiles } from "./stack-env.ts"
 
 export const loadLocalStackEnvIfUnset = (dir = ".totes"): string | undefined => {
   if (process.env.SOURCE_DATABASE_URL || process.env.WAREHOUSE_DATABASE_URL) return undefined

@@ -1,28 +1,39 @@
-/** `totes`: thin commands, each delegating to a service. */
+/**
+ * `totes`: thin commands, each delegating to a service. Only the command a run names is loaded
+ * (command-table.ts); the others appear in `totes --help` by name and description only.
+ */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Runtime } from "effect"
 import { Command } from "effect/cli"
-import { devCommand } from "./commands/dev.ts"
-import { lakeCommand } from "./commands/lake.ts"
-import { replayCommand } from "./commands/replay.ts"
-import { verifyCommand } from "./commands/verify.ts"
-import { runCommand } from "./commands/run.ts"
-import { sourceCommand } from "./commands/source.ts"
-import { stackCommand } from "./commands/stack.ts"
-import { statusCommand } from "./commands/status.ts"
-import { warehouseCommand } from "./commands/warehouse.ts"
+import { COMMAND_DESCRIPTIONS, COMMAND_LOADERS, COMMAND_NAMES, DEVELOPMENT_COMMANDS, requestedCommand, type AnyCommand } from "./command-table.ts"
 import { loadLocalStackEnvIfUnset } from "./environment.ts"
 import { unknownCommandMessage, unknownSubcommand } from "./usage.ts"
 
-const isStackCommand = process.argv[2] === "stack" || process.argv[2] === "dev"
-if (!isStackCommand) {
+const requested = requestedCommand(process.argv.slice(2))
+
+if (requested !== "stack" && requested !== "dev") {
   const loaded = loadLocalStackEnvIfUnset()
   if (loaded && process.stderr.isTTY) process.stderr.write(`(configuration from ${loaded})\n`)
 }
 
+const load = async (name: NonNullable<typeof requested>): Promise<AnyCommand> => {
+  try {
+    return await COMMAND_LOADERS[name]()
+  } catch (error) {
+    if (DEVELOPMENT_COMMANDS.includes(name) && String((error as Error)?.message).includes("tools/")) {
+      process.stderr.write(`totes ${name} is development tooling (tools/), which this installation does not contain: use a development checkout (npm ci)\n`)
+      process.exit(1)
+    }
+    throw error
+  }
+}
+
+const loaded = requested ? await load(requested) : undefined
+const placeholder = (name: keyof typeof COMMAND_DESCRIPTIONS): AnyCommand => Command.make(name).pipe(Command.withDescription(COMMAND_DESCRIPTIONS[name]))
+
 const totes = Command.make("totes").pipe(
   Command.withDescription("totes-cdc: capture totesys changes from the PostgreSQL WAL into a lake and a star-schema warehouse"),
-  Command.withSubcommands([devCommand, stackCommand, sourceCommand, warehouseCommand, runCommand, statusCommand, lakeCommand, replayCommand, verifyCommand])
+  Command.withSubcommands(COMMAND_NAMES.map((name) => (name === requested && loaded ? loaded : placeholder(name))))
 )
 
 /**

@@ -5,7 +5,7 @@
 import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb"
 import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { CheckpointTable, readConfig } from "./config.ts"
-import { dynamoClient } from "./aws-clients.ts"
+import { dynamoClient } from "./dynamo-client.ts"
 
 export class CheckpointError extends Schema.TaggedError<CheckpointError>()("CheckpointError", {
   key: Schema.String,

@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { Context, Effect, Layer, Schedule, Schema } from "effect"
-import { s3Client } from "./aws-clients.ts"
+import { s3Client } from "./s3-client.ts"
 import { LakeBucket, readConfig } from "./config.ts"
 
 export class LakeError extends Schema.TaggedError<LakeError>()("LakeError", {

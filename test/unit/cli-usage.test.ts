@@ -27,7 +27,7 @@ describe("unknown commands", () => {
     expect(unknown.stdout).toBe("")
     const nested = totes("lake", "frobnicate", "--help")
     expect(nested.status).toBe(2)
-    expect(nested.stderr).toContain('totes lake: unknown command "frobnicate" (commands: ls, cat, compact)')
+    expect(nested.stderr).toContain('totes lake: unknown command "frobnicate" (commands: ls, cat, compact, pull, query)')
     const help = totes("replay", "--help")
     expect(help.status).toBe(0)
     expect(help.stdout).toContain("--wait")

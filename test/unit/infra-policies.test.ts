@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { claimCheckKey, deadLetterKey, rawObjectKey } from "../../contracts/lake.ts"
 import {
+  analystStatements,
   CHECKPOINT_ACTIONS,
   LAKE_PREFIXES,
   compactionStatements,
@@ -171,5 +172,65 @@ describe("firehose policy", () => {
       Action: "sts:AssumeRole",
       Condition: { StringEquals: { "sts:ExternalId": "111122223333" } }
     })
+  })
+})
+
+describe("lake analyst policy (Athena)", () => {
+  const WORKGROUP = "arn:aws:athena:eu-west-2:111122223333:workgroup/totes-dev-lake"
+  const RESULTS = "arn:aws:s3:::totes-dev-queryresults"
+  const GLUE = "arn:aws:glue:eu-west-2:111122223333"
+  const statements = analystStatements({
+    lake,
+    workgroup: WORKGROUP,
+    results: { bucket: RESULTS, objects: `${RESULTS}/athena-results/*`, prefix: "athena-results/" },
+    glue: { catalog: `${GLUE}:catalog`, database: `${GLUE}:database/totes_dev_lake`, tables: `${GLUE}:table/totes_dev_lake/*` }
+  })
+
+  it("queries in its workgroup, reads the lake database's catalog and the lake's tables, writes query results only", () => {
+    expect(grants(statements)).toEqual(
+      [
+        ...[
+          "athena:BatchGetNamedQuery",
+          "athena:BatchGetQueryExecution",
+          "athena:GetNamedQuery",
+          "athena:GetQueryExecution",
+          "athena:GetQueryResults",
+          "athena:GetQueryRuntimeStatistics",
+          "athena:GetWorkGroup",
+          "athena:ListNamedQueries",
+          "athena:ListQueryExecutions",
+          "athena:StartQueryExecution",
+          "athena:StopQueryExecution"
+        ].map((a) => `${a} ${WORKGROUP}`),
+        ...["glue:GetDatabase", "glue:GetTable", "glue:GetTables"].flatMap((a) => [`${a} ${GLUE}:catalog`, `${a} ${GLUE}:database/totes_dev_lake`, `${a} ${GLUE}:table/totes_dev_lake/*`]),
+        `s3:GetBucketLocation ${BUCKET}`,
+        `s3:ListBucket ${BUCKET}`,
+        `s3:GetObject ${BUCKET}/parquet/*`,
+        `s3:GetObject ${BUCKET}/raw/*`,
+        `s3:GetBucketLocation ${RESULTS}`,
+        `s3:ListBucketMultipartUploads ${RESULTS}`,
+        `s3:ListBucket ${RESULTS}`,
+        ...["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"].map((a) => `${a} ${RESULTS}/athena-results/*`)
+      ].sort()
+    )
+    noWildcards(statements)
+  })
+
+  it("cannot write the lake, read claims or dead letters, or change the catalog", () => {
+    for (const key of ["parquet/sales_order/date=2024-02-26/x.parquet", "raw/2024/02/26/08/x.ndjson.gz"]) {
+      expect(allows(statements, "s3:GetObject", key)).toBe(true)
+      expect(allows(statements, "s3:PutObject", key)).toBe(false)
+    }
+    for (const key of ["claims/0000000003000000/x.json", "dead-letter/2024/02/26/08/x.json", "errors/x"]) expect(allows(statements, "s3:GetObject", key), key).toBe(false)
+    const actions = grantedActions(statements)
+    for (const forbidden of ["s3:DeleteObject", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable", "glue:CreateDatabase", "athena:CreateNamedQuery", "athena:UpdateWorkGroup", "athena:DeleteWorkGroup"]) {
+      expect(actions).not.toContain(forbidden)
+    }
+    const doc = JSON.parse(policyDocument(statements))
+    const lists = doc.Statement.filter((s: any) => s.Action.includes("s3:ListBucket"))
+    expect(lists.map((s: any) => s.Condition)).toEqual([
+      { StringLike: { "s3:prefix": ["parquet/", "parquet/*", "raw/", "raw/*"] } },
+      { StringLike: { "s3:prefix": ["athena-results/", "athena-results/*"] } }
+    ])
   })
 })

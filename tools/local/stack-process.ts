@@ -4,16 +4,13 @@
  */
 import { spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { join, resolve } from "node:path"
-import { startStack, writeStackEnv } from "./stack.ts"
+import { resolve } from "node:path"
+import { readStackEnv, stackFiles, writeStackEnv } from "../../services/cli/stack-env.ts"
+import { startStack } from "./stack.ts"
 
 const BIN = new URL("../../bin/totes.mjs", import.meta.url).pathname
 
-export const stackFiles = (dir: string) => ({
-  env: join(dir, "stack.env"),
-  pid: join(dir, "stack.pid"),
-  log: join(dir, "stack.log")
-})
+export { readStackEnv, stackFiles }
 
 const alive = (pid: number) => {
   try {
@@ -84,15 +81,4 @@ export const stackDown = async (dirArg: string): Promise<boolean> => {
   if (alive(pid)) process.kill(pid, "SIGKILL")
   rmSync(dir, { recursive: true, force: true })
   return true
-}
-
-export const readStackEnv = (dirArg: string): Record<string, string> => {
-  const path = stackFiles(resolve(dirArg)).env
-  if (!existsSync(path)) throw new Error(`no local stack at ${path}: run 'totes stack up' first`)
-  const env: Record<string, string> = {}
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line)
-    if (match) env[match[1]!] = match[2]!
-  }
-  return env
 }

@@ -3,8 +3,7 @@
  * Kinesis, DynamoDB and S3 servers, all from npm packages, on free loopback ports, with the
  * pipeline's resources created. Components reach them only through the returned variables.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { mkdirSync } from "node:fs"
 import { startDynamo, startKinesis, startS3, type LocalServer } from "./aws-servers.ts"
 import { startPostgres, type LocalPostgres } from "./postgres.ts"
 import { provisionPipeline } from "./provision.ts"
@@ -68,12 +67,4 @@ export const startStack = async (options: StackOptions): Promise<LocalStack> => 
     await stopAll()
     throw error
   }
-}
-
-/** KEY=value lines, so `set -a; . .totes/stack.env` configures any component (psql included). */
-export const writeStackEnv = (dir: string, env: Readonly<Record<string, string>>) => {
-  const path = join(dir, "stack.env")
-  const lines = Object.entries(env).map(([key, value]) => `${key}=${value}`)
-  writeFileSync(path, `${lines.join("\n")}\n`, { mode: 0o600 })
-  return path
 }

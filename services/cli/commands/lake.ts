@@ -1,13 +1,16 @@
 import { Console, Effect } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
-import { s3Client } from "../../shared/aws-clients.ts"
+import { Argument, CliError, Command, Flag } from "effect/cli"
+import { s3Client } from "../../shared/s3-client.ts"
 import { LakeBucket, readConfig } from "../../shared/config.ts"
 import { makeLakeStore } from "../../shared/lake-store.ts"
 import { compactLake } from "../../lake/compact.ts"
+import { pullLake } from "../../lake/pull.ts"
+import { EXAMPLE_QUERIES, exampleQuery } from "../../lake/queries.ts"
 import { readParquetEvents } from "../../lake/parquet-read.ts"
 import { decodeRawLines } from "../../lake/raw.ts"
 import { parseBound } from "../../replay/window.ts"
 import { task } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 export const lakeFromEnv = () => makeLakeStore(readConfig(LakeBucket), s3Client())
 
@@ -71,7 +74,58 @@ const compact = Command.make(
     })
 ).pipe(Command.withDescription("Compact raw events into Parquet per source table and day (skips what a manifest already lists)"))
 
+const dirFlag = Flag.String("dir").pipe(Flag.withDescription("Local folder of the pulled lake (object keys become paths)"), Flag.withDefault(".totes/lake"))
+
+const pull = Command.make(
+  "pull",
+  {
+    prefix: Flag.String("prefix").pipe(Flag.withDescription("Objects under this prefix (parquet/ for the per-table Parquet, raw/ for the raw records)"), Flag.withDefault("parquet/")),
+    dir: dirFlag
+  },
+  ({ prefix, dir }) =>
+    Effect.gen(function* () {
+      const report = yield* pullLake(lakeFromEnv(), { prefix, dir }).pipe(Effect.mapError((error) => new CliError.UserError({ cause: new Error(error.message) })))
+      yield* Console.log(`${report.downloaded} objects (${report.bytes} bytes) downloaded to ${report.dir}, ${report.skipped} already there`)
+    })
+).pipe(Command.withDescription("Copy lake objects under a prefix into a local folder (only what is new), for local queries"))
+
+/** Rows as an aligned text table. */
+const formatTable = (columns: ReadonlyArray<string>, rows: ReadonlyArray<Record<string, unknown>>): string => {
+  const text = (value: unknown) => (value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value))
+  const cells = rows.map((row) => columns.map((column) => text(row[column])))
+  const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((row) => row[index]!.length)))
+  const line = (values: ReadonlyArray<string>) => values.map((value, index) => value.padEnd(widths[index]!)).join("  ").trimEnd()
+  return [line(columns), line(widths.map((width) => "-".repeat(width))), ...cells.map(line), `(${rows.length} rows)`].join("\n")
+}
+
+const query = Command.make(
+  "query",
+  {
+    sql: Argument.String("sql").pipe(Argument.withDescription("SQL over the views: one per source table, and raw"), Argument.optional),
+    named: Flag.Literals("named", EXAMPLE_QUERIES.map((q) => q.id)).pipe(Flag.withDescription("Run one of the example queries (the Athena named queries)"), Flag.optional),
+    param: Flag.String("param").pipe(Flag.withDescription("A value for the query's next ? parameter"), Flag.atLeast(0)),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("One JSON object per row"), Flag.withDefault(false)),
+    dir: dirFlag
+  },
+  ({ sql, named, param, json, dir }) =>
+    task(async () => {
+      if ((sql._tag === "Some") === (named._tag === "Some")) throw new Error("give either SQL or --named <query>")
+      const text = named._tag === "Some" ? exampleQuery(named.value).sql : sql._tag === "Some" ? sql.value : ""
+      // DuckDB is a development dependency, loaded only here (tools/ is not in the production image).
+      const { openLocalLake } = await import("../../../tools/lake/duckdb.ts")
+      const lake = await openLocalLake(dir)
+      try {
+        if (lake.views.length === 0) throw new Error(`no lake tables under ${lake.dir}: run 'totes lake pull' (and 'totes lake pull --prefix raw/') first`)
+        const result = await lake.query(text, param)
+        if (json) for (const row of result.rows) console.log(JSON.stringify(row))
+        else console.log(formatTable(result.columns.map((c) => c.name), result.rows))
+      } finally {
+        lake.close()
+      }
+    })
+).pipe(Command.withDescription("Query a pulled lake folder with DuckDB: the same tables and example queries as Athena (development tooling)"))
+
 export const lakeCommand = Command.make("lake").pipe(
-  Command.withDescription("The S3 lake: list, print, compact"),
-  Command.withSubcommands([ls, cat, compact])
+  Command.withDescription(COMMAND_DESCRIPTIONS.lake),
+  Command.withSubcommands([ls, cat, compact, pull, query])
 )

@@ -6,6 +6,7 @@ import { replay, type ReplayProgress, type ReplayReport } from "../../replay/rep
 import { parseBound } from "../../replay/window.ts"
 import { untilSignal } from "../effects.ts"
 import { lakeFromEnv } from "./lake.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 const optionalText = (name: string, description: string) => Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
 
@@ -108,4 +109,4 @@ export const replayCommand = Command.make(
         printReplayReport(result)
       })
   }
-).pipe(Command.withDescription("Rebuild or catch up a warehouse from the lake, through the consumer's own apply (resumable)"))
+).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.replay))

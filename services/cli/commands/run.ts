@@ -5,6 +5,7 @@ import { archiverFromEnv } from "../../archiver/main.ts"
 import { readerFromEnv } from "../../reader/main.ts"
 import { makeLogger, scrubValues } from "../../shared/logger.ts"
 import { aborted, untilSignal } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 export const COMPONENTS = ["reader", "consumer", "archiver"] as const
 export type Component = (typeof COMPONENTS)[number]
@@ -95,4 +96,4 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
       }
     })
   })
-).pipe(Command.withDescription("Run pipeline components in this process with the configuration variables"))
+).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.run))

@@ -6,6 +6,7 @@ import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, Stream
 import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { task } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 import { lakeFromEnv } from "./lake.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
@@ -84,4 +85,4 @@ export const statusCommand = Command.make(
       )
       yield* Console.log(json ? JSON.stringify(status, null, 2) : formatStatus(status))
     })
-).pipe(Command.withDescription("Show the reader's and the consumer's positions, lag, the warehouse's consistent_through and the lake's watermark"))
+).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.status))

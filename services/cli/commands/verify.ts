@@ -5,6 +5,7 @@ import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { verify, type VerifyReport } from "../../replay/verify.ts"
 import { VERIFY_TABLES } from "../../replay/verify-spec.ts"
 import { task } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 import { lakeFromEnv } from "./lake.ts"
 
 export const printVerifyReport = (report: VerifyReport) => {
@@ -53,4 +54,4 @@ export const verifyCommand = Command.make(
         yield* task(() => Promise.reject(new Error(`verify: ${count} row(s) differ between the source and the warehouse`)))
       }
     })
-).pipe(Command.withDescription("Reconcile the warehouse with the source (read-only): row counts and checksums per key bucket, differing keys listed"))
+).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.verify))

@@ -2,6 +2,7 @@ import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { migrateFromEnv } from "../../consumer/main.ts"
 import { task } from "../effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 const migrate = Command.make("migrate", {}, () =>
   Effect.gen(function* () {
@@ -11,6 +12,6 @@ const migrate = Command.make("migrate", {}, () =>
 ).pipe(Command.withDescription("Create or upgrade the warehouse star schema and the pipeline's own tables (idempotent)"))
 
 export const warehouseCommand = Command.make("warehouse").pipe(
-  Command.withDescription("The star-schema warehouse"),
+  Command.withDescription(COMMAND_DESCRIPTIONS.warehouse),
   Command.withSubcommands([migrate])
 )

@@ -1,7 +1,8 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { readStackEnv, runningStackPid, serveStack, stackDown, stackUp } from "../../../tools/local/stack-process.ts"
-import { task, untilSignal } from "../effects.ts"
+import { readStackEnv, runningStackPid, serveStack, stackDown, stackUp } from "../local/stack-process.ts"
+import { task, untilSignal } from "../../services/cli/effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
 
 export const dirFlag = Flag.String("dir").pipe(Flag.withDescription("Folder for the local stack's data, pid, log and stack.env"), Flag.withDefault(".totes"))
 
@@ -36,6 +37,6 @@ const status = Command.make("status", { dir: dirFlag }, ({ dir }) =>
 ).pipe(Command.withDescription("Show whether the local stack runs, and its endpoints"))
 
 export const stackCommand = Command.make("stack").pipe(
-  Command.withDescription("The local stack: real servers from npm packages, no Docker, no AWS account"),
+  Command.withDescription(COMMAND_DESCRIPTIONS.stack),
   Command.withSubcommands([up, serve, down, status])
 )

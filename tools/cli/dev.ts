@@ -1,7 +1,8 @@
 import { Command, Flag } from "effect/cli"
-import { runDev } from "../../../tools/dev/dev.ts"
-import { untilSignal } from "../effects.ts"
+import { runDev } from "../dev/dev.ts"
+import { untilSignal } from "../../services/cli/effects.ts"
 import { dirFlag } from "./stack.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
 
 export const devCommand = Command.make(
   "dev",
@@ -14,4 +15,4 @@ export const devCommand = Command.make(
   },
   ({ dir, seed, rate, days, plain }) =>
     untilSignal((signal) => runDev({ dir, seed, rate, days, signal, plain: plain || !process.stdout.isTTY }))
-).pipe(Command.withDescription("Run everything locally: stack, generated totesys, reader, consumer, simulator, live dashboard (npm start)"))
+).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.dev))

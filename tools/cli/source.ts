@@ -2,12 +2,13 @@ import { resolve } from "node:path"
 import { Console, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import pg from "pg"
-import { readConfig, reveal, SourceDatabaseUrl } from "../../shared/config.ts"
-import { checksumTotesys } from "../../../tools/source/checksum.ts"
-import { DEFAULT_DAYS, generateTotesys } from "../../../tools/source/generate.ts"
-import { DEFAULT_MIX, REAL_MIX, simulate, type SimulationReport } from "../../../tools/source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../../../tools/source/totesys-db.ts"
-import { task, untilSignal } from "../effects.ts"
+import { readConfig, reveal, SourceDatabaseUrl } from "../../services/shared/config.ts"
+import { checksumTotesys } from "../source/checksum.ts"
+import { DEFAULT_DAYS, generateTotesys } from "../source/generate.ts"
+import { DEFAULT_MIX, REAL_MIX, simulate, type SimulationReport } from "../source/simulate.ts"
+import { initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../source/totesys-db.ts"
+import { task, untilSignal } from "../../services/cli/effects.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
 
 export const withSourceClient = <A>(work: (client: pg.Client) => Promise<A>) =>
   task(async () => {
@@ -111,6 +112,6 @@ const simulateCommand = Command.make(
 ).pipe(Command.withDescription("Write a realistic workload to the source (orders, payment job, in-place edits, deletes, dimension updates) and report it"))
 
 export const sourceCommand = Command.make("source").pipe(
-  Command.withDescription("The totesys source database: schema, snapshots, synthetic data, workload"),
+  Command.withDescription(COMMAND_DESCRIPTIONS.source),
   Command.withSubcommands([init, load, generate, simulateCommand])
 )
