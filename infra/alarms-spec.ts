@@ -115,6 +115,15 @@ export const alarmSpecs = <N>(stage: string, t: AlarmThresholds, r: AlarmResourc
       comparison: "GreaterThanThreshold",
       treatMissingData: "breaching"
     }),
+    pipeline("table-paused", "TablesPaused", {
+      description: "A source schema change broke a column the warehouse uses: that table is paused (its changes are kept). See pipeline_paused_tables, decide, then `totes warehouse resume`.",
+      statistic: "Maximum",
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      threshold: 0,
+      comparison: "GreaterThanThreshold",
+      treatMissingData: "notBreaching"
+    }),
     pipeline("dead-lettered-events", "DeadLetteredEvents", {
       description: "The consumer wrote events it could not apply to the lake's dead-letter/ prefix.",
       statistic: "Sum",

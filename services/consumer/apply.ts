@@ -35,7 +35,7 @@
  * takes it shared, so ordinary batches run side by side and wait only for such a rare one.
  */
 import type pg from "pg"
-import type { Row, StreamRecord } from "../../contracts/change-event.ts"
+import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
 import { resolveSchemas, type WarehouseSchemas } from "../warehouse/migrate.ts"
 import {
   completePlan,
@@ -53,6 +53,7 @@ import {
   type Plan,
   type Position
 } from "./projection.ts"
+import { checkEvent, NO_DECISIONS, type TableDecisions, type Violation } from "./schema-check.ts"
 
 export interface ShardBatch {
   readonly stream: string
@@ -83,6 +84,13 @@ export interface ApplyResult {
   readonly heartbeat: HeartbeatMark | null
   /** With `readFreshness`: pipeline_freshness after this batch. */
   readonly freshness?: Freshness
+  /** Changes set aside because their table is paused (schema changes): how many, and which. */
+  readonly parked: number
+  readonly parkedIds: ReadonlyArray<string>
+  /** Tables this batch paused, with what broke. */
+  readonly paused: ReadonlyArray<Violation>
+  /** Every paused table after this batch. */
+  readonly pausedTables: ReadonlyArray<string>
 }
 
 export interface Freshness {
@@ -167,13 +175,19 @@ const observed = <A>(promise: Promise<A>): Promise<A> => {
   return promise
 }
 
-/** Projects and applies one batch of decoded stream records. */
-export const applyRecords = (client: pg.ClientBase, records: ReadonlyArray<StreamRecord>, options: ApplyOptions = {}) =>
-  applyPlan(client, projectBatch(records), options)
+/** The apply lock: shared for ordinary batches, exclusive for the rare ones that must run alone. */
+const lockStatement = (exclusive: boolean) =>
+  exclusive ? "SELECT pg_advisory_xact_lock($1, hashtext($2))" : "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
 
-export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> => {
-  const { pipelineSchema, s, p } = resolveSchemas(options)
-  const sql = new Statements(client)
+/** What a plan's statements return once the transaction has committed. */
+type Collect = () => Promise<ApplyResult>
+
+/**
+ * Adds the statements that apply `plan` to an open transaction (after BEGIN and the lock), in
+ * the order that keeps every reference whole; returns how to read the result after COMMIT.
+ */
+const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Promise<Collect> => {
+  const { s, p } = resolveSchemas(options)
   const counts: Array<Promise<number>> = []
   /** Sends a statement when `when` holds; returns the index of its row count in `counts` (-1: not sent). */
   const counted = (when: boolean, text: string, params: ReadonlyArray<unknown>) => {
@@ -181,130 +195,117 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
     counts.push(observed(rowCount(sql.add(text, params))))
     return counts.length - 1
   }
-  try {
-    void sql.add("BEGIN")
-    void sql.add(needsExclusiveApply(plan) ? "SELECT pg_advisory_xact_lock($1, hashtext($2))" : "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))", [
-      APPLY_LOCK,
-      pipelineSchema
-    ])
-    if (options.shard) {
-      void sql.add(`INSERT INTO ${p}.shard_position (stream, shard_id) VALUES ($1, $2) ON CONFLICT (stream, shard_id) DO NOTHING`, [
-        options.shard.stream,
-        options.shard.shardId
-      ])
-    }
-    // Rare: changes that lack columns are completed from the mirror (a second round trip).
-    const images = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : new Map<string, Row>()
-    const completed = completePlan(plan, images)
+  // Rare: changes that lack columns are completed from the mirror (a second round trip).
+  const images = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : new Map<string, Row>()
+  const completed = completePlan(plan, images)
 
-    const mirrorRows = counted(
-      completed.mirror.length > 0,
-      `INSERT INTO ${p}.mirror AS m (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
-       SELECT r.table_name, r.key_id, r.image, r.source_lsn, r.source_seq, r.deleted, r.event_id
-       FROM jsonb_to_recordset($1::jsonb)
-         AS r(table_name text, key_id bigint, image jsonb, source_lsn pg_lsn, source_seq integer, deleted boolean, event_id text)
-       ORDER BY r.table_name, r.key_id
-       ON CONFLICT (table_name, key_id) DO UPDATE
-       SET image = excluded.image, source_lsn = excluded.source_lsn, source_seq = excluded.source_seq,
-           deleted = excluded.deleted, event_id = excluded.event_id, updated_at = now()
-       WHERE (excluded.source_lsn, excluded.source_seq) > (m.source_lsn, m.source_seq)`,
-      [JSON.stringify(completed.mirror)]
-    )
+  const mirrorRows = counted(
+    completed.mirror.length > 0,
+    `INSERT INTO ${p}.mirror AS m (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
+     SELECT r.table_name, r.key_id, r.image, r.source_lsn, r.source_seq, r.deleted, r.event_id
+     FROM jsonb_to_recordset($1::jsonb)
+       AS r(table_name text, key_id bigint, image jsonb, source_lsn pg_lsn, source_seq integer, deleted boolean, event_id text)
+     ORDER BY r.table_name, r.key_id
+     ON CONFLICT (table_name, key_id) DO UPDATE
+     SET image = excluded.image, source_lsn = excluded.source_lsn, source_seq = excluded.source_seq,
+         deleted = excluded.deleted, event_id = excluded.event_id, updated_at = now()
+     WHERE (excluded.source_lsn, excluded.source_seq) > (m.source_lsn, m.source_seq)`,
+    [JSON.stringify(completed.mirror)]
+  )
 
-    counted(
-      plan.truncations.length > 0,
-      `INSERT INTO ${p}.truncation (table_name, source_lsn, source_seq, event_id, committed_at)
-       SELECT r.table_name, r.source_lsn, r.source_seq, r.event_id, r.committed_at
-       FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, source_lsn pg_lsn, source_seq integer, event_id text, committed_at timestamptz)
-       ON CONFLICT DO NOTHING`,
-      [
-        JSON.stringify(
-          plan.truncations.map((t) => ({ table_name: t.table, source_lsn: t.position.lsn, source_seq: t.position.seq, event_id: t.eventId, committed_at: t.committedAt }))
-        )
-      ]
-    )
-
-    counted(
-      plan.skipped.length > 0,
-      `INSERT INTO ${p}.skipped_event (event_id, table_name, reason, detail, source_lsn, event)
-       SELECT r.event_id, r.table_name, r.reason, r.detail, r.source_lsn, r.event
-       FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, table_name text, reason text, detail text, source_lsn pg_lsn, event jsonb)
-       ON CONFLICT (event_id) DO NOTHING`,
-      [
-        JSON.stringify(
-          plan.skipped.map((e) => ({ event_id: e.eventId, table_name: e.table, reason: e.reason, detail: e.detail, source_lsn: e.lsn, event: e.event }))
-        )
-      ]
-    )
-
-    // Dimensions: recompute the affected keys from the mirror; keep a row untouched when nothing changed.
-    const dimensionCounts: Array<number> = []
-    for (const dim of DIM_TABLES) {
-      const { all, keys, parentKeys } = plan.dims[dim]
-      if (!all && keys.length === 0 && parentKeys.length === 0) continue
-      const { key, columns } = DIMENSIONS[dim]
-      const tracked = [...columns, "source_lsn", "is_deleted"]
-      dimensionCounts.push(
-        counted(
-          true,
-          `INSERT INTO ${s}.${dim} AS d (${key}, ${tracked.join(", ")}, updated_at)
-           SELECT v.${key}, ${tracked.map((c) => `v.${c}`).join(", ")}, now()
-           FROM ${p}.${dim}_source v
-           WHERE ${all ? "true" : `v.${key} = ANY($1::bigint[]) OR v.parent_id = ANY($2::bigint[])`}
-           ORDER BY v.${key}
-           ON CONFLICT (${key}) DO UPDATE
-           SET ${tracked.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
-           WHERE (${tracked.map((c) => `d.${c}`).join(", ")}) IS DISTINCT FROM (${tracked.map((c) => `excluded.${c}`).join(", ")})`,
-          all ? [] : [keys, parentKeys]
-        )
+  counted(
+    plan.truncations.length > 0,
+    `INSERT INTO ${p}.truncation (table_name, source_lsn, source_seq, event_id, committed_at)
+     SELECT r.table_name, r.source_lsn, r.source_seq, r.event_id, r.committed_at
+     FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, source_lsn pg_lsn, source_seq integer, event_id text, committed_at timestamptz)
+     ON CONFLICT DO NOTHING`,
+    [
+      JSON.stringify(
+        plan.truncations.map((t) => ({ table_name: t.table, source_lsn: t.position.lsn, source_seq: t.position.seq, event_id: t.eventId, committed_at: t.committedAt }))
       )
-    }
+    ]
+  )
 
-    // Every date and dimension key a fact row references exists before the fact row: this order,
-    // not a foreign-key trigger per row, is what keeps the facts' references whole.
-    const datesAdded = completed.dateRange
-      ? observed(
-          sql
-            .add(`SELECT ${p}.extend_dim_date($1::date, $2::date) AS added`, [completed.dateRange.first, completed.dateRange.last])
-            .then((r) => Number(r.rows[0].added))
-        )
-      : Promise.resolve(0)
-    const placeholderCounts: Array<number> = []
-    for (const dim of DIM_TABLES) {
-      const keys = completed.references[dim]
-      const { key } = DIMENSIONS[dim]
-      placeholderCounts.push(counted(keys.length > 0, `INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`, [keys]))
-    }
-
-    const factCounts: Array<number> = []
-    const truncationCounts: Array<Promise<number>> = []
-    for (const fact of Object.keys(FACT_SOURCES) as Array<FactTable>) {
-      const rows = completed.facts[fact]
-      const columns = [...FACT_COLUMNS[fact], ...FACT_METADATA].join(", ")
-      factCounts.push(
-        counted(
-          rows.length > 0,
-          `INSERT INTO ${s}.${fact} (${columns})
-           SELECT ${columns} FROM jsonb_populate_recordset(NULL::${s}.${fact}, $1::jsonb)
-           ORDER BY event_id
-           ON CONFLICT (event_id) DO NOTHING`,
-          [JSON.stringify(rows)]
-        )
+  counted(
+    plan.skipped.length > 0,
+    `INSERT INTO ${p}.skipped_event (event_id, table_name, reason, detail, source_lsn, event)
+     SELECT r.event_id, r.table_name, r.reason, r.detail, r.source_lsn, r.event
+     FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, table_name text, reason text, detail text, source_lsn pg_lsn, event jsonb)
+     ON CONFLICT (event_id) DO NOTHING`,
+    [
+      JSON.stringify(
+        plan.skipped.map((e) => ({ event_id: e.eventId, table_name: e.table, reason: e.reason, detail: e.detail, source_lsn: e.lsn, event: e.event }))
       )
-      const reconcile = reconcileTruncations(p, fact, plan)
-      if (reconcile) truncationCounts.push(observed(sql.add(reconcile.sql, reconcile.params).then((r) => Number(r.rows[0].changed))))
-    }
+    ]
+  )
 
-    if (options.shard) void sql.add(...recordShardPosition(p, options.shard, plan.heartbeat))
-    const freshness = options.readFreshness
-      ? observed(
-          sql
-            .add(`SELECT consistent_through_lsn::text, consistent_through_at FROM ${s}.pipeline_freshness`)
-            .then((r): Freshness => ({ consistentThroughLsn: r.rows[0].consistent_through_lsn, consistentThroughAt: r.rows[0].consistent_through_at }))
-        )
-      : undefined
-    void sql.add("COMMIT")
-    await sql.settle()
+  // Dimensions: recompute the affected keys from the mirror; keep a row untouched when nothing changed.
+  const dimensionCounts: Array<number> = []
+  for (const dim of DIM_TABLES) {
+    const { all, keys, parentKeys } = plan.dims[dim]
+    if (!all && keys.length === 0 && parentKeys.length === 0) continue
+    const { key, columns } = DIMENSIONS[dim]
+    const tracked = [...columns, "source_lsn", "is_deleted"]
+    dimensionCounts.push(
+      counted(
+        true,
+        `INSERT INTO ${s}.${dim} AS d (${key}, ${tracked.join(", ")}, updated_at)
+         SELECT v.${key}, ${tracked.map((c) => `v.${c}`).join(", ")}, now()
+         FROM ${p}.${dim}_source v
+         WHERE ${all ? "true" : `v.${key} = ANY($1::bigint[]) OR v.parent_id = ANY($2::bigint[])`}
+         ORDER BY v.${key}
+         ON CONFLICT (${key}) DO UPDATE
+         SET ${tracked.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
+         WHERE (${tracked.map((c) => `d.${c}`).join(", ")}) IS DISTINCT FROM (${tracked.map((c) => `excluded.${c}`).join(", ")})`,
+        all ? [] : [keys, parentKeys]
+      )
+    )
+  }
+
+  // Every date and dimension key a fact row references exists before the fact row: this order,
+  // not a foreign-key trigger per row, is what keeps the facts' references whole.
+  const datesAdded = completed.dateRange
+    ? observed(
+        sql
+          .add(`SELECT ${p}.extend_dim_date($1::date, $2::date) AS added`, [completed.dateRange.first, completed.dateRange.last])
+          .then((r) => Number(r.rows[0].added))
+      )
+    : Promise.resolve(0)
+  const placeholderCounts: Array<number> = []
+  for (const dim of DIM_TABLES) {
+    const keys = completed.references[dim]
+    const { key } = DIMENSIONS[dim]
+    placeholderCounts.push(counted(keys.length > 0, `INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`, [keys]))
+  }
+
+  const factCounts: Array<number> = []
+  const truncationCounts: Array<Promise<number>> = []
+  for (const fact of Object.keys(FACT_SOURCES) as Array<FactTable>) {
+    const rows = completed.facts[fact]
+    const columns = [...FACT_COLUMNS[fact], ...FACT_METADATA].join(", ")
+    factCounts.push(
+      counted(
+        rows.length > 0,
+        `INSERT INTO ${s}.${fact} (${columns})
+         SELECT ${columns} FROM jsonb_populate_recordset(NULL::${s}.${fact}, $1::jsonb)
+         ORDER BY event_id
+         ON CONFLICT (event_id) DO NOTHING`,
+        [JSON.stringify(rows)]
+      )
+    )
+    const reconcile = reconcileTruncations(p, fact, plan)
+    if (reconcile) truncationCounts.push(observed(sql.add(reconcile.sql, reconcile.params).then((r) => Number(r.rows[0].changed))))
+  }
+
+  if (options.shard) void sql.add(...recordShardPosition(p, options.shard, plan.heartbeat))
+  const freshness = options.readFreshness
+    ? observed(
+        sql
+          .add(`SELECT consistent_through_lsn::text, consistent_through_at FROM ${s}.pipeline_freshness`)
+          .then((r): Freshness => ({ consistentThroughLsn: r.rows[0].consistent_through_lsn, consistentThroughAt: r.rows[0].consistent_through_at }))
+      )
+    : undefined
+  return async () => {
     const total = async (indexes: ReadonlyArray<number>) => (await Promise.all(indexes.filter((i) => i >= 0).map((i) => counts[i]!))).reduce((a, b) => a + b, 0)
     return {
       mirrorRows: mirrorRows >= 0 ? await counts[mirrorRows]! : 0,
@@ -315,8 +316,280 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
       truncationFactRows: (await Promise.all(truncationCounts)).reduce((a, b) => a + b, 0),
       skipped: plan.skipped.length,
       heartbeat: plan.heartbeat,
-      ...(freshness ? { freshness: await freshness } : {})
+      ...(freshness ? { freshness: await freshness } : {}),
+      parked: 0,
+      parkedIds: [],
+      paused: [],
+      pausedTables: []
     }
+  }
+}
+
+/** Source tables whose rows feed a dimension of other rows, and truncations: see needsExclusiveApply. */
+const needsExclusiveForRecords = (records: ReadonlyArray<StreamRecord>) =>
+  records.some((r) => r.kind === "change" && (r.op === "t" || CROSS_ROW_TABLES.has(r.source.table)))
+
+/**
+ * Projects and applies one batch of decoded stream records in one transaction, checking every
+ * change against the warehouse catalogue first (schema-check.ts): a change that breaks a column
+ * the warehouse uses pauses its table — that change and every later one of the table are parked
+ * in <pipeline>.parked_event, in order, until an operator resumes it (resumeTable) — while the
+ * other tables go on. Pausing runs under the exclusive lock, so no batch applies a change of a
+ * table while another is pausing it.
+ */
+export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray<StreamRecord>, options: ApplyOptions = {}): Promise<ApplyResult> => {
+  const { pipelineSchema, p } = resolveSchemas(options)
+  let exclusive = needsExclusiveForRecords(records)
+  for (;;) {
+    const sql = new Statements(client)
+    try {
+      void sql.add("BEGIN")
+      void sql.add(lockStatement(exclusive), [APPLY_LOCK, pipelineSchema])
+      if (options.shard) void sql.add(...registerShard(p, options.shard))
+      const state = await readSchemaState(sql, p)
+      const sorted = sortBySchema(records, state)
+      if (sorted.pauses.length > 0 && !exclusive) {
+        // Pausing a table must not race a batch applying it: start over, alone.
+        await settleQuietly(sql)
+        await client.query("ROLLBACK")
+        exclusive = true
+        continue
+      }
+      const collect = await sendPlan(sql, projectBatch(sorted.applicable), options)
+      parkAndPause(sql, p, sorted)
+      void sql.add("COMMIT")
+      await sql.settle()
+      const result = await collect()
+      return {
+        ...result,
+        parked: sorted.parked.length,
+        parkedIds: sorted.parked.map((event) => event.id),
+        paused: sorted.pauses.map((pause) => pause.violation),
+        pausedTables: [...new Set([...state.paused, ...sorted.pauses.map((pause) => pause.violation.table)])].sort()
+      }
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {})
+      throw error
+    }
+  }
+}
+
+/** What the warehouse holds about schema changes: paused tables and the operator's decisions. */
+export interface SchemaState {
+  readonly paused: ReadonlySet<string>
+  readonly decisions: ReadonlyMap<string, TableDecisions>
+}
+
+const readSchemaState = async (sql: Statements, p: string): Promise<SchemaState> => {
+  const { rows } = await sql.add(
+    `SELECT 'paused' AS kind, table_name, NULL AS column_name, NULL AS decision, NULL AS source_column FROM ${p}.paused_table
+     UNION ALL
+     SELECT 'decision', table_name, column_name, decision, source_column FROM ${p}.column_decision`
+  )
+  const paused = new Set<string>()
+  const decisions = new Map<string, { renamed: Record<string, string>; missingAccepted: Array<string>; typeAccepted: Array<string> }>()
+  for (const row of rows as Array<{ kind: string; table_name: string; column_name: string; decision: string; source_column: string | null }>) {
+    if (row.kind === "paused") {
+      paused.add(row.table_name)
+      continue
+    }
+    const d = decisions.get(row.table_name) ?? { renamed: {}, missingAccepted: [], typeAccepted: [] }
+    if (row.decision === "renamed") d.renamed[row.column_name] = row.source_column!
+    else if (row.decision === "missing") d.missingAccepted.push(row.column_name)
+    else d.typeAccepted.push(row.column_name)
+    decisions.set(row.table_name, d)
+  }
+  return { paused, decisions }
+}
+
+interface Pause {
+  readonly violation: Violation
+  readonly event: ChangeEvent
+}
+
+export interface SortedRecords {
+  /** What applies now (normalised where a value needed it). */
+  readonly applicable: ReadonlyArray<StreamRecord>
+  /** Changes of paused tables, set aside in order. */
+  readonly parked: ReadonlyArray<ChangeEvent>
+  /** Tables this batch pauses: the first change that broke each. */
+  readonly pauses: ReadonlyArray<Pause>
+}
+
+/** Pure: which records apply, which are parked, which tables pause (`resuming`: a table being drained is not paused for it). */
+export const sortBySchema = (records: ReadonlyArray<StreamRecord>, state: SchemaState, resuming?: string): SortedRecords => {
+  const applicable: Array<StreamRecord> = []
+  const parked: Array<ChangeEvent> = []
+  const pauses: Array<Pause> = []
+  const paused = new Set([...state.paused].filter((table) => table !== resuming))
+  for (const record of records) {
+    if (record.kind !== "change") {
+      applicable.push(record)
+      continue
+    }
+    const table = record.source.table
+    if (paused.has(table)) {
+      parked.push(record)
+      continue
+    }
+    const checked = checkEvent(record, state.decisions.get(table) ?? NO_DECISIONS)
+    if (checked._tag === "Fits") {
+      applicable.push(checked.event)
+      continue
+    }
+    paused.add(table)
+    pauses.push({ violation: checked.violation, event: record })
+    parked.push(record)
+  }
+  return { applicable, parked, pauses }
+}
+
+const parkAndPause = (sql: Statements, p: string, sorted: SortedRecords) => {
+  if (sorted.pauses.length > 0) {
+    void sql.add(
+      `INSERT INTO ${p}.paused_table (table_name, column_name, problem, detail, first_event_id, first_lsn, first_seq, first_committed_at)
+       SELECT r.table_name, r.column_name, r.problem, r.detail, r.event_id, r.lsn, r.seq, r.committed_at
+       FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, column_name text, problem text, detail text, event_id text, lsn pg_lsn, seq integer, committed_at timestamptz)
+       ON CONFLICT (table_name) DO UPDATE SET column_name = excluded.column_name, problem = excluded.problem, detail = excluded.detail,
+         first_event_id = excluded.first_event_id, first_lsn = excluded.first_lsn, first_seq = excluded.first_seq,
+         first_committed_at = excluded.first_committed_at, paused_at = now()`,
+      [
+        JSON.stringify(
+          sorted.pauses.map(({ violation, event }) => ({
+            table_name: violation.table,
+            column_name: violation.column,
+            problem: violation.problem,
+            detail: violation.detail,
+            event_id: event.id,
+            lsn: event.source.commitLsn,
+            seq: event.source.index,
+            committed_at: event.source.committedAt
+          }))
+        )
+      ]
+    )
+  }
+  if (sorted.parked.length > 0) {
+    void sql.add(
+      `INSERT INTO ${p}.parked_event (event_id, table_name, source_lsn, source_seq, event)
+       SELECT r.event ->> 'id', r.event -> 'source' ->> 'table', (r.event -> 'source' ->> 'commitLsn')::pg_lsn, (r.event -> 'source' ->> 'index')::integer, r.event
+       FROM jsonb_array_elements($1::jsonb) AS r(event)
+       ON CONFLICT (event_id) DO NOTHING`,
+      [JSON.stringify(sorted.parked)]
+    )
+  }
+}
+
+export interface ResumeDecisions {
+  /** Catalogue column → the source column that now holds it. */
+  readonly renamed?: Readonly<Record<string, string>>
+  /** Columns accepted as gone: NULL from the pause on. */
+  readonly missingAccepted?: ReadonlyArray<string>
+  /** Columns whose values are accepted as they come (the warehouse column was adapted). */
+  readonly typeAccepted?: ReadonlyArray<string>
+}
+
+export interface ResumeReport {
+  readonly table: string
+  /** Parked changes applied. */
+  readonly applied: number
+  /** Set when a parked change still breaks: the table stays paused from it, with this reason. */
+  readonly stillBreaks: Violation | undefined
+  readonly remaining: number
+}
+
+export class ResumeRefused extends Error {
+  override readonly name = "ResumeRefused"
+}
+
+/**
+ * Resumes a paused table after the operator's decision: records the decisions, then applies the
+ * parked changes in source order, chunk by chunk, each chunk in one transaction under the
+ * exclusive lock (nothing is parked meanwhile), deleting what it applied; the last chunk also
+ * lifts the pause. A parked change that still breaks keeps the table paused from there.
+ */
+export const resumeTable = async (
+  client: pg.ClientBase,
+  table: string,
+  decisions: ResumeDecisions,
+  options: WarehouseSchemas & { readonly chunk?: number; readonly onProgress?: (applied: number, remaining: number) => void } = {}
+): Promise<ResumeReport> => {
+  const { pipelineSchema, p } = resolveSchemas(options)
+  const chunk = options.chunk ?? 5_000
+  const rows = [
+    ...Object.entries(decisions.renamed ?? {}).map(([column, source]) => ({ table_name: table, column_name: column, decision: "renamed", source_column: source })),
+    ...(decisions.missingAccepted ?? []).map((column) => ({ table_name: table, column_name: column, decision: "missing", source_column: null })),
+    ...(decisions.typeAccepted ?? []).map((column) => ({ table_name: table, column_name: column, decision: "type", source_column: null }))
+  ]
+  await client.query("BEGIN")
+  try {
+    await client.query(lockStatement(true), [APPLY_LOCK, pipelineSchema])
+    const paused = await client.query(`SELECT 1 FROM ${p}.paused_table WHERE table_name = $1`, [table])
+    if (paused.rowCount === 0) throw new ResumeRefused(`table ${table} is not paused`)
+    if (rows.length > 0) {
+      await client.query(
+        `INSERT INTO ${p}.column_decision (table_name, column_name, decision, source_column)
+         SELECT r.table_name, r.column_name, r.decision, r.source_column FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, column_name text, decision text, source_column text)
+         ON CONFLICT (table_name, column_name) DO UPDATE SET decision = excluded.decision, source_column = excluded.source_column, decided_at = now()`,
+        [JSON.stringify(rows)]
+      )
+    }
+    await client.query("COMMIT")
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {})
+    throw error
+  }
+
+  let applied = 0
+  for (;;) {
+    const sql = new Statements(client)
+    try {
+      void sql.add("BEGIN")
+      void sql.add(lockStatement(true), [APPLY_LOCK, pipelineSchema])
+      const state = await readSchemaState(sql, p)
+      const { rows: parkedRows } = await sql.add(
+        `SELECT event FROM ${p}.parked_event WHERE table_name = $1 ORDER BY source_lsn, source_seq, event_id LIMIT $2`,
+        [table, chunk + 1]
+      )
+      const last = parkedRows.length <= chunk
+      const events = (parkedRows as Array<{ event: ChangeEvent }>).slice(0, chunk).map((r) => r.event)
+      const sorted = sortBySchema(events, state, table)
+      const applicable = sorted.applicable.filter((r): r is ChangeEvent => r.kind === "change")
+      const collect = await sendPlan(sql, projectBatch(sorted.applicable), options)
+      void sql.add(`DELETE FROM ${p}.parked_event WHERE event_id = ANY($1::text[])`, [applicable.map((e) => e.id)])
+      if (sorted.pauses.length > 0) parkAndPause(sql, p, { applicable: [], parked: [], pauses: sorted.pauses })
+      else if (last) void sql.add(`DELETE FROM ${p}.paused_table WHERE table_name = $1`, [table])
+      const remaining = observed(sql.add(`SELECT count(*)::int AS n FROM ${p}.parked_event WHERE table_name = $1`, [table]).then((r) => Number(r.rows[0].n)))
+      void sql.add("COMMIT")
+      await sql.settle()
+      await collect()
+      applied += applicable.length
+      const left = await remaining
+      options.onProgress?.(applied, left)
+      if (sorted.pauses.length > 0) return { table, applied, stillBreaks: sorted.pauses[0]!.violation, remaining: left }
+      if (last) return { table, applied, stillBreaks: undefined, remaining: left }
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {})
+      throw error
+    }
+  }
+}
+
+/** Waits for what was sent so far (before a rollback), ignoring failures. */
+const settleQuietly = (sql: Statements) => sql.settle().catch(() => {})
+
+/** Applies a projected plan in one transaction (no schema check: use applyRecords for events). */
+export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> => {
+  const { pipelineSchema, p } = resolveSchemas(options)
+  const sql = new Statements(client)
+  try {
+    void sql.add("BEGIN")
+    void sql.add(lockStatement(needsExclusiveApply(plan)), [APPLY_LOCK, pipelineSchema])
+    if (options.shard) void sql.add(...registerShard(p, options.shard))
+    const collect = await sendPlan(sql, plan, options)
+    void sql.add("COMMIT")
+    await sql.settle()
+    return await collect()
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {})
     throw error
@@ -357,6 +630,11 @@ const reconcileTruncations = (p: string, fact: FactTable, plan: Plan): { sql: st
     params: [fact, table, FACT_KEYS[fact], FACT_COLUMNS[fact], earliest.lsn, earliest.seq, keys]
   }
 }
+
+const registerShard = (p: string, shard: ShardBatch): [string, ReadonlyArray<unknown>] => [
+  `INSERT INTO ${p}.shard_position (stream, shard_id) VALUES ($1, $2) ON CONFLICT (stream, shard_id) DO NOTHING`,
+  [shard.stream, shard.shardId]
+]
 
 const recordShardPosition = (p: string, shard: ShardBatch, heartbeat: HeartbeatMark | null): [string, ReadonlyArray<unknown>] => [
   // Positions only move forward: a replayed older batch leaves them as they are.

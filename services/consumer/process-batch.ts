@@ -22,8 +22,10 @@ import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../c
 import { deadLetterKey } from "../../contracts/lake.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { makeLogger } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
 import { applyRecords, type ApplyResult } from "./apply.ts"
+import type { Violation } from "./schema-check.ts"
 import { isTransientWarehouseError } from "./warehouse-errors.ts"
 
 export { isTransientWarehouseError }
@@ -53,6 +55,12 @@ export interface BatchOutcome {
   readonly appliedByTable: Readonly<Record<string, number>>
   /** The warehouse's consistent_through_at after this batch (minimum over shards). */
   readonly consistentThroughAt: string | null
+  /** Changes set aside because their table is paused, per table. */
+  readonly parkedByTable: Readonly<Record<string, number>>
+  /** Tables this batch paused (a schema change broke a column the warehouse uses). */
+  readonly paused: ReadonlyArray<Violation>
+  /** Every paused table after this batch (null before the first applied transaction). */
+  readonly pausedTables: ReadonlyArray<string> | null
 }
 
 /** One user record of a Kinesis record. */
@@ -79,6 +87,16 @@ export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStre
   const started = performance.now()
   const outcome = await processBatch(deps, event.Records)
   emitBatchMetrics(outcome, performance.now() - started)
+  for (const violation of outcome.paused) {
+    // Once per pause (the batch that paused it): what broke and what to do. Never a row value.
+    makeLogger("consumer").warn("a source schema change broke a column the warehouse uses: table paused, its changes are kept", {
+      table: violation.table,
+      column: violation.column,
+      problem: violation.problem,
+      reason: violation.detail,
+      action: `decide, then: totes warehouse resume --table ${violation.table} ${violation.problem === "missing" ? `--rename ${violation.column}=<new source column> | --accept-missing ${violation.column}` : `--accept-type ${violation.column} (after adapting the warehouse column)`}`
+    })
+  }
   return outcome
 }
 
@@ -93,9 +111,11 @@ const emitBatchMetrics = (outcome: BatchOutcome, durationMs: number) => {
     DeadLetteredEvents: outcome.deadLettered,
     WarehouseRetries: outcome.warehouseRetries,
     ...(outcome.committedAt.length > 0 ? { EndToEndLatency: outcome.committedAt.map((at) => Math.max(0, now - Date.parse(at))) } : {}),
-    ...(outcome.consistentThroughAt ? { ConsistentThroughAgeSeconds: Math.max(0, (now - Date.parse(outcome.consistentThroughAt)) / 1000) } : {})
+    ...(outcome.consistentThroughAt ? { ConsistentThroughAgeSeconds: Math.max(0, (now - Date.parse(outcome.consistentThroughAt)) / 1000) } : {}),
+    ...(outcome.pausedTables ? { TablesPaused: outcome.pausedTables.length } : {})
   })
   for (const [Table, n] of Object.entries(outcome.appliedByTable)) metrics.emit("consumer", { EventsApplied: n }, { Table })
+  for (const [Table, n] of Object.entries(outcome.parkedByTable)) metrics.emit("consumer", { EventsParked: n }, { Table })
 }
 
 const failedFrom = (record: KinesisStreamRecord): KinesisStreamBatchResponse => ({ batchItemFailures: [{ itemIdentifier: record.kinesis.sequenceNumber }] })
@@ -108,7 +128,10 @@ const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisSt
     bisections: 0,
     committedAt: [] as Array<string>,
     appliedByTable: {} as Record<string, number>,
-    consistentThroughAt: null as string | null
+    consistentThroughAt: null as string | null,
+    parkedByTable: {} as Record<string, number>,
+    paused: [] as Array<Violation>,
+    pausedTables: null as ReadonlyArray<string> | null
   }
   if (records.length === 0) return { ...outcome, response: { batchItemFailures: [] } }
   const shardId = shardIdOf(records[0]!)
@@ -163,7 +186,15 @@ const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisSt
     )
     if (Result.isFailure(result)) return result.failure ?? new Error("apply failed")
     outcome.consistentThroughAt = result.success.consistentThroughAt
+    const applied = result.success.applied
+    outcome.paused.push(...applied.paused)
+    outcome.pausedTables = applied.pausedTables
+    const parked = new Set(applied.parkedIds)
     for (const { value } of units) {
+      if (value.kind === "change" && parked.has(value.id)) {
+        outcome.parkedByTable[value.source.table] = (outcome.parkedByTable[value.source.table] ?? 0) + 1
+        continue
+      }
       outcome.applied++
       if (value.kind !== "change") continue
       if (!value.source.snapshot) outcome.committedAt.push(value.source.committedAt)

@@ -46,6 +46,9 @@ export const LOG_FIELDS = [
   // tables and counts (table names, never row values)
   "table",
   "tables",
+  "column",
+  "problem",
+  "action",
   "operation",
   "count",
   "rows",

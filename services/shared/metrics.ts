@@ -71,6 +71,8 @@ export const METRICS = define({
   EndToEndLatency: { component: "consumer", unit: "Milliseconds", dimensions: [], description: "source commit time to warehouse commit" },
   BatchDuration: { component: "consumer", unit: "Milliseconds", dimensions: [], description: "one batch: decode, project, apply, checkpoint" },
   DeadLetteredEvents: { component: "consumer", unit: "Count", dimensions: [], description: "events the consumer could not decode/apply and wrote to dead-letter/" },
+  TablesPaused: { component: "consumer", unit: "Count", dimensions: [], description: "source tables paused by a schema change that breaks a column the warehouse uses (see pipeline_paused_tables)" },
+  EventsParked: { component: "consumer", unit: "Count", dimensions: ["Table"], description: "changes of a paused table set aside until it is resumed" },
   ConsistentThroughAgeSeconds: { component: "consumer", unit: "Seconds", dimensions: [], description: "now - consistent_through (min over shards): warehouse freshness" },
   WarehouseRetries: { component: "consumer", unit: "Count", dimensions: [], description: "warehouse transactions retried (serialization, connection)" },
   // lake and replay
