@@ -487,6 +487,29 @@ export interface ResumeDecisions {
   readonly missingAccepted?: ReadonlyArray<string>
   /** Columns whose values are accepted as they come (the warehouse column was adapted). */
   readonly typeAccepted?: ReadonlyArray<string>
+  /** Fact columns to widen first (column → type, e.g. units_sold → numeric(12,2)); implies typeAccepted. */
+  readonly widen?: Readonly<Record<string, string>>
+}
+
+/** Types a fact column may be widened to (the operator's text goes into DDL: nothing else passes). */
+const WIDENING = /^(?:numeric(?:\(\d{1,3}(?:,\d{1,3})?\))?|bigint|integer|double precision|text)$/
+
+/** The fact table built from a source table, if any. */
+const factOf = (table: string): FactTable | undefined => (Object.keys(FACT_SOURCES) as Array<FactTable>).find((fact) => FACT_SOURCES[fact] === table)
+
+/**
+ * Widens a fact column (its *_current view depends on it: recreated around the change, as it was).
+ * Runs inside the caller's transaction.
+ */
+const widenFactColumn = async (client: pg.ClientBase, s: string, table: string, column: string, type: string) => {
+  const fact = factOf(table)
+  if (!fact || !FACT_COLUMNS[fact].includes(column)) throw new ResumeRefused(`--widen ${column}: ${table} has no fact column ${column} (only fact columns can be widened)`)
+  if (!WIDENING.test(type)) throw new ResumeRefused(`--widen ${column}=${type}: expected numeric, numeric(p), numeric(p,s), bigint, integer, double precision or text`)
+  const view = `${s}.${fact}_current`
+  const { rows } = await client.query<{ def: string }>("SELECT pg_get_viewdef($1::regclass, true) AS def", [view])
+  await client.query(`DROP VIEW ${view}`)
+  await client.query(`ALTER TABLE ${s}.${fact} ALTER COLUMN ${column} TYPE ${type}`)
+  await client.query(`CREATE VIEW ${view} AS ${rows[0]!.def}`)
 }
 
 export interface ResumeReport {
@@ -516,16 +539,19 @@ export const resumeTable = async (
 ): Promise<ResumeReport> => {
   const { pipelineSchema, p } = resolveSchemas(options)
   const chunk = options.chunk ?? 5_000
+  const { s } = resolveSchemas(options)
+  const typeAccepted = [...new Set([...(decisions.typeAccepted ?? []), ...Object.keys(decisions.widen ?? {})])]
   const rows = [
     ...Object.entries(decisions.renamed ?? {}).map(([column, source]) => ({ table_name: table, column_name: column, decision: "renamed", source_column: source })),
     ...(decisions.missingAccepted ?? []).map((column) => ({ table_name: table, column_name: column, decision: "missing", source_column: null })),
-    ...(decisions.typeAccepted ?? []).map((column) => ({ table_name: table, column_name: column, decision: "type", source_column: null }))
+    ...typeAccepted.map((column) => ({ table_name: table, column_name: column, decision: "type", source_column: null }))
   ]
   await client.query("BEGIN")
   try {
     await client.query(lockStatement(true), [APPLY_LOCK, pipelineSchema])
     const paused = await client.query(`SELECT 1 FROM ${p}.paused_table WHERE table_name = $1`, [table])
     if (paused.rowCount === 0) throw new ResumeRefused(`table ${table} is not paused`)
+    for (const [column, type] of Object.entries(decisions.widen ?? {})) await widenFactColumn(client, s, table, column, type)
     if (rows.length > 0) {
       await client.query(
         `INSERT INTO ${p}.column_decision (table_name, column_name, decision, source_column)

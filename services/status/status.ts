@@ -59,6 +59,37 @@ export interface PipelineStatus {
     readonly lagSeconds: number | null
   }
   readonly lake: LakeStatus | null
+  /** Tables paused by a source schema change: the warehouse is not consistent for them. */
+  readonly paused: ReadonlyArray<PausedTable>
+}
+
+export interface PausedTable {
+  readonly table: string
+  readonly column: string
+  readonly problem: "missing" | "type"
+  readonly detail: string
+  readonly consistentBeforeLsn: string
+  readonly consistentBeforeAt: string | null
+  readonly parkedEvents: number
+}
+
+/** The tables a schema change paused (empty on a warehouse without them, or not migrated yet). */
+export const readPausedTables = async (warehouse: pg.ClientBase, schema = "public"): Promise<ReadonlyArray<PausedTable>> => {
+  const { rows } = await warehouse
+    .query(
+      `SELECT table_name, column_name, problem, detail, consistent_before_lsn::text AS lsn, consistent_before_at, parked_events
+       FROM "${schema.replace(/"/g, "")}".pipeline_paused_tables ORDER BY table_name`
+    )
+    .catch(notMigratedYet({ rows: [] as Array<Record<string, unknown>> }))
+  return rows.map((r) => ({
+    table: String(r.table_name),
+    column: String(r.column_name),
+    problem: r.problem as "missing" | "type",
+    detail: String(r.detail),
+    consistentBeforeLsn: String(r.lsn),
+    consistentBeforeAt: r.consistent_before_at ? new Date(r.consistent_before_at as string).toISOString() : null,
+    parkedEvents: Number(r.parked_events)
+  }))
 }
 
 /** A warehouse not migrated yet has no watermark; any other error (permissions, wrong schema) is reported. */
@@ -89,6 +120,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const consumerLag = bytesBetween(walLsn, through)
   const readerLag = bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
   const lake = inputs.lakeWatermarks ? await lakeStatus(inputs.lakeWatermarks, walLsn) : null
+  const paused = await readPausedTables(inputs.warehouse, inputs.schema)
   return {
     at: new Date().toISOString(),
     source: { walLsn },
@@ -111,7 +143,8 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       // Nothing pending means no lag, however old the last commit is.
       lagSeconds: lagSeconds(throughAt, consumerLag)
     },
-    lake
+    lake,
+    paused
   }
 }
 

@@ -1,10 +1,10 @@
 import { Console, Effect } from "effect"
-import { Command, Flag } from "effect/cli"
+import { CliError, Command, Flag } from "effect/cli"
 import pg from "pg"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
-import { readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
+import { readPausedTables, readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { task } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 import { lakeFromEnv } from "./lake.ts"
@@ -44,6 +44,10 @@ export const formatStatus = (s: PipelineStatus): string =>
     `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)}, ${s.reader.lagSeconds === null ? "–" : `${s.reader.lagSeconds.toFixed(1)} s`} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
     `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"})${s.consumer.consistentThroughSource === "replay" ? " [rebuilt by replay]" : ""} · lag ${bytes(s.consumer.lagBytes)}, ${seconds(s.consumer.lagSeconds)}`,
     ...(s.lake ? [lakeLine(s.lake)] : []),
+    ...s.paused.map(
+      (t) =>
+        `paused     ${t.table}: ${t.detail}; consistent only before ${t.consistentBeforeLsn} (${t.consistentBeforeAt ?? "–"}), ${t.parkedEvents} changes kept · decide, then totes warehouse resume --table ${t.table}`
+    ),
     ...s.consumer.shards.map((shard) => `  ${shard.shardId}  applied seq ${shard.appliedSequence ?? "–"} · checkpoint ${shard.checkpointSequence ?? "–"} · heartbeat ${shard.heartbeatLsn ?? "–"}`)
   ].join("\n")
 
@@ -62,10 +66,17 @@ export const statusCommand = Command.make(
       const schemas = { schema: readConfig(WarehouseSchema), pipelineSchema: readConfig(PipelineSchema) }
       if (wait) {
         const result = yield* task(() =>
-          withClients((source, warehouse) =>
-            waitCaughtUp({ source, warehouse, ...schemas }, { timeoutMs: timeout * 1000, pollMs: 250 })
-          )
+          withClients(async (source, warehouse) => {
+            const reached = await waitCaughtUp({ source, warehouse, ...schemas }, { timeoutMs: timeout * 1000, pollMs: 250 })
+            return { ...reached, paused: await readPausedTables(warehouse, schemas.schema) }
+          })
         )
+        if (result.paused.length > 0) {
+          // Not caught up for a paused table: its changes are kept, not applied.
+          const names = result.paused.map((t) => `${t.table} (${t.detail})`).join("; ")
+          yield* Console.log(json ? JSON.stringify({ caughtUp: false, ...result }) : `not caught up: paused by a schema change: ${names}; every other table is in the warehouse through ${result.through}`)
+          return yield* Effect.fail(new CliError.UserError({ cause: new Error(`paused tables: ${result.paused.map((t) => t.table).join(", ")}`) }))
+        }
         yield* Console.log(json ? JSON.stringify({ caughtUp: true, ...result }) : `caught up: source position ${result.target} is in the warehouse (consistent through ${result.through}) after ${(result.waitedMs / 1000).toFixed(1)} s`)
         return
       }
