@@ -278,7 +278,15 @@ export const dashboardBody = (input: DashboardInput): string => {
   row("Consumer (stream → warehouse)", [
     { title: "Events applied", metrics: [pipelineMetric(stage, "EventsApplied"), pipelineMetric(stage, "DeadLetteredEvents", { yAxis: "right" })] },
     { title: "Latency (ms)", stat: "p99", metrics: [pipelineMetric(stage, "EndToEndLatency", { stat: "p99", label: "end-to-end p99" }), pipelineMetric(stage, "BatchDuration", { stat: "p99", label: "batch p99" })] },
-    { title: "Warehouse freshness (s)", stat: "Maximum", metrics: [pipelineMetric(stage, "ConsistentThroughAgeSeconds")] },
+    {
+      title: "Warehouse freshness (s), paused tables",
+      stat: "Maximum",
+      metrics: [
+        pipelineMetric(stage, "ConsistentThroughAgeSeconds"),
+        pipelineMetric(stage, "TablesPaused", { yAxis: "right" }),
+        pipelineMetric(stage, "EventsParked", { stat: "Sum", yAxis: "right" })
+      ]
+    },
     {
       title: "Errors",
       metrics: [

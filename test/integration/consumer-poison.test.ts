@@ -36,11 +36,12 @@ const deadLetters = async (env: Record<string, string>) => {
   return bodies as Array<{ reason: string; sequenceNumber: string; data: string }>
 }
 
+/** Fits the catalogue's shapes (so no schema pause), but the warehouse rejects it: there is no 30 February. */
 const brokenSalesOrder = (lsn: string) =>
   changeEvent("c", "sales_order", { commitLsn: lsn, index: 0, committedAt: "2024-03-01T10:00:00.000Z" }, {
     after: {
-      sales_order_id: 1, created_at: "yesterday-ish", last_updated: "2024-03-01T10:00:00.000", design_id: 1, staff_id: 1, counterparty_id: 1,
-      units_sold: 1, unit_price: "1.00", currency_id: 1, agreed_delivery_date: "2024-03-02", agreed_payment_date: "2024-03-03", agreed_delivery_location_id: 1
+      sales_order_id: 1, created_at: "2024-03-01T10:00:00.000", last_updated: "2024-03-01T10:00:00.000", design_id: 1, staff_id: 1, counterparty_id: 1,
+      units_sold: 1, unit_price: "1.00", currency_id: 1, agreed_delivery_date: "2024-02-30", agreed_payment_date: "2024-03-03", agreed_delivery_location_id: 1
     }
   })
 

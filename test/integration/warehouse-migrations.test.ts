@@ -77,7 +77,7 @@ describe("warehouse migrations", () => {
   beforeAll(async () => {
     url = await freshDatabase("whmig")
     client = await connect(url)
-    expect((await migrateWarehouse(client, { schema: "public", pipelineSchema: "totes" })).applied).toEqual(["001", "002", "003", "004", "005"])
+    expect((await migrateWarehouse(client, { schema: "public", pipelineSchema: "totes" })).applied).toEqual(["001", "002", "003", "004", "005", "006"])
   })
   afterAll(async () => {
     await client.end()
@@ -178,10 +178,11 @@ describe("warehouse migrations", () => {
     expect(await columnsOf(client, "public", "pipeline_freshness")).toEqual([
       ["consistent_through_lsn", "pg_lsn"],
       ["consistent_through_at", "timestamptz"],
-      ["consistent_through_source", "text"]
+      ["consistent_through_source", "text"],
+      ["paused_tables", "ARRAY"]
     ])
     const { rows } = await client.query("SELECT * FROM pipeline_freshness")
-    expect(rows).toEqual([{ consistent_through_lsn: null, consistent_through_at: null, consistent_through_source: null }])
+    expect(rows).toEqual([{ consistent_through_lsn: null, consistent_through_at: null, consistent_through_source: null, paused_tables: [] }])
   })
 
   it("pipeline_freshness: the live shards' minimum heartbeat when there are shards, otherwise the replay's position", async () => {
@@ -212,7 +213,7 @@ describe("warehouse migrations", () => {
     const { rows } = await client.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'totes' AND table_type = 'BASE TABLE' ORDER BY 1`
     )
-    expect(rows.map((r) => r.table_name)).toEqual(["iso_4217", "mirror", "replay_position", "schema_migrations", "shard_position", "skipped_event", "truncation"])
+    expect(rows.map((r) => r.table_name)).toEqual(["column_decision", "iso_4217", "mirror", "parked_event", "paused_table", "replay_position", "schema_migrations", "shard_position", "skipped_event", "truncation"])
     const names = await client.query(`SELECT code, name FROM totes.iso_4217 WHERE code IN ('GBP', 'USD', 'EUR') ORDER BY code`)
     expect(names.rows).toEqual([
       { code: "EUR", name: "Euro" },
@@ -231,7 +232,7 @@ describe("warehouse migrations", () => {
     const [a, b] = [await connect(fresh), await connect(fresh)]
     try {
       const reports = await Promise.all([migrateWarehouse(a, {}), migrateWarehouse(b, {})])
-      expect(reports.map((r) => r.applied.length).sort()).toEqual([0, 5])
+      expect(reports.map((r) => r.applied.length).sort()).toEqual([0, 6])
     } finally {
       await a.end()
       await b.end()
@@ -239,7 +240,7 @@ describe("warehouse migrations", () => {
   })
 
   it("honours other schema names and refuses unsafe ones", async () => {
-    expect((await migrateWarehouse(client, { schema: "star", pipelineSchema: "pipe" })).applied).toEqual(["001", "002", "003", "004", "005"])
+    expect((await migrateWarehouse(client, { schema: "star", pipelineSchema: "pipe" })).applied).toEqual(["001", "002", "003", "004", "005", "006"])
     expect((await columnsOf(client, "star", "dim_currency")).map(([name]) => name)).toEqual([
       "currency_id", "currency_code", "currency_name", "source_lsn", "is_deleted", "updated_at"
     ])

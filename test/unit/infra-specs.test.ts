@@ -120,6 +120,7 @@ describe("alarms", () => {
         "replication-lag-seconds",
         "retained-wal",
         "source-slot-lag",
+        "table-paused",
         "warehouse-freshness"
       ].sort()
     )
