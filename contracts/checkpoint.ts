@@ -7,6 +7,24 @@ import { lsnSortable } from "./lsn.ts"
 
 export const readerCheckpointKey = (slot: string) => `reader#${slot}`
 export const snapshotStateKey = (slot: string) => `snapshot#${slot}`
+/** The source schema changes the reader has seen (for `totes status`); under the reader's own key prefix. */
+export const schemaChangesKey = (slot: string) => `reader#${slot}#schema`
+
+/** The reader's record of source schemas: the last columns seen per table, and the changes seen. */
+export interface SchemaRecord {
+  /** Table → [column, type OID] in the table's order, as last seen. */
+  readonly tables: Readonly<Record<string, ReadonlyArray<readonly [string, number]>>>
+  /** The newest changes, newest last. */
+  readonly changes: ReadonlyArray<SeenSchemaChange>
+}
+
+export interface SeenSchemaChange {
+  readonly table: string
+  readonly lsn: string
+  readonly at: string
+  readonly summary: string
+  readonly breaksWarehouse: ReadonlyArray<string>
+}
 export const shardCheckpointKey = (stream: string, shardId: string) => `consumer#${stream}#${shardId}`
 export const replayCheckpointKey = (name: string) => `replay#${name}`
 

@@ -3,6 +3,7 @@
  * wake the lanes and the checkpointer, the adapters, and the reader's statistics.
  */
 import type pg from "pg"
+import type { SeenSchemaChange } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import type { KinesisPublisherShape } from "../shared/kinesis/publisher.ts"
 import type { ShardMap } from "../shared/kinesis/shard-map.ts"
@@ -38,6 +39,7 @@ export type ReaderProgress =
   | { readonly phase: "streaming"; readonly durableLsn: string; readonly published: number }
   | { readonly phase: "info"; readonly message: string }
   | { readonly phase: "outage"; readonly dependency: string; readonly state: "started" | "ended"; readonly message: string }
+  | { readonly phase: "schema"; readonly table: string; readonly lsn: string; readonly breaksWarehouse: ReadonlyArray<string>; readonly message: string }
 
 export interface ReaderStats {
   /** Change events accepted by Kinesis. */
@@ -98,6 +100,9 @@ export interface SessionContext {
   readonly shardsChanged: Signal
   /** Per-table/op counts and latencies not yet emitted as metrics. */
   readonly pendingMetrics: PendingMetrics
+  /** Schema changes seen and not yet recorded for `totes status`, with the schemas as last seen. */
+  readonly schemaChanges: Array<SeenSchemaChange>
+  schemas: Readonly<Record<string, ReadonlyArray<readonly [string, number]>>> | undefined
 }
 
 export interface PendingMetrics {

@@ -17,6 +17,7 @@ import type { LakeStoreShape } from "../shared/lake-store.ts"
 import type { Outbox } from "./outbox.ts"
 import type { ReplicationStream } from "./replication-stream.ts"
 import { HEARTBEAT_PREFIX } from "./source-admin.ts"
+import { SchemaWatch, type SchemaChange } from "./schema-watch.ts"
 import { TransactionAssembler } from "./transaction-assembler.ts"
 
 export interface IntakeOptions {
@@ -33,6 +34,10 @@ export interface IntakeOptions {
   readonly onFailure: (error: Error) => void
   /** Told the outbox's size whenever it reaches a new maximum. */
   readonly onNewMaximum: (records: number) => void
+  /** The table schemas last seen (relation messages are compared with them). */
+  readonly knownSchemas: Readonly<Record<string, ReadonlyArray<readonly [string, number]>>>
+  /** A relation message showed a changed table schema (`lsn`: the commit position of the transaction it came in). */
+  readonly onSchemaChange: (change: SchemaChange, lsn: string, schemas: Record<string, ReadonlyArray<readonly [string, number]>>) => void
 }
 
 /** The time written into a heartbeat marker; anything unreadable (someone else's message) counts as now. */
@@ -48,6 +53,7 @@ const markerTime = (content: string): string => {
 export class Intake {
   private maxQueued = 0
   private readonly assembler: TransactionAssembler
+  private readonly schemas: SchemaWatch
   private inbox: Array<{ lsn: string; message: Pgoutput.Message }> = []
   private inboxHead = 0
   private claimInProgress = false
@@ -57,6 +63,7 @@ export class Intake {
 
   constructor(private readonly options: IntakeOptions) {
     this.assembler = new TransactionAssembler(options.database, options.primaryKeys)
+    this.schemas = new SchemaWatch(options.knownSchemas)
   }
 
   attach(stream: ReplicationStream) {
@@ -117,6 +124,11 @@ export class Intake {
   }
 
   private process(lsn: string, message: Pgoutput.Message) {
+    if (message.tag === "relation") {
+      const change = this.schemas.observe({ table: message.name, columns: message.columns.map((c) => [c.name, c.typeOid] as const) })
+      // A relation message comes inside the transaction whose change needs it (its own LSN is 0/0).
+      if (change) this.options.onSchemaChange(change, this.assembler.currentCommitLsn ?? lsn, this.schemas.snapshot())
+    }
     const out = this.assembler.next(message, lsn)
     switch (out._tag) {
       case "Events":

@@ -11,8 +11,9 @@
  * it with SourceUnavailable after draining whole transactions; the reader then reconnects.
  */
 import { Cause, Deferred, Effect, Exit, Option } from "effect"
-import { readerCheckpointKey, snapshotStateKey, type ReaderCheckpoint, type SnapshotState } from "../../contracts/checkpoint.ts"
+import { readerCheckpointKey, schemaChangesKey, snapshotStateKey, type ReaderCheckpoint, type SchemaRecord, type SnapshotState } from "../../contracts/checkpoint.ts"
 import { ShardMap } from "../shared/kinesis/shard-map.ts"
+import { metrics } from "../shared/metrics.ts"
 import { kinesisBackoff } from "../shared/kinesis/publisher.ts"
 import { caughtUp, checkpointer } from "./checkpointer.ts"
 import { connectAdmin, setUpSource } from "./connection-setup.ts"
@@ -22,10 +23,11 @@ import { initialSnapshot, resumeSnapshot, SnapshotInterrupted, startOver } from 
 import { Intake } from "./intake.ts"
 import { Outbox } from "./outbox.ts"
 import { openReplicationStream } from "./replication-stream.ts"
-import { laneSender, lagMetrics, metricsFlush, shardRefresh, statusUpdates, streamHeartbeats, walMarkers } from "./side-tasks.ts"
+import { describeChange } from "./schema-watch.ts"
+import { laneSender, lagMetrics, metricsFlush, schemaRecorder, shardRefresh, statusUpdates, streamHeartbeats, walMarkers } from "./side-tasks.ts"
 import { Signal } from "./signal.ts"
 import { decideStart } from "./slot-guard.ts"
-import { slotInfo } from "./source-admin.ts"
+import { slotInfo, tableSchemas } from "./source-admin.ts"
 
 export interface SessionControl {
   readonly settings: ReaderSettings
@@ -58,6 +60,9 @@ export const runSession = (control: SessionControl) =>
     const source = yield* setUpSource(admin, settings)
     const shards = yield* settings.publisher.shards().pipe(Effect.retry({ schedule: kinesisBackoff, while: (e) => e.retryable }))
     const routing = new ShardMap(shards)
+    // Relation messages are compared with the schemas last seen: recorded by an earlier session, or the catalogue now.
+    const schemaRecord = orUndefined(yield* settings.checkpoints.get<SchemaRecord | null>(schemaChangesKey(settings.slot)))
+    const knownSchemas = schemaRecord?.tables ?? (yield* Effect.tryPromise(() => tableSchemas(admin, settings.tables)))
     const outbox = new Outbox(routing.shards, { maxRecordBytes: settings.maxRecordBytes, maxRecordsPerAggregate: settings.maxEventsPerRecord })
     const laneSignals = new Map<string, Signal>()
     const laneSignal = (laneId: string) => {
@@ -83,7 +88,15 @@ export const runSession = (control: SessionControl) =>
         maxBufferedBytes: settings.maxBufferedBytes,
         wake: (laneId) => laneSignal(laneId).notify(),
         onFailure: (error) => Deferred.doneUnsafe(failed, Effect.fail(error)),
-        onNewMaximum: (records) => (stats.maxQueued = Math.max(stats.maxQueued, records))
+        onNewMaximum: (records) => (stats.maxQueued = Math.max(stats.maxQueued, records)),
+        knownSchemas,
+        onSchemaChange: (change, lsn, schemas) => {
+          ctx.schemas = schemas
+          const message = `source schema changed: ${describeChange(change)}`
+          control.progress({ phase: "schema", table: change.table, lsn, breaksWarehouse: change.breaksWarehouse, message })
+          metrics.emit("reader", { SchemaChanges: 1 }, { Table: change.table })
+          ctx.schemaChanges.push({ table: change.table, lsn, at: new Date().toISOString(), summary: describeChange(change), breaksWarehouse: change.breaksWarehouse })
+        }
       }),
       routing,
       stream: undefined,
@@ -92,7 +105,9 @@ export const runSession = (control: SessionControl) =>
       accepted: new Signal(),
       checkpointed: new Signal(),
       shardsChanged: new Signal(),
-      pendingMetrics: { publishLatency: [], eventsPerRecord: [], retries: 0, byTableOp: new Map() }
+      pendingMetrics: { publishLatency: [], eventsPerRecord: [], retries: 0, byTableOp: new Map() },
+      schemaChanges: [],
+      schemas: schemaRecord ? undefined : knownSchemas
     }
     const lanes = new Set<string>()
     const startLane = (laneId: string) =>
@@ -148,6 +163,7 @@ export const runSession = (control: SessionControl) =>
       yield* supervise(streamHeartbeats(ctx))
       yield* supervise(lagMetrics(ctx))
       yield* supervise(shardRefresh(ctx, startLane))
+      yield* supervise(schemaRecorder(ctx))
       control.onStreaming()
       control.progress({ phase: "info", message: `streaming slot '${settings.slot}' from ${start.lsn}` })
 

@@ -8,8 +8,10 @@
  *   lagMetrics       replication lag and retained WAL (the reader-down alarm needs a sample a minute)
  *   shardRefresh     follow a reshard: new lanes for new shards, closed ones drain
  *   metricsFlush     publish counters once a second instead of a line per Kinesis call
+ *   schemaRecorder   keep the source schema changes seen for `totes status` (the newest 20)
  */
-import { Effect, Schedule } from "effect"
+import { Effect, Option, Schedule } from "effect"
+import { schemaChangesKey, type SchemaRecord } from "../../contracts/checkpoint.ts"
 import { SCHEMA_VERSION, type Heartbeat } from "../../contracts/change-event.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
 import { ShardMap } from "../shared/kinesis/shard-map.ts"
@@ -82,6 +84,19 @@ export const shardRefresh = <R>(ctx: SessionContext, startLane: (laneId: string)
       for (const shard of routing.shards) yield* startLane(shard.shardId)
     }
   })
+
+export const schemaRecorder = (ctx: SessionContext) =>
+  Effect.gen(function* () {
+    // The first session records the catalogue's schemas (ctx.schemas set, no change yet); later, every change.
+    if (ctx.schemaChanges.length === 0 && !ctx.schemas) return
+    const key = schemaChangesKey(ctx.settings.slot)
+    const fresh = [...ctx.schemaChanges]
+    const stored = Option.getOrUndefined(yield* ctx.settings.checkpoints.get<SchemaRecord | null>(key))?.data
+    const record: SchemaRecord = { tables: ctx.schemas ?? stored?.tables ?? {}, changes: [...(stored?.changes ?? []), ...fresh].slice(-20) }
+    yield* ctx.settings.checkpoints.put(key, record)
+    ctx.schemaChanges.splice(0, fresh.length) // only once recorded: an outage is waited out, nothing dropped
+    ctx.schemas = undefined
+  }).pipe(Effect.retry({ schedule: kinesisBackoff }), Effect.repeat(every(1_000)))
 
 export const metricsFlush = (ctx: SessionContext) =>
   Effect.sync(() => {

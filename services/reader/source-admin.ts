@@ -120,6 +120,20 @@ export const primaryKeys = async (client: Queryable, tables: ReadonlyArray<strin
   return new Map(rows.map((r) => [`public.${r.tbl}`, r.columns]))
 }
 
+/** The columns (name, type OID, in order) of the captured tables as the catalogue has them now. */
+export const tableSchemas = async (client: Queryable, tables: ReadonlyArray<string>): Promise<Record<string, Array<readonly [string, number]>>> => {
+  const { rows } = await client.query<{ tbl: string; name: string; oid: number }>(
+    `SELECT c.relname AS tbl, a.attname AS name, a.atttypid::int AS oid
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY c.relname, a.attnum`,
+    [tables]
+  )
+  const out: Record<string, Array<readonly [string, number]>> = {}
+  for (const row of rows) (out[row.tbl] ??= []).push([row.name, row.oid])
+  return out
+}
+
 export const systemIdentifier = async (client: Queryable): Promise<string> =>
   String((await client.query("SELECT system_identifier::text AS id FROM pg_control_system()")).rows[0].id)
 

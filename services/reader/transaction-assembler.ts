@@ -61,6 +61,11 @@ export class TransactionAssembler {
     private readonly primaryKeys: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
   ) {}
 
+  /** The commit LSN of the transaction being read, if one is open. */
+  get currentCommitLsn(): string | undefined {
+    return this.open?.commitLsn
+  }
+
   /** A transaction has begun and not yet committed. */
   get inTransaction(): boolean {
     return this.open !== undefined

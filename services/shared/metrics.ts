@@ -65,6 +65,7 @@ export const METRICS = define({
   ReplicationLagSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "now - commit time of the last durable transaction while changes are pending" },
   RetainedWalBytes: { component: "reader", unit: "Bytes", dimensions: [], description: "pg_current_wal_insert_lsn() - slot restart_lsn: WAL the source keeps for the slot" },
   HeartbeatAgeSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "age of the last heartbeat written to every shard" },
+  SchemaChanges: { component: "reader", unit: "Count", dimensions: ["Table"], description: "source schema changes seen in relation messages (absorbed, or pausing the table in the warehouse)" },
   SnapshotRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows published by the initial snapshot" },
   // consumer
   EventsApplied: { component: "consumer", unit: "Count", dimensions: ["Table"], description: "change events applied to the warehouse" },

@@ -5,7 +5,7 @@
  */
 import { Effect, Option } from "effect"
 import pg from "pg"
-import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint } from "../../contracts/checkpoint.ts"
+import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
 import { compareLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
 import type { ShardCheckpoint } from "../consumer/poller.ts"
 import { readFreshness, readShardPositions } from "../consumer/apply.ts"
@@ -48,6 +48,8 @@ export interface PipelineStatus {
     readonly retainedWalBytes: number | null
     readonly lagBytes: number | null
     readonly lagSeconds: number | null
+    /** Source schema changes the reader saw in relation messages, newest last. */
+    readonly schemaChanges: ReadonlyArray<SeenSchemaChange>
   }
   readonly consumer: {
     readonly shards: ReadonlyArray<{ readonly shardId: string; readonly checkpointSequence: string | null; readonly appliedSequence: string | null; readonly heartbeatLsn: string | null }>
@@ -104,6 +106,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const walLsn = await currentWalLsn(inputs.source)
   const slot = await slotInfo(inputs.source, inputs.slot)
   const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
+  const schemaChanges = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<SchemaRecord | null>(schemaChangesKey(inputs.slot))))?.data?.changes ?? []
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
   const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
     notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
@@ -132,7 +135,8 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       retainedWalBytes: slot ? bytesBetween(walLsn, slot.restartLsn) : null,
       lagBytes: readerLag,
       // Nothing pending means no lag; otherwise the age of the last durable commit.
-      lagSeconds: readerLag === null ? null : readerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(checkpoint!.data!.committedAt)) / 1000)
+      lagSeconds: readerLag === null ? null : readerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(checkpoint!.data!.committedAt)) / 1000),
+      schemaChanges
     },
     consumer: {
       shards,

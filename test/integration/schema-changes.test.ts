@@ -83,7 +83,10 @@ describe("source schema changes", () => {
     expect(await paused()).toEqual(["design"])
     expect(await design(2)).toEqual(before) // never a silent NULL: the old values stay until resumed
     expect((await warehouse.query("SELECT count(*)::int AS n FROM fact_sales_order WHERE sales_order_id = $1", [order])).rows[0].n).toBe(1)
+    await waitFor(async () => (await runTotes(["status"], env)).output.includes("added title; dropped or renamed design_name"), 20_000, "the reader's report in totes status")
     const status = await runTotes(["status"], env)
+    expect(status.output).toMatch(/schema {5}.*design: added title; dropped or renamed design_name \(the warehouse uses design_name: the table will pause until resumed\)/)
+    expect(status.output).toMatch(/schema {5}.*design: added colour \(the warehouse can absorb it\)/)
     expect(status.output).toMatch(/paused {5}design: the change has no column design_name .*2 changes kept/)
     const waiting = await runTotes(["status", "--wait-caught-up", "--timeout", "30"], env)
     expect(waiting.code).not.toBe(0)

@@ -40,6 +40,8 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
           onProgress: (p) => {
             if (p.phase === "snapshot" && p.done) log.info("snapshot table done", { table: p.table, rows: p.rows })
             else if (p.phase === "info") log.info(p.message)
+            else if (p.phase === "outage") (p.state === "started" ? log.warn : log.info)(p.message, { status: `${p.dependency} outage ${p.state}` })
+            else if (p.phase === "schema") (p.breaksWarehouse.length > 0 ? log.warn : log.info)(p.message, { table: p.table, lsn: p.lsn })
           }
         })
         stops.push(() => reader.stop())

@@ -43,6 +43,7 @@ export const formatStatus = (s: PipelineStatus): string =>
     `source     WAL at ${s.source.walLsn}`,
     `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)}, ${s.reader.lagSeconds === null ? "–" : `${s.reader.lagSeconds.toFixed(1)} s`} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
     `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"})${s.consumer.consistentThroughSource === "replay" ? " [rebuilt by replay]" : ""} · lag ${bytes(s.consumer.lagBytes)}, ${seconds(s.consumer.lagSeconds)}`,
+    ...s.reader.schemaChanges.slice(-10).map((c) => `schema     ${c.at} at ${c.lsn}: ${c.summary}`),
     ...(s.lake ? [lakeLine(s.lake)] : []),
     ...s.paused.map(
       (t) =>
