@@ -15,6 +15,8 @@ import { resolveSchemas } from "../warehouse/migrate.ts"
 
 export interface VerifySpec {
   readonly table: string
+  /** The source tables the source side reads (a schema change in one of them concerns this table). */
+  readonly sourceTables: ReadonlyArray<string>
   readonly key: string
   readonly columns: ReadonlyArray<string>
   /** SELECT k, r FROM … over the source (parameter $1: ISO 4217 code → name as jsonb). */
@@ -23,40 +25,104 @@ export interface VerifySpec {
   readonly warehouse: (schemas: WarehouseSchemas) => string
   /** SELECT k, lsn for the keys in $1::bigint[], live or not. */
   readonly positions: (schemas: WarehouseSchemas) => string
+  /** The same comparison as the operator's schema-change decisions read the source (see withDecisions). */
+  readonly adapt: (decisions: Decisions) => VerifySpec
 }
 
-const row = (expressions: ReadonlyArray<string>) => `jsonb_build_array(${expressions.map((e) => `(${e})::text`).join(", ")})::text`
+export type Decisions = ReadonlyMap<string, { readonly renamed: Readonly<Record<string, string>>; readonly missingAccepted: ReadonlyArray<string> }>
 
-const dim = (table: string, key: string, columns: ReadonlyArray<string>, sourceKey: string, sourceExpressions: ReadonlyArray<string>, from: string): VerifySpec => ({
+/** Columns accepted as gone: a compared column whose source expression reads one of them is compared as NULL on both sides. */
+const goneColumns = (decisions: Decisions) => new Set([...decisions.values()].flatMap((d) => d.missingAccepted))
+const readsGone = (expression: string, gone: ReadonlySet<string>) => [...gone].some((column) => new RegExp(`(^|[^a-z_])${column}([^a-z_]|$)`).test(expression))
+
+/**
+ * The compared row: each column's text, numbers by their value (trim_scale: 84755.00 = 84755), so
+ * that a widened source type (integer → numeric) is not a difference while a changed value is.
+ */
+const row = (expressions: ReadonlyArray<string>, numeric: ReadonlyArray<boolean> = []) =>
+  `jsonb_build_array(${expressions.map((e, i) => (numeric[i] ? `trim_scale((${e})::numeric)::text` : `(${e})::text`)).join(", ")})::text`
+
+/** Warehouse columns compared by numeric value. */
+const NUMERIC = new Set(["units_sold", "unit_price", "item_quantity", "item_unit_price", "payment_amount"])
+const numericFlags = (columns: ReadonlyArray<string>) => columns.map((c) => NUMERIC.has(c))
+
+/** The `public.<table>` references of a source query. */
+const tablesOf = (from: string): Array<string> => [...from.matchAll(/public\."?([a-z_]+)"?/g)].map((m) => m[1]!)
+
+/**
+ * The source query as the operator's decisions for schema changes read it (the same decisions the
+ * consumer applies): a renamed column read under its warehouse name, a dropped one accepted as NULL.
+ */
+export const withDecisions = (sql: string, decisions: Decisions): string =>
+  sql.replace(/public\."?([a-z_]+)"?/g, (reference, table: string) => {
+    const d = decisions.get(table)
+    if (!d || (Object.keys(d.renamed).length === 0 && d.missingAccepted.length === 0)) return reference
+    const extra = [
+      ...Object.entries(d.renamed).map(([column, source]) => `x."${source}" AS "${column}"`),
+      ...d.missingAccepted.map((column) => `NULL AS "${column}"`)
+    ]
+    return `(SELECT x.*, ${extra.join(", ")} FROM ${reference} x)`
+  })
+
+const dim = (
+  table: string,
+  key: string,
+  columns: ReadonlyArray<string>,
+  sourceKey: string,
+  sourceExpressions: ReadonlyArray<string>,
+  from: string,
+  decisions: Decisions = new Map()
+): VerifySpec => {
+  const gone = goneColumns(decisions)
+  const source = sourceExpressions.map((e) => (readsGone(e, gone) ? "NULL" : e))
+  const target = columns.map((c, i) => (source[i] === "NULL" && sourceExpressions[i] !== "NULL" ? "NULL" : c))
+  return {
   table,
+  sourceTables: tablesOf(from),
   key,
   columns,
-  source: `SELECT (${sourceKey})::bigint AS k, ${row(sourceExpressions)} AS r FROM ${from}`,
+  source: `SELECT (${sourceKey})::bigint AS k, ${row(source, numericFlags(columns))} AS r FROM ${withDecisions(from, decisions)}`,
   warehouse: (schemas) => {
     const { s } = resolveSchemas(schemas)
-    return `SELECT ${key}::bigint AS k, ${row(columns)} AS r, source_lsn AS lsn FROM ${s}.${table} WHERE NOT is_deleted`
+    return `SELECT ${key}::bigint AS k, ${row(target, numericFlags(columns))} AS r, source_lsn AS lsn FROM ${s}.${table} WHERE NOT is_deleted`
   },
+  adapt: (next) => dim(table, key, columns, sourceKey, sourceExpressions, from, next),
   positions: (schemas) => {
     const { s } = resolveSchemas(schemas)
     return `SELECT ${key}::bigint AS k, source_lsn AS lsn FROM ${s}.${table} WHERE ${key} = ANY($1::bigint[])`
   }
-})
+  }
+}
 
-const fact = (table: string, key: string, columns: ReadonlyArray<string>, sourceExpressions: ReadonlyArray<string>, from: string): VerifySpec => ({
+const fact = (
+  table: string,
+  key: string,
+  columns: ReadonlyArray<string>,
+  sourceExpressions: ReadonlyArray<string>,
+  from: string,
+  decisions: Decisions = new Map()
+): VerifySpec => {
+  const gone = goneColumns(decisions)
+  const source = sourceExpressions.map((e) => (readsGone(e, gone) ? "NULL" : e))
+  const target = columns.map((c, i) => (source[i] === "NULL" && sourceExpressions[i] !== "NULL" ? "NULL" : c))
+  return {
   table,
+  sourceTables: tablesOf(from),
   key,
   columns,
-  source: `SELECT ${key}::bigint AS k, ${row(sourceExpressions)} AS r FROM ${from}`,
+  source: `SELECT ${key}::bigint AS k, ${row(source, numericFlags(columns))} AS r FROM ${withDecisions(from, decisions)}`,
   warehouse: (schemas) => {
     const { s } = resolveSchemas(schemas)
-    return `SELECT ${key}::bigint AS k, ${row(columns)} AS r, source_lsn AS lsn FROM ${s}.${table}_current`
+    return `SELECT ${key}::bigint AS k, ${row(target, numericFlags(columns))} AS r, source_lsn AS lsn FROM ${s}.${table}_current`
   },
+  adapt: (next) => fact(table, key, columns, sourceExpressions, from, next),
   positions: (schemas) => {
     const { s } = resolveSchemas(schemas)
     return `SELECT DISTINCT ON (${key}) ${key}::bigint AS k, source_lsn AS lsn FROM ${s}.${table}
             WHERE ${key} = ANY($1::bigint[]) ORDER BY ${key}, source_lsn DESC, source_seq DESC`
   }
-})
+  }
+}
 
 const timestampParts = (column: string) => [`${column}::date`, `${column}::time(3)`]
 

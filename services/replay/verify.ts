@@ -33,6 +33,7 @@ import { compareLsn } from "../../contracts/lsn.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
 import type { WarehouseSchemas } from "../warehouse/migrate.ts"
 import { readWarehouseFreshness, type WarehouseFreshness } from "./freshness.ts"
+import { resolveSchemas } from "../warehouse/migrate.ts"
 import { VERIFY_SPECS, type VerifySpec } from "./verify-spec.ts"
 
 export interface VerifyOptions extends WarehouseSchemas {
@@ -67,6 +68,10 @@ export interface KeyDifference {
 
 export interface TableVerification {
   readonly table: string
+  /** A source table it derives from is paused by a schema change: not compared (the warehouse holds it as of the pause). */
+  readonly paused?: ReadonlyArray<string>
+  /** A side could not be read as the contract says (a column renamed, dropped or retyped): not compared. */
+  readonly schemaMismatch?: { readonly side: "source" | "warehouse"; readonly message: string }
   readonly sourceRows: number
   readonly warehouseRows: number
   readonly buckets: number
@@ -114,6 +119,30 @@ const snapshot = async <A>(client: pg.Client, body: () => Promise<A>): Promise<A
   } finally {
     await client.query("ROLLBACK")
   }
+}
+
+/** SQLSTATEs of a query that no longer fits the schema: undefined column, table or function, a cast that fails. */
+const SCHEMA_ERRORS = new Set(["42703", "42P01", "42883", "22P02", "42804"])
+
+/** The operator's column decisions and the paused tables (none on a warehouse without them). */
+const readSchemaDecisions = async (warehouse: pg.Client, schemas: WarehouseSchemas) => {
+  const { p } = resolveSchemas(schemas)
+  const decisions = new Map<string, { renamed: Record<string, string>; missingAccepted: Array<string> }>()
+  const paused = new Set<string>()
+  const rows = await warehouse
+    .query(`SELECT table_name, column_name, decision, source_column FROM ${p}.column_decision`)
+    .then((r) => r.rows, (error) => ((error as { code?: string }).code === "42P01" ? [] : Promise.reject(error)))
+  for (const row of rows) {
+    const d = decisions.get(row.table_name) ?? { renamed: {}, missingAccepted: [] }
+    if (row.decision === "renamed") d.renamed[row.column_name] = row.source_column
+    else if (row.decision === "missing") d.missingAccepted.push(row.column_name)
+    decisions.set(row.table_name, d)
+  }
+  const pausedRows = await warehouse
+    .query(`SELECT table_name FROM ${p}.paused_table`)
+    .then((r) => r.rows, (error) => ((error as { code?: string }).code === "42P01" ? [] : Promise.reject(error)))
+  for (const row of pausedRows) paused.add(row.table_name)
+  return { decisions, paused }
 }
 
 interface Bucket {
@@ -185,6 +214,26 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
   const source = await connect(options.sourceUrl, timeout, "totes-verify")
   const warehouse = await connect(options.warehouseUrl, timeout, "totes-verify")
   try {
+    // The operator's decisions for schema changes read the source as the consumer does; paused tables are not compared.
+    const { decisions, paused } = await readSchemaDecisions(warehouse, schemas)
+    const pausedBy = new Map(specs.map((spec) => [spec.table, spec.sourceTables.filter((t) => paused.has(t))]))
+    const mismatches = new Map<string, { side: "source" | "warehouse"; message: string }>()
+    const compared = specs.filter((spec) => pausedBy.get(spec.table)!.length === 0).map((spec) => spec.adapt(decisions))
+    /** A side's checksums, or a schema mismatch recorded for the table (in a savepoint: the snapshot goes on). */
+    const sums = async (client: pg.Client, side: "source" | "warehouse", spec: VerifySpec, sql: string, params: ReadonlyArray<unknown>) => {
+      await client.query("SAVEPOINT verify_table")
+      try {
+        const result = await bucketSums(client, sql, width, params)
+        await client.query("RELEASE SAVEPOINT verify_table")
+        return result
+      } catch (error) {
+        await client.query("ROLLBACK TO SAVEPOINT verify_table")
+        const code = (error as { code?: string }).code ?? ""
+        if (!SCHEMA_ERRORS.has(code)) throw error
+        mismatches.set(spec.table, { side, message: `${(error as Error).message} (${side} side of ${spec.table}: a column renamed, dropped or retyped? see totes status)` })
+        return undefined
+      }
+    }
     let freshness: WarehouseFreshness = await readWarehouseFreshness(warehouse, schemas)
     /** Waits until the warehouse is consistent through `lsn`. */
     const reach = async (lsn: string) => {
@@ -243,13 +292,18 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
     await snapshot(source, async () => {
       roundLsn = await sourceLsn()
       const sourceSums = new Map<string, Map<number, Bucket>>()
-      for (const spec of specs) sourceSums.set(spec.table, await bucketSums(source, spec.source, width, sourceParams(spec)))
-      say(`source snapshot at ${roundLsn}: checksums of ${specs.length} tables`)
+      for (const spec of compared) {
+        const sums_ = await sums(source, "source", spec, spec.source, sourceParams(spec))
+        if (sums_) sourceSums.set(spec.table, sums_)
+      }
+      say(`source snapshot at ${roundLsn}: checksums of ${compared.length} tables`)
       await reach(roundLsn)
       await snapshot(warehouse, async () => {
-        for (const spec of specs) {
-          const ours = sourceSums.get(spec.table)!
-          const theirs = await bucketSums(warehouse, spec.warehouse(schemas), width, [])
+        for (const spec of compared) {
+          const ours = sourceSums.get(spec.table)
+          if (!ours) continue
+          const theirs = await sums(warehouse, "warehouse", spec, spec.warehouse(schemas), [])
+          if (!theirs) continue
           const all = new Set([...ours.keys(), ...theirs.keys()])
           const differing = [...all].filter((b) => ours.get(b)?.h !== theirs.get(b)?.h || ours.get(b)?.n !== theirs.get(b)?.n)
           results.set(spec.table, {
@@ -276,13 +330,13 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
       await snapshot(source, async () => {
         roundLsn = await sourceLsn()
         const sourceRows = new Map<string, Map<number, KeyRow>>()
-        for (const spec of specs) {
+        for (const spec of compared) {
           const keys = (suspects.get(spec.table) ?? []).map((s) => s.key)
           if (keys.length > 0) sourceRows.set(spec.table, await keyRows(source, spec.source, sourceParams(spec), { keys }, false))
         }
         await reach(roundLsn)
         await snapshot(warehouse, async () => {
-          for (const spec of specs) {
+          for (const spec of compared) {
             const previous = suspects.get(spec.table) ?? []
             if (previous.length === 0) continue
             const keys = previous.map((s) => s.key)
@@ -306,9 +360,13 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
     const detailLimit = options.detailLimit ?? 20
     const tables: Array<TableVerification> = specs.map((spec) => {
       const found = (confirmed.get(spec.table) ?? []).sort((a, b) => a.key - b.key)
+      const blocked = pausedBy.get(spec.table)!
+      const mismatch = mismatches.get(spec.table)
       return {
         table: spec.table,
-        ...results.get(spec.table)!,
+        ...(results.get(spec.table) ?? { sourceRows: 0, warehouseRows: 0, buckets: 0, differingBuckets: 0 }),
+        ...(blocked.length > 0 ? { paused: blocked } : {}),
+        ...(mismatch ? { schemaMismatch: mismatch } : {}),
         differences: found.map((d, i) => ({
           key: d.key,
           kind: d.kind,
@@ -318,7 +376,7 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
       }
     })
     return {
-      ok: tables.every((t) => t.differences.length === 0),
+      ok: tables.every((t) => t.differences.length === 0 && !t.paused && !t.schemaMismatch),
       sourceLsn: roundLsn,
       consistentThroughLsn: freshness.consistentThroughLsn,
       consistentThroughAt: freshness.consistentThroughAt?.toISOString() ?? null,

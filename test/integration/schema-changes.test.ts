@@ -136,4 +136,23 @@ describe("source schema changes", () => {
     expect(await paused()).toEqual([])
     expect((await warehouse.query("SELECT units_sold::text AS u FROM fact_sales_order_current WHERE sales_order_id = $1", [order])).rows[0].u).toBe("10.50")
   })
+
+  it("totes verify reads the source as the decisions do and finds no difference; a hand-made one is named by table, key, column and side", async () => {
+    await settled()
+    const clean = await runTotes(["verify", "--wait", "60"], env, 120_000)
+    expect(clean.output).not.toContain("SCHEMA MISMATCH")
+    expect(clean.code).toBe(0)
+    await warehouse.query("UPDATE dim_design SET design_name = 'Tampered' WHERE design_id = 2")
+    const tampered = await runTotes(["verify", "--tables", "dim_design", "--wait", "60"], env, 120_000)
+    expect(tampered.code).not.toBe(0)
+    expect(tampered.output).toContain('dim_design key 2 column design_name: source "Renamed again", warehouse "Tampered"')
+  })
+
+  it("reports a schema mismatch as such when a table changed without a decision", async () => {
+    await source.query("ALTER TABLE department RENAME COLUMN department_name TO dept_name")
+    const report = await runTotes(["verify", "--tables", "dim_staff", "--wait", "60"], env, 120_000)
+    expect(report.code).not.toBe(0)
+    expect(report.output).toMatch(/dim_staff +SCHEMA MISMATCH on the source side: column d\.department_name does not exist/)
+    await source.query("ALTER TABLE department RENAME COLUMN dept_name TO department_name")
+  })
 })

@@ -12,11 +12,22 @@ export const printVerifyReport = (report: VerifyReport) => {
   const built = report.consistentThroughSource === "replay" ? ", rebuilt by replay" : ""
   console.log(`source at ${report.sourceLsn}; warehouse consistent through ${report.consistentThroughLsn} (${report.consistentThroughAt}${built}); ${report.rounds} round(s)`)
   for (const t of report.tables) {
+    if (t.paused) {
+      console.log(`  ${t.table.padEnd(20)} PAUSED: ${t.paused.join(", ")} paused by a source schema change, not compared (see totes status)`)
+      continue
+    }
+    if (t.schemaMismatch) {
+      console.log(`  ${t.table.padEnd(20)} SCHEMA MISMATCH on the ${t.schemaMismatch.side} side: ${t.schemaMismatch.message}`)
+      continue
+    }
     const status = t.differences.length === 0 ? "ok" : `${t.differences.length} DIFFERENT`
     console.log(`  ${t.table.padEnd(20)} source ${String(t.sourceRows).padStart(8)}  warehouse ${String(t.warehouseRows).padStart(8)}  ${status}${t.unsettled.length > 0 ? ` (${t.unsettled.length} keys kept changing: ${t.unsettled.slice(0, 10).join(", ")})` : ""}`)
     for (const d of t.differences.slice(0, 50)) {
-      const columns = d.columns?.map((c) => `${c.column}: source ${JSON.stringify(c.source)} ≠ warehouse ${JSON.stringify(c.warehouse)}`).join("; ")
-      console.log(`      key ${d.key}: ${d.kind}${columns ? ` (${columns})` : ""}`)
+      // Every line names table, key, and for a differing row each column with both sides.
+      if (d.kind === "missing") console.log(`      ${t.table} key ${d.key}: in the source, missing from the warehouse`)
+      else if (d.kind === "extra") console.log(`      ${t.table} key ${d.key}: in the warehouse, not in the source`)
+      else if (!d.columns || d.columns.length === 0) console.log(`      ${t.table} key ${d.key}: differs (columns not listed: over the detail limit)`)
+      else for (const c of d.columns) console.log(`      ${t.table} key ${d.key} column ${c.column}: source ${JSON.stringify(c.source)}, warehouse ${JSON.stringify(c.warehouse)}`)
     }
     if (t.differences.length > 50) console.log(`      … and ${t.differences.length - 50} more`)
   }
