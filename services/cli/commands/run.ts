@@ -39,6 +39,7 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
           onProgress: (p) => {
             if (p.phase === "snapshot" && p.done) log.info("snapshot table done", { table: p.table, rows: p.rows })
             else if (p.phase === "info") log.info(p.message)
+            else if (p.phase === "warning") log.warn(p.message)
           }
         })
         stops.push(() => reader.stop())
