@@ -172,10 +172,12 @@ export const standbyView = async (client: Queryable): Promise<StandbyView> => {
 
 /**
  * Turns a logical slot's failover on or off (PostgreSQL 17+, replication command
- * ALTER_REPLICATION_SLOT). Fails while a walsender holds the slot: run it with the reader stopped.
+ * ALTER_REPLICATION_SLOT). While a walsender holds the slot the server waits for it to be
+ * released (PostgreSQL 18): run it with the reader stopped.
  */
 export const setSlotFailover = async (connectionString: string, slot: string, failover: boolean) => {
   const connection = new pg.Client({ connectionString, replication: "database", application_name: "totes-reader-admin" } as pg.ClientConfig)
+  connection.on("error", () => {}) // a dropped connection fails the query below
   await connection.connect()
   try {
     await connection.query(`ALTER_REPLICATION_SLOT ${quote(slot)} (FAILOVER ${failover})`)
