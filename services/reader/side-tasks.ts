@@ -18,6 +18,7 @@ import { ShardMap } from "../shared/kinesis/shard-map.ts"
 import { kinesisBackoff } from "../shared/kinesis/publisher.ts"
 import { metrics } from "../shared/metrics.ts"
 import type { SessionContext } from "./context.ts"
+import { isSourceConnectionError } from "./errors.ts"
 import { laneSender } from "./lanes.ts"
 import { failoverFindings, FindingTracker, walHeadroomFindings } from "./slot-health.ts"
 import { currentWalLsn, emitHeartbeatMarker, slotInfo, standbyView, type SlotInfo } from "./source-admin.ts"
@@ -83,7 +84,8 @@ export const lagMetrics = (ctx: SessionContext) => {
 const slotHealthReporter = (ctx: SessionContext) => {
   const tracker = new FindingTracker(ctx.settings.slotSyncGraceMs)
   let readyReported = false
-  return async (slot: SlotInfo | undefined) => {
+  let checkFailed = false
+  const check = async (slot: SlotInfo | undefined) => {
     const failoverMatters = ctx.settings.failoverSlot || slot?.failover === true
     const standbys = failoverMatters ? await standbyView(ctx.admin) : undefined
     const findings = [
@@ -99,6 +101,17 @@ const slotHealthReporter = (ctx: SessionContext) => {
         phase: "info",
         message: `slot '${ctx.settings.slot}' has failover and is synchronised through standby slot(s) ${standbys.synchronizedStandbySlots.join(", ")} (synchronized_standby_slots)`
       })
+    }
+  }
+  return async (slot: SlotInfo | undefined) => {
+    try {
+      await check(slot)
+    } catch (error) {
+      // A lost connection ends the session as usual; anything else (a privilege, a server that
+      // answers differently) must not stop the data path: it is reported once.
+      if (isSourceConnectionError(error)) throw error
+      if (!checkFailed) ctx.progress({ phase: "warning", message: `could not check the slot's health: ${(error as Error).message}` })
+      checkFailed = true
     }
   }
 }
