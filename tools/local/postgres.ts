@@ -262,8 +262,10 @@ export const startStandby = async (primary: LocalPostgres, options: StandbyOptio
         ""
       ].join("\n")
     )
+    // Files written here belong to us: hand them to the user the server runs as.
     if (process.getuid?.() === 0) execFileSync("chown", ["-R", `${owner.uid}:${owner.gid}`, dataDir])
   })
+  // Only now, so that the copy does not inherit it (a promoted standby would wait for a slot it lacks).
   if (options.synchronizedStandbySlot !== false) {
     const client = new pg.Client({ connectionString: primary.url("postgres") })
     await client.connect()
