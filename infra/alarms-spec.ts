@@ -40,6 +40,8 @@ export interface AlarmThresholds {
   readonly replicationLagBytes: number
   readonly replicationLagSeconds: number
   readonly retainedWalBytes: number
+  /** Fire when less WAL than this may still be written before the source invalidates the slot (safe_wal_size). */
+  readonly slotWalHeadroomBytes: number
   readonly iteratorAgeMs: number
   readonly freshnessMinutes: number
   readonly firehoseFreshnessSeconds: number
@@ -104,6 +106,16 @@ export const alarmSpecs = <N>(stage: string, t: AlarmThresholds, r: AlarmResourc
       datapointsToAlarm: minutes(5),
       threshold: t.retainedWalBytes,
       comparison: "GreaterThanThreshold",
+      treatMissingData: "notBreaching"
+    }),
+    pipeline("slot-wal-headroom", "SlotSafeWalBytes", {
+      description: `Less than ${t.slotWalHeadroomBytes} bytes of WAL may still be written before the source invalidates the slot (safe_wal_size, max_slot_wal_keep_size): once invalidated, only a new snapshot recovers.`,
+      statistic: "Minimum",
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      threshold: t.slotWalHeadroomBytes,
+      comparison: "LessThanThreshold",
+      // No sample: no max_slot_wal_keep_size (nothing to run out of) or the reader is down (reader-down).
       treatMissingData: "notBreaching"
     }),
     pipeline("warehouse-freshness", "ConsistentThroughAgeSeconds", {
@@ -260,7 +272,16 @@ export const dashboardBody = (input: DashboardInput): string => {
   row("Reader (source → stream)", [
     { title: "Events published", metrics: [pipelineMetric(stage, "EventsPublished"), pipelineMetric(stage, "SnapshotRows"), pipelineMetric(stage, "SchemaChanges", { yAxis: "right" })] },
     { title: "Publish latency (ms)", stat: "p99", metrics: [pipelineMetric(stage, "PublishLatency", { stat: "p50", label: "p50" }), pipelineMetric(stage, "PublishLatency", { stat: "p99", label: "p99" })] },
-    { title: "Replication lag", stat: "Maximum", metrics: [pipelineMetric(stage, "ReplicationLagBytes"), pipelineMetric(stage, "RetainedWalBytes"), pipelineMetric(stage, "ReplicationLagSeconds", { yAxis: "right" })] },
+    {
+      title: "Replication lag and WAL",
+      stat: "Maximum",
+      metrics: [
+        pipelineMetric(stage, "ReplicationLagBytes"),
+        pipelineMetric(stage, "RetainedWalBytes"),
+        pipelineMetric(stage, "SlotSafeWalBytes", { stat: "Minimum" }),
+        pipelineMetric(stage, "ReplicationLagSeconds", { yAxis: "right" })
+      ]
+    },
     {
       title: "Batches, retries, heartbeat age",
       metrics: [

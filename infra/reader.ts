@@ -41,6 +41,7 @@ export const reader = (
       TOTES_LAKE_BUCKET: deps.lake.bucket.name,
       TOTES_SLOT: "totes_cdc",
       TOTES_PUBLICATION: "totes_cdc",
+      TOTES_FAILOVER_SLOT: String(config.reader.failoverSlot),
       TOTES_LOG_LEVEL: "info"
     },
     ssm: { SOURCE_DATABASE_URL: deps.source.secret.arn },

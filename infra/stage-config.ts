@@ -11,6 +11,9 @@
  *                                        WarehouseDatabaseUrl (`sst secret set …`)
  *   TOTES_ALARM_EMAIL=<address>          e-mail subscription of the alarm topic
  *   TOTES_NAT=none|ec2|managed           NAT for the VPC (the consumer Lambda runs in private subnets)
+ *
+ * The reader of a production stage creates its slot with failover (TOTES_FAILOVER_SLOT, PostgreSQL
+ * 17+): a standby that synchronises slots then keeps it through a promotion.
  */
 import type { AlarmThresholds } from "./alarms-spec.ts"
 
@@ -68,7 +71,12 @@ export interface StageConfig {
         readonly warehouse: ManagedDatabase
       }
     | { readonly mode: "existing"; readonly tls: DatabaseTls }
-  readonly reader: { readonly cpu: "0.25 vCPU" | "0.5 vCPU" | "1 vCPU"; readonly memory: `${number} GB` }
+  readonly reader: {
+    readonly cpu: "0.25 vCPU" | "0.5 vCPU" | "1 vCPU"
+    readonly memory: `${number} GB`
+    /** TOTES_FAILOVER_SLOT: create the slot with failover (PostgreSQL 17+) so that a promoted standby keeps it. */
+    readonly failoverSlot: boolean
+  }
   readonly tasks: { readonly cpu: "0.5 vCPU" | "1 vCPU" | "2 vCPU"; readonly memory: `${number} GB` }
   readonly consumer: {
     readonly memoryMb: number
@@ -147,7 +155,7 @@ export const stageConfig = (stage: string, env: Env = {}): StageConfig => {
             source: { instance: production ? "m7g.large" : "t4g.micro", storage: production ? "200 GB" : "20 GB", multiAz: production, version: "17", maxSlotWalKeepSizeMb },
             warehouse: { instance: production ? "m7g.large" : "t4g.micro", storage: production ? "100 GB" : "20 GB", multiAz: production, version: "17" }
           },
-    reader: production ? { cpu: "0.5 vCPU", memory: "1 GB" } : { cpu: "0.25 vCPU", memory: "0.5 GB" },
+    reader: production ? { cpu: "0.5 vCPU", memory: "1 GB", failoverSlot: true } : { cpu: "0.25 vCPU", memory: "0.5 GB", failoverSlot: false },
     tasks: production ? { cpu: "1 vCPU", memory: "4 GB" } : { cpu: "0.5 vCPU", memory: "2 GB" },
     consumer: {
       memoryMb: production ? 1024 : 512,
@@ -174,6 +182,8 @@ export const stageConfig = (stage: string, env: Env = {}): StageConfig => {
       replicationLagSeconds: production ? 300 : 900,
       // half of what the source may keep for the slot before invalidating it
       retainedWalBytes: (maxSlotWalKeepSizeMb / 2) * MiB,
+      // a quarter of it left before the source invalidates the slot (measured by the server: safe_wal_size)
+      slotWalHeadroomBytes: (maxSlotWalKeepSizeMb / 4) * MiB,
       iteratorAgeMs: production ? 5 * 60_000 : 15 * 60_000,
       freshnessMinutes: production ? 10 : 30,
       // The lake watermark's age: a heartbeat interval, one Firehose buffer interval, the minute

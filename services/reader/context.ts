@@ -32,12 +32,18 @@ export interface ReaderSettings {
   /** Events per Kinesis record at most (1: no aggregation, for comparison). */
   readonly maxEventsPerRecord: number
   readonly resnapshot: boolean
+  /** Create the slot with failover (PostgreSQL 17+) and check the standbys that would keep it. */
+  readonly failoverSlot: boolean
+  /** How long a standby may take to synchronise the slot before the reader says it does not. */
+  readonly slotSyncGraceMs: number
 }
 
 export type ReaderProgress =
   | { readonly phase: "snapshot"; readonly table: string; readonly rows: number; readonly done: boolean }
   | { readonly phase: "streaming"; readonly durableLsn: string; readonly published: number }
   | { readonly phase: "info"; readonly message: string }
+  /** Something the reader can run with, but an operator should fix (e.g. a standby that would lose the slot). */
+  | { readonly phase: "warning"; readonly message: string }
   | { readonly phase: "outage"; readonly dependency: string; readonly state: "started" | "ended"; readonly message: string }
   | { readonly phase: "schema"; readonly table: string; readonly lsn: string; readonly breaksWarehouse: ReadonlyArray<string>; readonly message: string }
 

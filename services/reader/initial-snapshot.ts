@@ -15,7 +15,8 @@ import { writeCheckpoint } from "./checkpointer.ts"
 import type { SessionContext } from "./context.ts"
 import type { SourcePosition } from "./outbox.ts"
 import { createSlotWithSnapshot, readTableSnapshot } from "./snapshot.ts"
-import { dropSlot, SOURCE_SESSION_OPTIONS } from "./source-admin.ts"
+import { FAILOVER_MIN_VERSION } from "./slot-health.ts"
+import { dropSlot, serverVersionNum, SOURCE_SESSION_OPTIONS } from "./source-admin.ts"
 
 export class SnapshotInterrupted extends Schema.TaggedError<SnapshotInterrupted>()("SnapshotInterrupted", {
   message: Schema.String
@@ -30,13 +31,18 @@ export const startOver = (ctx: SessionContext, dropExisting: boolean) =>
     if (dropExisting) yield* Effect.tryPromise(() => dropSlot(ctx.admin, slot))
   })
 
-/** Creates the slot and reads every table; returns the position to stream from. */
+/**
+ * Creates the slot (with failover when asked for and the server has it: PostgreSQL 17+; the
+ * slot-health check warns otherwise) and reads every table; returns the position to stream from.
+ */
 export const initialSnapshot = (ctx: SessionContext, stopRequested: () => boolean) =>
   Effect.gen(function* () {
+    const failover = ctx.settings.failoverSlot && (yield* Effect.tryPromise(() => serverVersionNum(ctx.admin))) >= FAILOVER_MIN_VERSION
     const created = yield* Effect.acquireRelease(
-      Effect.tryPromise(() => createSlotWithSnapshot(ctx.settings.sourceUrl, ctx.settings.slot)),
+      Effect.tryPromise(() => createSlotWithSnapshot(ctx.settings.sourceUrl, ctx.settings.slot, { failover })),
       (slot) => Effect.promise(() => slot.connection.end().catch(() => {}))
     )
+    if (failover) ctx.progress({ phase: "info", message: `created slot '${ctx.settings.slot}' with failover: standbys with sync_replication_slots = on keep it` })
     const state: SnapshotState = { consistentPoint: created.consistentPoint, createdAt: created.createdAt, tablesDone: [], complete: false }
     yield* ctx.settings.checkpoints.put(snapshotStateKey(ctx.settings.slot), state)
     return yield* readSnapshotTables(ctx, state, created.snapshotName, stopRequested)

@@ -3,7 +3,7 @@ import type { KinesisClient } from "@aws-sdk/client-kinesis"
 import { Effect } from "effect"
 import { kinesisClient, s3Client } from "../shared/aws-clients.ts"
 import { CheckpointStore } from "../shared/checkpoint-store.ts"
-import { HeartbeatIntervalMs, LakeBucket, MaxRecordBytes, PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, Tables } from "../shared/config.ts"
+import { FailoverSlot, HeartbeatIntervalMs, LakeBucket, MaxRecordBytes, PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, Tables } from "../shared/config.ts"
 import { makeKinesisPublisher } from "../shared/kinesis/publisher.ts"
 import { makeLakeStore } from "../shared/lake-store.ts"
 import { Reader, type ReaderOptions } from "./reader.ts"
@@ -22,6 +22,7 @@ export const readerFromEnv = (env: Env = process.env, overrides: Partial<ReaderO
     lake: makeLakeStore(readConfig(LakeBucket, env), s3Client(env)),
     maxRecordBytes: readConfig(MaxRecordBytes, env),
     heartbeatIntervalMs: readConfig(HeartbeatIntervalMs, env),
+    failoverSlot: readConfig(FailoverSlot, env),
     ...rest
   })
 }

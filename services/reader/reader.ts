@@ -45,6 +45,13 @@ export interface ReaderOptions {
   readonly lagIntervalMs?: number
   /** Allow starting over with a new slot and snapshot when the checkpoint's slot is gone. */
   readonly resnapshot?: boolean
+  /**
+   * Create the slot with failover (PostgreSQL 17+) so that a promoted standby keeps it; the reader
+   * then reports what the standbys lack. Ignored with a warning on older servers.
+   */
+  readonly failoverSlot?: boolean
+  /** How long a standby may take to synchronise a failover slot before the reader reports that it does not (default 60 s). */
+  readonly slotSyncGraceMs?: number
   /** How long a stop may spend publishing what is in hand (then it stops anyway; nothing is confirmed that was not published). */
   readonly drainTimeoutMs?: number
   readonly onProgress?: (progress: ReaderProgress) => void
@@ -81,7 +88,9 @@ export class Reader {
       maxBufferedBytes: options.maxBufferedBytes ?? 16 * MIB,
       maxRecordBytes: options.maxRecordBytes ?? MIB,
       maxEventsPerRecord: options.maxEventsPerRecord ?? Number.POSITIVE_INFINITY,
-      resnapshot: options.resnapshot ?? false
+      resnapshot: options.resnapshot ?? false,
+      failoverSlot: options.failoverSlot ?? false,
+      slotSyncGraceMs: options.slotSyncGraceMs ?? 60_000
     }
   }
 

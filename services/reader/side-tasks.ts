@@ -5,7 +5,9 @@
  *   statusUpdates    confirm the durable position to the server regularly (keeps the walsender alive)
  *   walMarkers       write a WAL marker so an idle database still moves the durable position
  *   streamHeartbeats write the durable position to every shard (the consumers' freshness watermark)
- *   lagMetrics       replication lag and retained WAL (the reader-down alarm needs a sample a minute)
+ *   lagMetrics       replication lag, retained WAL and the WAL left before the server invalidates the
+ *                    slot (the reader-down alarm needs a sample a minute); slot health findings
+ *                    (failover readiness, WAL past max_slot_wal_keep_size) reported as they change
  *   shardRefresh     follow a reshard: new lanes for new shards, closed ones drain
  *   metricsFlush     publish counters once a second instead of a line per Kinesis call
  *   schemaRecorder   keep the source schema changes seen for `totes status` (the newest 20)
@@ -18,8 +20,10 @@ import { ShardMap } from "../shared/kinesis/shard-map.ts"
 import { kinesisBackoff } from "../shared/kinesis/publisher.ts"
 import { metrics } from "../shared/metrics.ts"
 import type { SessionContext } from "./context.ts"
+import { isSourceConnectionError } from "./errors.ts"
 import { laneSender } from "./lanes.ts"
-import { currentWalLsn, emitHeartbeatMarker, slotInfo } from "./source-admin.ts"
+import { failoverFindings, FindingTracker, walHeadroomFindings } from "./slot-health.ts"
+import { currentWalLsn, emitHeartbeatMarker, slotInfo, standbyView, type SlotInfo } from "./source-admin.ts"
 
 const every = (ms: number) => Schedule.spaced(`${Math.max(1, ms)} millis`)
 
@@ -53,21 +57,66 @@ export const streamHeartbeats = (ctx: SessionContext) =>
     ctx.stats.lastHeartbeatAt = emittedAt
   }).pipe(Effect.repeat(every(ctx.settings.heartbeatIntervalMs)))
 
-export const lagMetrics = (ctx: SessionContext) =>
-  Effect.tryPromise(async () => {
+export const lagMetrics = (ctx: SessionContext) => {
+  const health = slotHealthReporter(ctx)
+  return Effect.tryPromise(async () => {
+    const slot = await slotInfo(ctx.admin, ctx.settings.slot)
+    await health(slot)
     const durable = ctx.durable
     if (!durable) return
     const current = await currentWalLsn(ctx.admin)
-    const slot = await slotInfo(ctx.admin, ctx.settings.slot)
     const lagBytes = Number(lsnToBigInt(current) - lsnToBigInt(durable.lsn))
     const lagSeconds = lagBytes > 0 ? Math.max(0, (Date.now() - Date.parse(durable.committedAt)) / 1000) : 0
     metrics.emit("reader", {
       ReplicationLagBytes: Math.max(0, lagBytes),
       ReplicationLagSeconds: lagSeconds,
       ...(slot?.restartLsn ? { RetainedWalBytes: Number(lsnToBigInt(current) - lsnToBigInt(slot.restartLsn)) } : {}),
+      // Negative once past max_slot_wal_keep_size (wal_status unreserved): nothing is left.
+      ...(slot?.safeWalSize !== null && slot?.safeWalSize !== undefined ? { SlotSafeWalBytes: Math.max(0, slot.safeWalSize) } : {}),
       ...(ctx.stats.lastHeartbeatAt ? { HeartbeatAgeSeconds: (Date.now() - Date.parse(ctx.stats.lastHeartbeatAt)) / 1000 } : {})
     })
   }).pipe(Effect.repeat(every(ctx.settings.lagIntervalMs)))
+}
+
+/**
+ * Reports what the slot's state means for a failover and for its WAL headroom: each finding
+ * once as a warning while it holds, an info line when it clears, and once per session that a
+ * failover slot has what it needs.
+ */
+const slotHealthReporter = (ctx: SessionContext) => {
+  const tracker = new FindingTracker(ctx.settings.slotSyncGraceMs)
+  let readyReported = false
+  let checkFailed = false
+  const check = async (slot: SlotInfo | undefined) => {
+    const failoverMatters = ctx.settings.failoverSlot || slot?.failover === true
+    const standbys = failoverMatters ? await standbyView(ctx.admin) : undefined
+    const findings = [
+      ...(standbys ? failoverFindings({ slotName: ctx.settings.slot, failoverRequested: ctx.settings.failoverSlot, slot, standbys }) : []),
+      ...walHeadroomFindings(ctx.settings.slot, slot)
+    ]
+    const { raised, cleared } = tracker.update(findings, Date.now())
+    for (const finding of raised) ctx.progress({ phase: "warning", message: finding.message })
+    for (const finding of cleared) ctx.progress({ phase: "info", message: `resolved: ${finding.message}` })
+    if (standbys && slot?.failover && findings.length === 0 && !readyReported) {
+      readyReported = true
+      ctx.progress({
+        phase: "info",
+        message: `slot '${ctx.settings.slot}' has failover and is synchronised through standby slot(s) ${standbys.synchronizedStandbySlots.join(", ")} (synchronized_standby_slots)`
+      })
+    }
+  }
+  return async (slot: SlotInfo | undefined) => {
+    try {
+      await check(slot)
+    } catch (error) {
+      // A lost connection ends the session as usual; anything else (a privilege, a server that
+      // answers differently) must not stop the data path: it is reported once.
+      if (isSourceConnectionError(error)) throw error
+      if (!checkFailed) ctx.progress({ phase: "warning", message: `could not check the slot's health: ${(error as Error).message}` })
+      checkFailed = true
+    }
+  }
+}
 
 /** Lists the shards again every `shardRefreshMs`, or at once when a record landed somewhere unexpected. */
 export const shardRefresh = <R>(ctx: SessionContext, startLane: (laneId: string) => Effect.Effect<void, never, R>) =>

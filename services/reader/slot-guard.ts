@@ -2,6 +2,8 @@
  * Pure: where the reader starts, from what it recorded (checkpoint, snapshot progress) and what
  * the server says about the slot. A silent gap between the checkpoint and what the slot would
  * stream is refused, never papered over; `--resnapshot` is the operator's explicit way out.
+ * A slot the server invalidated (wal_status `lost`: WAL removed past max_slot_wal_keep_size,
+ * PostgreSQL 18's idle_replication_slot_timeout, …) is such a gap, explained with its cause.
  */
 import type { ReaderCheckpoint, SnapshotState } from "../../contracts/checkpoint.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
@@ -28,6 +30,24 @@ export interface StartFacts {
 const RESNAPSHOT_ADVICE =
   "Refusing to run. To start over, restart with --resnapshot (a new slot and initial snapshot) and rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time): changes in the gap were never captured, so rows deleted in it would otherwise linger; totes verify shows what differs."
 
+const INVALIDATED_ADVICE =
+  "Refusing to run: the server no longer streams from this slot. Repair: restart the reader with --resnapshot (it drops the slot, creates a new one and publishes a new initial snapshot), then rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time) or repair the tables online with totes resnapshot --tables <tables>: rows deleted while the slot was lost were never captured and linger otherwise; totes verify shows what differs. Against a repeat: keep the reader running, act on the slot-wal-headroom and retained-wal alarms, or raise max_slot_wal_keep_size / idle_replication_slot_timeout."
+
+const INVALIDATION_CAUSES: Readonly<Record<string, string>> = {
+  wal_removed: "it needed WAL beyond max_slot_wal_keep_size, and the server removed that WAL while the reader was down or behind",
+  idle_timeout: "it was unused for longer than idle_replication_slot_timeout while the reader was down",
+  rows_removed: "catalog rows it needed were vacuumed away (on a standby: the primary removed them; a physical slot with hot_standby_feedback = on prevents it)",
+  wal_level_insufficient: "wal_level on the primary was lowered below logical"
+}
+
+/** How the server invalidated the slot, if it did (wal_status `lost`; the reason on PostgreSQL 17+). */
+export const invalidationOf = (slot: SlotInfo | undefined): string | undefined => {
+  if (!slot || (slot.walStatus !== "lost" && !slot.invalidationReason)) return undefined
+  const reason = slot.invalidationReason ?? "wal_status lost"
+  const cause = INVALIDATION_CAUSES[slot.invalidationReason ?? "wal_removed"]
+  return `was invalidated by the server (${reason})${cause ? `: ${cause}` : ""}`
+}
+
 /** Why streaming from this slot would skip changes, if it would. */
 export const gapOf = ({ slotName, systemId, slot, checkpoint }: StartFacts): string | undefined => {
   if (!checkpoint) return undefined
@@ -35,6 +55,8 @@ export const gapOf = ({ slotName, systemId, slot, checkpoint }: StartFacts): str
     return `the checkpoint for slot '${slotName}' belongs to another database server (system id ${checkpoint.systemId}, this one is ${systemId}); refusing to mix histories`
   if (!slot)
     return `replication slot '${slotName}' is missing but the checkpoint says changes up to ${checkpoint.lsn} were captured: the slot was dropped or the server replaced, and changes after that position may be lost`
+  const invalidated = invalidationOf(slot)
+  if (invalidated) return `replication slot '${slotName}' ${invalidated}; changes after the reader's checkpoint (${checkpoint.lsn}) can no longer be read from it`
   // We acknowledge `lsn`, which the server records as lsn + 1; anything further was moved by someone else.
   if (slot.confirmedFlushLsn && lsnToBigInt(slot.confirmedFlushLsn) > lsnToBigInt(checkpoint.lsn) + 1n)
     return `replication slot '${slotName}' was moved past the reader's checkpoint (slot confirmed ${slot.confirmedFlushLsn}, checkpoint ${checkpoint.lsn}): changes in between were never published`
@@ -46,9 +68,13 @@ export const decideStart = (facts: StartFacts): StartDecision => {
   if (slot?.activePid) return { _tag: "Refuse", reason: `slot '${slotName}' is in use by backend pid ${slot.activePid}` }
   if (slot && slot.plugin !== "pgoutput") return { _tag: "Refuse", reason: `slot '${slotName}' uses plugin ${slot.plugin}, not pgoutput` }
   const gap = gapOf(facts)
-  if (gap && !facts.resnapshot) return { _tag: "Refuse", reason: `${gap}. ${RESNAPSHOT_ADVICE}` }
+  const lost = checkpoint?.systemId === facts.systemId && invalidationOf(slot) !== undefined
+  if (gap && !facts.resnapshot) return { _tag: "Refuse", reason: `${gap}. ${lost ? INVALIDATED_ADVICE : RESNAPSHOT_ADVICE}` }
   if (gap) return { _tag: "Snapshot", dropExisting: Boolean(slot), reason: `--resnapshot: ${gap}; starting over with a new slot and initial snapshot` }
   if (!slot) return { _tag: "Snapshot", dropExisting: false, reason: undefined }
+  const invalidated = invalidationOf(slot)
+  // Nothing was streamed from it yet (no checkpoint): like a missing slot, the snapshot starts again.
+  if (invalidated) return { _tag: "Snapshot", dropExisting: true, reason: `slot '${slotName}' ${invalidated} before anything was streamed from it: recreating it with a fresh snapshot` }
   if (!checkpoint && !snapshot)
     // Created by a reader that died before recording anything: nothing was acknowledged.
     return { _tag: "Snapshot", dropExisting: true, reason: `slot '${slotName}' has no checkpoint: recreating it with a fresh snapshot` }

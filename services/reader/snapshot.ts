@@ -22,12 +22,16 @@ export interface CreatedSlot {
   readonly connection: pg.Client
 }
 
-export const createSlotWithSnapshot = async (connectionString: string, slot: string): Promise<CreatedSlot> => {
+/**
+ * `failover` (PostgreSQL 17+ only) marks the slot for synchronisation to standbys with
+ * sync_replication_slots = on, so that a promoted standby has it.
+ */
+export const createSlotWithSnapshot = async (connectionString: string, slot: string, options: { readonly failover?: boolean } = {}): Promise<CreatedSlot> => {
   const connection = new pg.Client({ connectionString, replication: "database", options: SOURCE_SESSION_OPTIONS } as pg.ClientConfig)
   await connection.connect()
   try {
     const createdAt = new Date().toISOString()
-    const { rows } = await connection.query(`CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export')`)
+    const { rows } = await connection.query(`CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput (SNAPSHOT 'export'${options.failover ? ", FAILOVER true" : ""})`)
     return { consistentPoint: normalizeLsn(rows[0].consistent_point), createdAt, snapshotName: rows[0].snapshot_name, connection }
   } catch (error) {
     await connection.end().catch(() => {})

@@ -3,7 +3,7 @@
  * validation, publication, slot state, locks and heartbeat markers. Identifiers are validated
  * by config and always quoted; values are parameters.
  */
-import type pg from "pg"
+import pg from "pg"
 import { normalizeLsn } from "../../contracts/lsn.ts"
 
 export class SourceValidationError extends Error {
@@ -32,6 +32,16 @@ export interface SlotInfo {
   readonly confirmedFlushLsn: string | null
   readonly restartLsn: string | null
   readonly activePid: number | null
+  /** `reserved`, `extended`, `unreserved` (past max_slot_wal_keep_size: the next checkpoint invalidates it) or `lost`. */
+  readonly walStatus: string | null
+  /** PostgreSQL 17+: why the slot was invalidated (`wal_removed`, `rows_removed`, `wal_level_insufficient`, 18: `idle_timeout`). */
+  readonly invalidationReason: string | null
+  /** Bytes of WAL that can still be written before the slot is invalidated (null: no max_slot_wal_keep_size). */
+  readonly safeWalSize: number | null
+  /** PostgreSQL 17+: the slot is synchronised to standbys (null on older servers). */
+  readonly failover: boolean | null
+  /** PostgreSQL 17+: the slot was synchronised from a primary (this server was a standby). */
+  readonly synced: boolean | null
 }
 
 export const validateSource = async (client: Queryable, tables: ReadonlyArray<string>, publication: string) => {
@@ -88,12 +98,12 @@ export const ensurePublication = async (client: Queryable, publication: string, 
   if (missing.length > 0) await client.query(`ALTER PUBLICATION ${quote(publication)} ADD TABLE ${list(missing)}`)
 }
 
+const orNull = <A>(value: A | undefined): A | null => (value === undefined ? null : value)
+
+/** The slot as the server sees it. The row is read as JSON: its columns differ between PostgreSQL versions. */
 export const slotInfo = async (client: Queryable, slot: string): Promise<SlotInfo | undefined> => {
-  const { rows } = await client.query(
-    "SELECT slot_name, plugin, database, confirmed_flush_lsn::text, restart_lsn::text, active_pid FROM pg_replication_slots WHERE slot_name = $1",
-    [slot]
-  )
-  const row = rows[0]
+  const { rows } = await client.query("SELECT to_jsonb(s) AS slot FROM pg_replication_slots s WHERE slot_name = $1", [slot])
+  const row = rows[0]?.slot as Record<string, any> | undefined
   if (!row) return undefined
   return {
     slot: row.slot_name,
@@ -101,7 +111,78 @@ export const slotInfo = async (client: Queryable, slot: string): Promise<SlotInf
     database: row.database,
     confirmedFlushLsn: row.confirmed_flush_lsn ? normalizeLsn(row.confirmed_flush_lsn) : null,
     restartLsn: row.restart_lsn ? normalizeLsn(row.restart_lsn) : null,
-    activePid: row.active_pid
+    activePid: orNull(row.active_pid),
+    walStatus: orNull(row.wal_status),
+    invalidationReason: orNull(row.invalidation_reason),
+    safeWalSize: row.safe_wal_size === null || row.safe_wal_size === undefined ? null : Number(row.safe_wal_size),
+    failover: orNull(row.failover),
+    synced: orNull(row.synced)
+  }
+}
+
+/** `server_version_num`, e.g. 170004 for 17.4. */
+export const serverVersionNum = async (client: Queryable): Promise<number> => Number((await client.query("SHOW server_version_num")).rows[0].server_version_num)
+
+/** A physical replication slot: how a standby streams from this server. */
+export interface PhysicalSlot {
+  readonly name: string
+  readonly active: boolean
+  /** Set from the standby's hot_standby_feedback. */
+  readonly xmin: string | null
+  /** Set from the standby's feedback when it holds logical slots (e.g. synchronised ones). */
+  readonly catalogXmin: string | null
+  readonly walStatus: string | null
+  readonly invalidationReason: string | null
+}
+
+/** What the primary can tell about standbys that would keep a failover slot (PostgreSQL 17+). */
+export interface StandbyView {
+  readonly serverVersionNum: number
+  /** The primary's synchronized_standby_slots (empty before PostgreSQL 17 or when unset). */
+  readonly synchronizedStandbySlots: ReadonlyArray<string>
+  readonly physicalSlots: ReadonlyArray<PhysicalSlot>
+  /** Names of logical slots, to tell a logical slot listed in synchronized_standby_slots. */
+  readonly logicalSlots: ReadonlyArray<string>
+}
+
+export const standbyView = async (client: Queryable): Promise<StandbyView> => {
+  const version = await serverVersionNum(client)
+  const listed = version >= 170000 ? String((await client.query("SELECT current_setting('synchronized_standby_slots') AS v")).rows[0].v) : ""
+  const { rows } = await client.query("SELECT to_jsonb(s) AS slot FROM pg_replication_slots s ORDER BY slot_name")
+  const slots = rows.map((r) => r.slot as Record<string, any>)
+  return {
+    serverVersionNum: version,
+    synchronizedStandbySlots: listed
+      .split(",")
+      .map((name) => name.trim().replace(/^"(.*)"$/, "$1"))
+      .filter(Boolean),
+    physicalSlots: slots
+      .filter((s) => s.slot_type === "physical")
+      .map((s) => ({
+        name: s.slot_name,
+        active: Boolean(s.active),
+        xmin: orNull(s.xmin),
+        catalogXmin: orNull(s.catalog_xmin),
+        walStatus: orNull(s.wal_status),
+        invalidationReason: orNull(s.invalidation_reason)
+      })),
+    logicalSlots: slots.filter((s) => s.slot_type === "logical").map((s) => s.slot_name as string)
+  }
+}
+
+/**
+ * Turns a logical slot's failover on or off (PostgreSQL 17+, replication command
+ * ALTER_REPLICATION_SLOT). While a walsender holds the slot the server waits for it to be
+ * released (PostgreSQL 18): run it with the reader stopped.
+ */
+export const setSlotFailover = async (connectionString: string, slot: string, failover: boolean) => {
+  const connection = new pg.Client({ connectionString, replication: "database", application_name: "totes-reader-admin" } as pg.ClientConfig)
+  connection.on("error", () => {}) // a dropped connection fails the query below
+  await connection.connect()
+  try {
+    await connection.query(`ALTER_REPLICATION_SLOT ${quote(slot)} (FAILOVER ${failover})`)
+  } finally {
+    await connection.end().catch(() => {})
   }
 }
 

@@ -33,6 +33,11 @@ export const HeartbeatIntervalMs = Config.schema(
   Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 100, maximum: 60_000 }, { message: "expected milliseconds between 100 and 60000" }))),
   "TOTES_HEARTBEAT_MS"
 ).pipe(Config.withDefault(1_000))
+/**
+ * Create the reader's slot with `failover` (PostgreSQL 17+) so that a standby synchronising slots
+ * keeps it through a promotion. On by default in production stages (infra/stage-config.ts).
+ */
+export const FailoverSlot = Config.Boolean("TOTES_FAILOVER_SLOT").pipe(Config.withDefault(false))
 export const WarehouseSchema = identifier("TOTES_WAREHOUSE_SCHEMA").pipe(Config.withDefault("public"))
 export const PipelineSchema = identifier("TOTES_PIPELINE_SCHEMA").pipe(Config.withDefault("totes"))
 

@@ -64,6 +64,12 @@ export const METRICS = define({
   ReplicationLagBytes: { component: "reader", unit: "Bytes", dimensions: [], description: "pg_current_wal_insert_lsn() - acknowledged LSN; emit at least once a minute (reader-down alarm)" },
   ReplicationLagSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "now - commit time of the last durable transaction while changes are pending" },
   RetainedWalBytes: { component: "reader", unit: "Bytes", dimensions: [], description: "pg_current_wal_insert_lsn() - slot restart_lsn: WAL the source keeps for the slot" },
+  SlotSafeWalBytes: {
+    component: "reader",
+    unit: "Bytes",
+    dimensions: [],
+    description: "the slot's safe_wal_size: WAL that can still be written before the source invalidates the slot (max_slot_wal_keep_size); 0 once past it; absent without a limit"
+  },
   HeartbeatAgeSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "age of the last heartbeat written to every shard" },
   SchemaChanges: { component: "reader", unit: "Count", dimensions: ["Table"], description: "source schema changes seen in relation messages (absorbed, or pausing the table in the warehouse)" },
   SnapshotRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows published by the initial snapshot" },

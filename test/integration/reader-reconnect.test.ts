@@ -14,6 +14,7 @@ import type { ReaderProgress } from "../../services/reader/reader.ts"
 import { startPostgres, type LocalPostgres } from "../../tools/local/postgres.ts"
 import { initSourceSchema } from "../../tools/source/totesys-db.ts"
 import { auditedChanges, installAudit } from "../support/audit.ts"
+import { writeDesignsUntil } from "../support/design-writer.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { seedDimensions } from "../support/mini-workload.ts"
 import { waitFor } from "../support/processes.ts"
@@ -49,35 +50,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** Inserts designs one transaction at a time; a lost connection is reconnected, a failed insert retried. */
-const writeUntil = async (url: string, signal: AbortSignal) => {
-  let client: pg.Client | undefined
-  let committed = 0
-  let failures = 0
-  while (!signal.aborted) {
-    try {
-      if (!client) {
-        client = new pg.Client({ connectionString: url })
-        client.on("error", () => {})
-        await client.connect()
-      }
-      await client.query(
-        "INSERT INTO design (design_name, file_location, file_name, last_updated) VALUES ($1, '/usr', 'd.json', now())",
-        [`Design ${committed}`]
-      )
-      committed++
-    } catch {
-      failures++
-      await client?.end().catch(() => {})
-      client = undefined
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  await client?.end().catch(() => {})
-  return { committed, failures }
-}
-
 describe("reader and a restarting source", () => {
   it("reconnects by itself and loses nothing when PostgreSQL restarts under a writing workload", async () => {
     const env = { ...(await isolatedPipelineEnv({ shards: 2 })), SOURCE_DATABASE_URL: server.url("totesys") }
@@ -98,7 +70,7 @@ describe("reader and a restarting source", () => {
     await waitFor(() => reader.stats.durableLsn !== null, 30_000, "reader streaming")
 
     const stopWriting = new AbortController()
-    const writing = writeUntil(env.SOURCE_DATABASE_URL, stopWriting.signal)
+    const writing = writeDesignsUntil(env.SOURCE_DATABASE_URL, stopWriting.signal)
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     await server.restart(1_500)
     await waitFor(() => reader.stats.reconnects > 0, 30_000, "reader noticed the restart")

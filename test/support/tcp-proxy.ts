@@ -1,6 +1,8 @@
 /**
  * A loopback TCP proxy that a test can cut: `down()` drops every connection and refuses new
  * ones (what a database outage looks like to a client), `up()` lets traffic through again.
+ * `retarget(port)` sends new connections elsewhere: with `down()` before it, a failover as a
+ * client behind a DNS name or a virtual IP sees it.
  */
 import { createServer, connect, type Socket } from "node:net"
 
@@ -8,15 +10,17 @@ export interface TcpProxy {
   readonly port: number
   readonly down: () => void
   readonly up: () => void
+  readonly retarget: (port: number) => void
   readonly close: () => Promise<void>
 }
 
 export const startTcpProxy = async (targetPort: number): Promise<TcpProxy> => {
   let open = true
+  let target = targetPort
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
     if (!open) return client.destroy()
-    const upstream = connect(targetPort, "127.0.0.1")
+    const upstream = connect(target, "127.0.0.1")
     sockets.add(client).add(upstream)
     const drop = () => {
       client.destroy()
@@ -40,6 +44,9 @@ export const startTcpProxy = async (targetPort: number): Promise<TcpProxy> => {
     },
     up: () => {
       open = true
+    },
+    retarget: (port) => {
+      target = port
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, Tables, WarehouseSchema } from "../../services/shared/config.ts"
+import { FailoverSlot, PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, Tables, WarehouseSchema } from "../../services/shared/config.ts"
 
 describe("configuration", () => {
   it("uses the documented defaults", () => {
@@ -21,6 +21,13 @@ describe("configuration", () => {
     const url = readConfig(SourceDatabaseUrl, { SOURCE_DATABASE_URL: "postgres://u:secret@h/db" })
     expect(String(url)).not.toContain("secret")
     expect(reveal(url)).toBe("postgres://u:secret@h/db")
+  })
+
+  it("reads TOTES_FAILOVER_SLOT as a boolean, off by default, naming the variable when invalid", () => {
+    expect(readConfig(FailoverSlot, {})).toBe(false)
+    expect(readConfig(FailoverSlot, { TOTES_FAILOVER_SLOT: "true" })).toBe(true)
+    expect(readConfig(FailoverSlot, { TOTES_FAILOVER_SLOT: "false" })).toBe(false)
+    expect(() => readConfig(FailoverSlot, { TOTES_FAILOVER_SLOT: "maybe" })).toThrow(/TOTES_FAILOVER_SLOT/)
   })
 
   it("splits TOTES_TABLES", () => {

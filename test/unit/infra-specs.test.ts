@@ -50,6 +50,12 @@ describe("stage settings", () => {
     expect(() => stageConfig("dev", { TOTES_ALARM_EMAIL: "not-an-address" })).toThrow(/e-mail/)
   })
 
+  it("creates the reader's slot with failover in production stages only (TOTES_FAILOVER_SLOT)", () => {
+    expect(stageConfig("production").reader.failoverSlot).toBe(true)
+    expect(stageConfig("prod").reader.failoverSlot).toBe(true)
+    expect(stageConfig("dev").reader.failoverSlot).toBe(false)
+  })
+
   it("builds database URLs with encoded credentials and the stage's sslmode", () => {
     expect(databaseUrl({ username: "totes", password: "p@ss/w:rd?", host: "db.abc.eu-west-2.rds.amazonaws.com", port: 5432, database: "totesys" }, "verify-full")).toBe(
       "postgres://totes:p%40ss%2Fw%3Ard%3F@db.abc.eu-west-2.rds.amazonaws.com:5432/totesys?sslmode=verify-full"
@@ -119,6 +125,7 @@ describe("alarms", () => {
         "replication-lag-bytes",
         "replication-lag-seconds",
         "retained-wal",
+        "slot-wal-headroom",
         "source-slot-lag",
         "table-paused",
         "warehouse-freshness"
@@ -157,6 +164,25 @@ describe("alarms", () => {
     })
     expect(METRICS.LakeWatermarkAgeSeconds.unit).toBe("Seconds")
     expect(config.alarms.firehoseFreshnessSeconds).toBeGreaterThan(config.firehose.bufferingIntervalSeconds)
+    expect(byId["slot-wal-headroom"]).toMatchObject({
+      metricName: "SlotSafeWalBytes",
+      statistic: "Minimum",
+      comparison: "LessThanThreshold",
+      threshold: config.alarms.slotWalHeadroomBytes,
+      treatMissingData: "notBreaching"
+    })
+    expect(METRICS.SlotSafeWalBytes.unit).toBe("Bytes")
+  })
+
+  it("warns about the slot's WAL in two steps before the source invalidates it (max_slot_wal_keep_size)", () => {
+    for (const stage of ["production", "dev"]) {
+      const c = stageConfig(stage)
+      const keepBytes = (c.databases.mode === "managed" ? c.databases.source.maxSlotWalKeepSizeMb : 0) * 1024 * 1024
+      // retained-wal at half the limit, slot-wal-headroom with a quarter left: both before invalidation.
+      expect(c.alarms.retainedWalBytes).toBe(keepBytes / 2)
+      expect(c.alarms.slotWalHeadroomBytes).toBe(keepBytes / 4)
+      expect(keepBytes - c.alarms.retainedWalBytes).toBeGreaterThan(c.alarms.slotWalHeadroomBytes)
+    }
   })
 
   it("watches AWS metrics of the consumer, the failure queue, Firehose delivery and RDS", () => {

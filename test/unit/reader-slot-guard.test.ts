@@ -1,7 +1,7 @@
 /** Where the reader starts: every branch of the slot guard. */
 import { describe, expect, it } from "vitest"
 import type { ReaderCheckpoint, SnapshotState } from "../../contracts/checkpoint.ts"
-import { decideStart, gapOf, type StartFacts } from "../../services/reader/slot-guard.ts"
+import { decideStart, gapOf, invalidationOf, type StartFacts } from "../../services/reader/slot-guard.ts"
 import type { SlotInfo } from "../../services/reader/source-admin.ts"
 
 const SYSTEM_ID = "7312345678901234567"
@@ -13,6 +13,11 @@ const slot = (overrides: Partial<SlotInfo> = {}): SlotInfo => ({
   confirmedFlushLsn: "0/16B3749",
   restartLsn: "0/16B3000",
   activePid: null,
+  walStatus: "reserved",
+  invalidationReason: null,
+  safeWalSize: 1_000_000,
+  failover: false,
+  synced: false,
   ...overrides
 })
 
@@ -114,6 +119,78 @@ describe("decideStart", () => {
       expect(decideStart(other)).toEqual({ _tag: "Refuse", reason: `${gap}. ${ADVICE}` })
       expect(decideStart({ ...other, resnapshot: true })).toEqual({ _tag: "Snapshot", dropExisting: true, reason: `--resnapshot: ${gap}; starting over with a new slot and initial snapshot` })
       expect(decideStart({ ...other, slot: undefined, resnapshot: true })).toMatchObject({ _tag: "Snapshot", dropExisting: false })
+    })
+  })
+
+  describe("a slot the server invalidated is refused with its cause and the repair", () => {
+    const INVALIDATED_ADVICE =
+      "Refusing to run: the server no longer streams from this slot. Repair: restart the reader with --resnapshot (it drops the slot, creates a new one and publishes a new initial snapshot), then rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time) or repair the tables online with totes resnapshot --tables <tables>: rows deleted while the slot was lost were never captured and linger otherwise; totes verify shows what differs. Against a repeat: keep the reader running, act on the slot-wal-headroom and retained-wal alarms, or raise max_slot_wal_keep_size / idle_replication_slot_timeout."
+
+    it.each([
+      [
+        "idle_timeout",
+        "was invalidated by the server (idle_timeout): it was unused for longer than idle_replication_slot_timeout while the reader was down"
+      ],
+      [
+        "wal_removed",
+        "was invalidated by the server (wal_removed): it needed WAL beyond max_slot_wal_keep_size, and the server removed that WAL while the reader was down or behind"
+      ],
+      [
+        "rows_removed",
+        "was invalidated by the server (rows_removed): catalog rows it needed were vacuumed away (on a standby: the primary removed them; a physical slot with hot_standby_feedback = on prevents it)"
+      ],
+      ["wal_level_insufficient", "was invalidated by the server (wal_level_insufficient): wal_level on the primary was lowered below logical"],
+      ["some_future_reason", "was invalidated by the server (some_future_reason)"]
+    ])("%s", (reason, explanation) => {
+      // The slot still shows its old positions (idle_timeout keeps restart_lsn): only the status tells.
+      const lost = facts({ slot: slot({ walStatus: "lost", invalidationReason: reason, safeWalSize: null }) })
+      const gap = `replication slot 'totes_slot' ${explanation}; changes after the reader's checkpoint (0/16B3748) can no longer be read from it`
+      expect(invalidationOf(lost.slot)).toBe(explanation)
+      expect(gapOf(lost)).toBe(gap)
+      expect(decideStart(lost)).toEqual({ _tag: "Refuse", reason: `${gap}. ${INVALIDATED_ADVICE}` })
+      expect(decideStart({ ...lost, resnapshot: true })).toEqual({
+        _tag: "Snapshot",
+        dropExisting: true,
+        reason: `--resnapshot: ${gap}; starting over with a new slot and initial snapshot`
+      })
+    })
+
+    it("wal_status lost without a reason (PostgreSQL 13-16) means the WAL was removed", () => {
+      const lost = facts({ slot: slot({ walStatus: "lost", invalidationReason: null, failover: null, synced: null }) })
+      expect(invalidationOf(lost.slot)).toBe(
+        "was invalidated by the server (wal_status lost): it needed WAL beyond max_slot_wal_keep_size, and the server removed that WAL while the reader was down or behind"
+      )
+      expect(decideStart(lost)).toMatchObject({ _tag: "Refuse", reason: expect.stringContaining("Repair: restart the reader with --resnapshot") })
+    })
+
+    it("a reason without wal_status lost (a conflict on a standby) is an invalidation too", () => {
+      expect(decideStart(facts({ slot: slot({ walStatus: "reserved", invalidationReason: "rows_removed" }) }))._tag).toBe("Refuse")
+    })
+
+    it.each(["reserved", "extended", "unreserved", null])("wal_status %s is not an invalidation: the reader streams (unreserved is warned about while running)", (walStatus) => {
+      expect(invalidationOf(slot({ walStatus }))).toBeUndefined()
+      expect(decideStart(facts({ slot: slot({ walStatus }) }))._tag).toBe("Stream")
+    })
+
+    it("another server's checkpoint is still reported as such, with the general advice", () => {
+      const other = facts({ slot: slot({ walStatus: "lost", invalidationReason: "idle_timeout" }), checkpoint: checkpoint({ systemId: "7000000000000000001" }) })
+      expect(decideStart(other)).toEqual({ _tag: "Refuse", reason: expect.stringContaining(`belongs to another database server`) })
+      expect((decideStart(other) as { reason: string }).reason.endsWith(ADVICE)).toBe(true)
+    })
+
+    it("an invalidated slot in use is still refused as in use", () => {
+      expect(decideStart(facts({ slot: slot({ walStatus: "lost", invalidationReason: "wal_removed", activePid: 77 }) }))).toEqual({ _tag: "Refuse", reason: "slot 'totes_slot' is in use by backend pid 77" })
+    })
+
+    it("without a checkpoint nothing was streamed from it: recreated with a fresh snapshot, with the cause", () => {
+      const reason =
+        "slot 'totes_slot' was invalidated by the server (idle_timeout): it was unused for longer than idle_replication_slot_timeout while the reader was down before anything was streamed from it: recreating it with a fresh snapshot"
+      for (const state of [undefined, snapshot(false)])
+        expect(decideStart(facts({ slot: slot({ walStatus: "lost", invalidationReason: "idle_timeout" }), checkpoint: undefined, snapshot: state }))).toEqual({
+          _tag: "Snapshot",
+          dropExisting: true,
+          reason
+        })
     })
   })
 

