@@ -27,7 +27,8 @@ import { describeChange } from "./schema-watch.ts"
 import { laneSender, lagMetrics, metricsFlush, schemaRecorder, shardRefresh, statusUpdates, streamHeartbeats, walMarkers } from "./side-tasks.ts"
 import { Signal } from "./signal.ts"
 import { decideStart } from "./slot-guard.ts"
-import { slotInfo, tableSchemas } from "./source-admin.ts"
+import { serverVersionNum, setSlotFailover, slotInfo, tableSchemas } from "./source-admin.ts"
+import { FAILOVER_MIN_VERSION } from "./slot-health.ts"
 
 export interface SessionControl {
   readonly settings: ReaderSettings
@@ -138,6 +139,11 @@ export const runSession = (control: SessionControl) =>
           start = yield* resumeSnapshot(ctx, decision.state, stopRequested)
           break
         case "Stream":
+          // A production stage asks for a failover slot: switch an existing one (nobody holds it now).
+          if (settings.failoverSlot && slot?.failover === false && (yield* Effect.tryPromise(() => serverVersionNum(admin))) >= FAILOVER_MIN_VERSION) {
+            yield* Effect.tryPromise(() => setSlotFailover(settings.sourceUrl, settings.slot, true))
+            control.progress({ phase: "info", message: `slot '${settings.slot}' now survives a failover to a synchronised standby (FAILOVER true)` })
+          }
           start = { lsn: decision.from, committedAt: decision.committedAt }
           ctx.durable = start
           stats.durableLsn = start.lsn
