@@ -12,6 +12,8 @@
  * Lambda and ECS ship both). TOTES_LOG_LEVEL = debug | info | warn | error | off (default info).
  */
 
+import { LogLevel as LogLevelSetting, readConfigOrDefault } from "./config.ts"
+
 export type LogLevel = "debug" | "info" | "warn" | "error"
 const LEVELS: Record<LogLevel | "off", number> = { debug: 10, info: 20, warn: 30, error: 40, off: 100 }
 
@@ -246,10 +248,8 @@ export const setDefaultLogSink = (sink: LogSink): (() => void) => {
   }
 }
 
-const levelFromEnv = (): LogLevel | "off" => {
-  const value = (process.env.TOTES_LOG_LEVEL ?? "info").toLowerCase()
-  return value in LEVELS ? (value as LogLevel | "off") : "info"
-}
+/** TOTES_LOG_LEVEL (an invalid value is refused at start by checkConfiguration, not here). */
+const levelFromEnv = (): LogLevel | "off" => readConfigOrDefault(LogLevelSetting, process.env)
 
 export const makeLogger = (component: string, options: LoggerOptions = {}): Logger => {
   const threshold = LEVELS[options.level ?? levelFromEnv()]
