@@ -18,7 +18,7 @@
  */
 import { metrics } from "../shared/metrics.ts"
 import { Effect, Option } from "effect"
-import pg from "pg"
+import type pg from "pg"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
@@ -26,6 +26,7 @@ import { applyRecords, type ApplyResult } from "../consumer/apply.ts"
 import { isTransientWarehouseError } from "../consumer/process-batch.ts"
 import { projectBatch } from "../consumer/projection.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import { connectClient } from "../shared/database-connection.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { advanceCheckpoint, pendingObjects, type ReplayCheckpoint } from "./progress-state.ts"
 import { parquetUnits, rawUnits, type LoadedUnit } from "./sources.ts"
@@ -35,6 +36,8 @@ import { boundText, selectEvents, timeWindow, type Bound } from "./window.ts"
 export interface ReplayOptions {
   readonly lake: LakeStoreShape
   readonly targetUrl: string
+  /** Which database the target is, for connection errors: the warehouse (default) or a --target. */
+  readonly targetName?: "warehouse" | "target"
   readonly schema?: string
   readonly pipelineSchema?: string
   readonly checkpoints: CheckpointStoreShape
@@ -139,11 +142,8 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
 
   // 2. The target: migrate when empty, refuse data unless catch-up or our own earlier run.
   let client: pg.Client | undefined
-  const connect = async () => {
-    const c = new pg.Client({ connectionString: options.targetUrl, application_name: `totes-replay-${options.name}` })
-    await c.connect()
-    return c
-  }
+  const connect = () =>
+    connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}` })
   if (!dryRun) {
     client = await connect()
     try {

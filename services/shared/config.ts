@@ -71,7 +71,7 @@ const wholeNumber = (min: number, max: number, unit: string) => (text: string) =
     : fail(`expected a whole number of ${unit} from ${min.toLocaleString("en")} to ${max.toLocaleString("en")}`)
 }
 
-const POSTGRES_URL = "a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database)"
+const POSTGRES_URL = "a postgres:// or postgresql:// URL (e.g. postgres://user@host:5432/database)"
 
 /**
  * A PostgreSQL URL, checked without echoing it: it holds a password. Returns the URL text as

@@ -40,7 +40,7 @@ describe("configuration", () => {
 
   it("fails fast naming a missing required variable and what it accepts", () => {
     expect(refusal(() => readConfig(SourceDatabaseUrl, {})).message).toBe(
-      "SOURCE_DATABASE_URL: is not set; expected a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database): the totesys source; the role needs REPLICATION and SELECT"
+      "SOURCE_DATABASE_URL: is not set; expected a postgres:// or postgresql:// URL (e.g. postgres://user@host:5432/database): the totesys source; the role needs REPLICATION and SELECT"
     )
     // blank counts as unset
     expect(refusal(() => readConfig(SourceDatabaseUrl, { SOURCE_DATABASE_URL: "  " })).variable).toBe("SOURCE_DATABASE_URL")
@@ -63,8 +63,8 @@ describe("configuration", () => {
   })
 
   it.each([
-    ["SOURCE_DATABASE_URL", "http://example.com", "expected a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database); the value is a http: URL"],
-    ["SOURCE_DATABASE_URL", "garbage", "expected a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database); the value has no scheme"],
+    ["SOURCE_DATABASE_URL", "http://example.com", "expected a postgres:// or postgresql:// URL (e.g. postgres://user@host:5432/database); the value is a http: URL"],
+    ["SOURCE_DATABASE_URL", "garbage", "expected a postgres:// or postgresql:// URL (e.g. postgres://user@host:5432/database); the value has no scheme"],
     ["WAREHOUSE_DATABASE_URL", "postgres:///warehouse", "the value names no host"],
     ["WAREHOUSE_DATABASE_URL", "postgresql://u:pw@h:99999/db", "the value is not a well-formed URL"],
     ["TOTES_LOG_LEVEL", "verbose", `"verbose" is not accepted: expected one of debug, info, warn, error, off`],
@@ -93,7 +93,7 @@ describe("configuration", () => {
   it("never echoes a database URL, which holds a password", () => {
     const [error] = checkConfiguration({ WAREHOUSE_DATABASE_URL: "mysql://admin:hunter2@db/warehouse" })
     expect(error!.message).toBe(
-      "WAREHOUSE_DATABASE_URL: the value is not accepted: expected a postgres:// or postgresql:// URL (postgres://user:password@host:5432/database); the value is a mysql: URL"
+      "WAREHOUSE_DATABASE_URL: the value is not accepted: expected a postgres:// or postgresql:// URL (e.g. postgres://user@host:5432/database); the value is a mysql: URL"
     )
   })
 

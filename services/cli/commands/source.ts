@@ -1,18 +1,18 @@
 import { resolve } from "node:path"
 import { Console, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import pg from "pg"
+import type pg from "pg"
+import { connectClient } from "../../shared/database-connection.ts"
 import { readConfig, reveal, SourceDatabaseUrl } from "../../shared/config.ts"
 import { checksumTotesys } from "../../../tools/source/checksum.ts"
 import { DEFAULT_DAYS, generateTotesys } from "../../../tools/source/generate.ts"
 import { DEFAULT_MIX, REAL_MIX, simulate, type SimulationReport } from "../../../tools/source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../../../tools/source/totesys-db.ts"
+import { CsvLoadError, initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../../../tools/source/totesys-db.ts"
 import { task, untilSignal } from "../effects.ts"
 
 export const withSourceClient = <A>(work: (client: pg.Client) => Promise<A>) =>
   task(async () => {
-    const client = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-cli" })
-    await client.connect()
+    const client = await connectClient("source", reveal(readConfig(SourceDatabaseUrl)), { application_name: "totes-cli" })
     try {
       return await work(client)
     } finally {
@@ -37,9 +37,11 @@ const load = Command.make(
   { dir: Argument.String("csv-dir").pipe(Argument.withDescription("Folder with one <table>.csv per totesys table")), replace },
   ({ dir, replace }) =>
     withSourceClient(async (client) => {
-      if (replace || !(await sourceSchemaExists(client))) await initSourceSchema(client, { replace })
       const started = Date.now()
-      await loadCsvSnapshot(client, resolve(dir), (r) => console.log(`  ${r.table.padEnd(15)} ${String(r.rows).padStart(8)} rows`))
+      await loadCsvSnapshot(client, resolve(dir), (r) => console.log(`  ${r.table.padEnd(15)} ${String(r.rows).padStart(8)} rows`), { replace }).catch((error) => {
+        if (error instanceof CsvLoadError) throw new CsvLoadError(`${error.message}; nothing was loaded (one transaction: the source is as it was)`)
+        throw error
+      })
       console.log(`loaded ${resolve(dir)} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     })
 ).pipe(Command.withDescription("Load a snapshot folder of CSVs into the source (FK order, constraints on, sequences reset)"))
@@ -70,7 +72,8 @@ const generate = Command.make(
 ).pipe(Command.withDescription("Fill the source with a deterministic synthetic totesys (the real one's shape and quirks)"))
 
 export const printSimulationReport = (report: SimulationReport) => {
-  console.log(`${report.transactions} transactions, ${report.rowChanges} row changes in ${(report.wallMs / 1000).toFixed(1)} s (stopped by ${report.stoppedBy})`)
+  const stoppedBy = report.stoppedBy === "connection-lost" ? "a lost connection" : report.stoppedBy
+  console.log(`${report.transactions} transactions, ${report.rowChanges} row changes in ${(report.wallMs / 1000).toFixed(1)} s (stopped by ${stoppedBy})`)
   for (const [table, counts] of Object.entries(report.tables)) {
     if (counts.insert + counts.update + counts.delete > 0) console.log(`  ${table.padEnd(15)} +${counts.insert} ~${counts.update} -${counts.delete}`)
   }
@@ -91,9 +94,7 @@ const simulateCommand = Command.make(
   },
   ({ seed, rate, duration, transactions, mix }) =>
     untilSignal(async (signal) => {
-      const { default: pg } = await import("pg")
-      const client = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-simulate" })
-      await client.connect()
+      const client = await connectClient("source", reveal(readConfig(SourceDatabaseUrl)), { application_name: "totes-simulate" })
       try {
         const report = await simulate(client, {
           seed,
@@ -104,8 +105,14 @@ const simulateCommand = Command.make(
           ...(transactions._tag === "Some" ? { maxTransactions: transactions.value } : {})
         })
         printSimulationReport(report)
+        if (report.stoppedBy === "connection-lost") {
+          throw new Error(
+            `the connection to the source was lost (${report.error}); the report above is what was committed` +
+              (report.lastCommitInDoubt ? ", except that the transaction being committed when it was lost may have been committed too" : "")
+          )
+        }
       } finally {
-        await client.end()
+        await client.end().catch(() => {})
       }
     })
 ).pipe(Command.withDescription("Write a realistic workload to the source (orders, payment job, in-place edits, deletes, dimension updates) and report it"))

@@ -1,17 +1,18 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import pg from "pg"
+import type pg from "pg"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
+import { connectClient } from "../../shared/database-connection.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { task } from "../effects.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
-  const source = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-status" })
-  const warehouse = new pg.Client({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), application_name: "totes-status" })
-  await source.connect()
+  const sourceUrl = reveal(readConfig(SourceDatabaseUrl))
+  const warehouseUrl = reveal(readConfig(WarehouseDatabaseUrl))
+  const source = await connectClient("source", sourceUrl, { application_name: "totes-status" })
   try {
-    await warehouse.connect()
+    const warehouse = await connectClient("warehouse", warehouseUrl, { application_name: "totes-status" })
     try {
       return await work(source, warehouse)
     } finally {
