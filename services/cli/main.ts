@@ -3,6 +3,7 @@ import { NodeServices } from "@effect/platform-node"
 import { Console, Effect, Runtime } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import { checkConfiguration } from "../shared/config.ts"
+import { redact } from "../shared/logger.ts"
 import { devCommand } from "./commands/dev.ts"
 import { lakeCommand } from "./commands/lake.ts"
 import { replayCommand } from "./commands/replay.ts"
@@ -31,7 +32,7 @@ const totes = Command.make("totes").pipe(
 const presenter = CliOutput.layerPresenter({
   present: (event) =>
     event._tag === "InvalidInvocation"
-      ? Console.error(event.errors.map((e) => `${event.commandPath.join(" ")}: ${e.message.replace(/\s*\n\s*/g, " ")} (see ${event.commandPath.join(" ")} --help)`).join("\n"))
+      ? Console.error(event.errors.map((e) => `${event.commandPath.join(" ")}: ${redact(e.message).replace(/\s*\n\s*/g, " ")} (see ${event.commandPath.join(" ")} --help)`).join("\n"))
       : CliOutput.defaultPresenter.present(event)
 })
 

@@ -14,7 +14,7 @@ import { Cause, Exit } from "effect"
 import { CliError } from "effect/cli"
 import { ConfigurationError } from "../shared/config.ts"
 import { DatabaseConnectionError } from "../shared/database-connection.ts"
-import { redact } from "../shared/logger.ts"
+import { OPERATOR_ERRORS, redact } from "../shared/logger.ts"
 
 export const EXIT_CODES = { ok: 0, failure: 1, usage: 2 } as const
 export const SIGNAL_EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const
@@ -25,8 +25,10 @@ export class UsageError extends Error {
   override readonly name = "UsageError"
 }
 
-/** Errors whose message was written for an operator (no row values): printed as they are. */
-const PREDICTABLE = new Set(["ConfigurationError", "DatabaseConnectionError", "UsageError", "ReaderStartError", "SourceValidationError", "ComponentError"])
+/** A failure the command has already reported (e.g. as a structured log line): exit 1, nothing more printed. */
+export class ReportedFailure extends Error {
+  override readonly name = "ReportedFailure"
+}
 
 const oneLine = (text: string) => redact(text).replace(/\s*\n\s*/g, " ").trim()
 
@@ -49,10 +51,11 @@ export const describeFailure = (raw: unknown, defect = false): Failure => {
   }
   if (error instanceof ConfigurationError || error instanceof UsageError) return { code: EXIT_CODES.usage, message: oneLine(error.message) }
   if (error instanceof DatabaseConnectionError) return { code: EXIT_CODES.failure, message: oneLine(error.message) }
+  if (error instanceof ReportedFailure) return { code: EXIT_CODES.failure }
   const e = error as { name?: unknown; _tag?: unknown; message?: unknown; stack?: unknown } | null | undefined
   const name = typeof e?._tag === "string" ? e._tag : typeof e?.name === "string" ? e.name : ""
   const message = typeof e?.message === "string" && e.message ? e.message : String(error)
-  if (PREDICTABLE.has(name) || !defect) return { code: EXIT_CODES.failure, message: oneLine(message) }
+  if (OPERATOR_ERRORS.has(name) || !defect) return { code: EXIT_CODES.failure, message: oneLine(message) }
   return { code: EXIT_CODES.failure, message: `unexpected error: ${oneLine(message)} (TOTES_LOG_LEVEL=debug prints the stack)`, ...(typeof e?.stack === "string" ? { stack: redact(e.stack) } : {}) }
 }
 

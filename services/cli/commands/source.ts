@@ -8,6 +8,7 @@ import { checksumTotesys } from "../../../tools/source/checksum.ts"
 import { DEFAULT_DAYS, generateTotesys } from "../../../tools/source/generate.ts"
 import { DEFAULT_MIX, REAL_MIX, simulate, type SimulationReport } from "../../../tools/source/simulate.ts"
 import { CsvLoadError, initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../../../tools/source/totesys-db.ts"
+import { numberIn, timeFlag } from "../arguments.ts"
 import { task, untilSignal } from "../effects.ts"
 
 export const withSourceClient = <A>(work: (client: pg.Client) => Promise<A>) =>
@@ -34,7 +35,7 @@ const init = Command.make("init", { replace }, ({ replace }) =>
 
 const load = Command.make(
   "load",
-  { dir: Argument.String("csv-dir").pipe(Argument.withDescription("Folder with one <table>.csv per totesys table")), replace },
+  { dir: Argument.Directory("csv-dir", { mustExist: true }).pipe(Argument.withDescription("Folder with one <table>.csv per totesys table")), replace },
   ({ dir, replace }) =>
     withSourceClient(async (client) => {
       const started = Date.now()
@@ -52,13 +53,12 @@ const generate = Command.make(
   "generate",
   {
     seed,
-    days: Flag.Int("days").pipe(Flag.withDescription("Days of history to generate"), Flag.withDefault(DEFAULT_DAYS)),
-    until: Flag.String("until").pipe(Flag.withDescription("End of the history (UTC, e.g. 2024-11-15T15:00:00); default: a fixed date"), Flag.optional),
+    days: Flag.Int("days").pipe(numberIn({ min: 1, max: 3_650, unit: "days" }), Flag.withDescription("Days of history to generate"), Flag.withDefault(DEFAULT_DAYS)),
+    until: Flag.String("until").pipe(timeFlag, Flag.withDescription("End of the history (UTC, e.g. 2024-11-15T15:00:00); default: a fixed date"), Flag.optional),
     replace
   },
   ({ seed, days, until, replace }) =>
     withSourceClient(async (client) => {
-      if (days < 1) throw new Error("--days must be at least 1")
       const report = await generateTotesys(client, {
         seed,
         days,
@@ -84,9 +84,21 @@ const simulateCommand = Command.make(
   "simulate",
   {
     seed,
-    rate: Flag.Finite("rate").pipe(Flag.withDescription("Transactions per second (0 = as fast as possible)"), Flag.withDefault(10)),
-    duration: Flag.Finite("duration").pipe(Flag.withDescription("Stop after this many seconds (default: until Ctrl-C)"), Flag.optional),
-    transactions: Flag.Int("transactions").pipe(Flag.withDescription("Stop after this many transactions"), Flag.optional),
+    rate: Flag.Finite("rate").pipe(
+      numberIn({ min: 0, max: 100_000, unit: "transactions per second" }),
+      Flag.withDescription("Transactions per second (0 = as fast as possible)"),
+      Flag.withDefault(10)
+    ),
+    duration: Flag.Finite("duration").pipe(
+      numberIn({ min: 0, exclusiveMin: true, max: 31_536_000, unit: "seconds" }),
+      Flag.withDescription("Stop after this many seconds (default: until Ctrl-C)"),
+      Flag.optional
+    ),
+    transactions: Flag.Int("transactions").pipe(
+      numberIn({ min: 1, max: 1_000_000_000, unit: "transactions" }),
+      Flag.withDescription("Stop after this many transactions"),
+      Flag.optional
+    ),
     mix: Flag.Literals("mix", ["default", "real"]).pipe(
       Flag.withDescription("real = only what totesys does today; default = that plus deletes, multi-table batches and dimension updates"),
       Flag.withDefault("default")

@@ -1,9 +1,14 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { readStackEnv, runningStackPid, serveStack, stackDown, stackUp } from "../../../tools/local/stack-process.ts"
+import { textMatching } from "../arguments.ts"
 import { task, untilSignal } from "../effects.ts"
 
-export const dirFlag = Flag.String("dir").pipe(Flag.withDescription("Folder for the local stack's data, pid, log and stack.env"), Flag.withDefault(".totes"))
+export const dirFlag = Flag.String("dir").pipe(
+  textMatching(/\S/, "a folder path"),
+  Flag.withDescription("Folder for the local stack's data, pid, log and stack.env"),
+  Flag.withDefault(".totes")
+)
 
 const up = Command.make("up", { dir: dirFlag }, ({ dir }) =>
   Effect.gen(function* () {

@@ -5,6 +5,7 @@ import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { connectClient } from "../../shared/database-connection.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
+import { numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
@@ -41,7 +42,11 @@ export const statusCommand = Command.make(
       Flag.withDescription("Exit 0 once everything committed in the source before the call is in the warehouse; non-zero on timeout"),
       Flag.withDefault(false)
     ),
-    timeout: Flag.Finite("timeout").pipe(Flag.withDescription("Seconds to wait with --wait-caught-up"), Flag.withDefault(300))
+    timeout: Flag.Finite("timeout").pipe(
+      numberIn({ min: 0, exclusiveMin: true, max: 86_400, unit: "seconds" }),
+      Flag.withDescription("Seconds to wait with --wait-caught-up (up to a day)"),
+      Flag.withDefault(300)
+    )
   },
   ({ json, waitCaughtUp: wait, timeout }) =>
     Effect.gen(function* () {

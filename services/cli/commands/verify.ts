@@ -3,6 +3,7 @@ import { Command, Flag } from "effect/cli"
 import { PipelineSchema, readConfig, reveal, SourceDatabaseUrl, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { verify, type VerifyReport } from "../../replay/verify.ts"
 import { VERIFY_TABLES } from "../../replay/verify-spec.ts"
+import { namesFrom, numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
 
 export const printVerifyReport = (report: VerifyReport) => {
@@ -21,9 +22,17 @@ export const printVerifyReport = (report: VerifyReport) => {
 export const verifyCommand = Command.make(
   "verify",
   {
-    tables: Flag.String("tables").pipe(Flag.withDescription(`Comma-separated warehouse tables (default: all of ${VERIFY_TABLES.join(", ")})`), Flag.optional),
+    tables: Flag.String("tables").pipe(
+      namesFrom(VERIFY_TABLES, "warehouse table(s)"),
+      Flag.withDescription(`Comma-separated warehouse tables (default: all of ${VERIFY_TABLES.join(", ")})`),
+      Flag.optional
+    ),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print the report as JSON"), Flag.withDefault(false)),
-    wait: Flag.Int("wait").pipe(Flag.withDescription("Seconds to wait for the warehouse to reach the source's position"), Flag.withDefault(60))
+    wait: Flag.Int("wait").pipe(
+      numberIn({ min: 0, max: 86_400, unit: "seconds" }),
+      Flag.withDescription("Seconds to wait for the warehouse to reach the source's position"),
+      Flag.withDefault(60)
+    )
   },
   ({ tables, json, wait }) =>
     Effect.gen(function* () {
@@ -34,7 +43,7 @@ export const verifyCommand = Command.make(
           schema: readConfig(WarehouseSchema),
           pipelineSchema: readConfig(PipelineSchema),
           waitMs: wait * 1000,
-          ...(tables._tag === "Some" ? { tables: tables.value.split(",").map((t) => t.trim()).filter(Boolean) } : {}),
+          ...(tables._tag === "Some" ? { tables: tables.value } : {}),
           ...(json ? {} : { onProgress: (message: string) => process.stderr.write(`${message}\n`) })
         })
       )
