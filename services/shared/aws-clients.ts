@@ -7,6 +7,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb"
 import { FirehoseClient } from "@aws-sdk/client-firehose"
 import { KinesisClient } from "@aws-sdk/client-kinesis"
 import { S3Client } from "@aws-sdk/client-s3"
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 
 type Env = Record<string, string | undefined>
@@ -41,6 +42,9 @@ export const s3Client = (env: Env = process.env) =>
     forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL),
     ...localOptions("AWS_ENDPOINT_URL_S3", env)
   })
+
+export const secretsManagerClient = (env: Env = process.env) =>
+  new SecretsManagerClient({ region: region(env), ...localOptions("AWS_ENDPOINT_URL_SECRETS_MANAGER", env) })
 
 export const firehoseClient = (env: Env = process.env) =>
   new FirehoseClient({ region: region(env), ...localOptions("AWS_ENDPOINT_URL_FIREHOSE", env) })

@@ -127,6 +127,12 @@ const databaseUrl = (name: string, what: string) =>
 
 const SourceDatabaseUrlVariable = databaseUrl("SOURCE_DATABASE_URL", "the totesys source; the role needs REPLICATION and SELECT")
 const WarehouseDatabaseUrlVariable = databaseUrl("WAREHOUSE_DATABASE_URL", "the warehouse")
+const SECRET_ARN = "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+const WarehouseSecretArnVariable = declare({
+  name: "TOTES_WAREHOUSE_SECRET_ARN",
+  accepted: `${SECRET_ARN} whose value is the warehouse URL: the consumer Lambda reads it at cold start when WAREHOUSE_DATABASE_URL is not set`,
+  parse: matching(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, SECRET_ARN)
+})
 
 declare({ name: "AWS_REGION", accepted: "an AWS region name (e.g. eu-west-2)", defaultText: "eu-west-2", parse: matching(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region name (e.g. eu-west-2)") })
 for (const service of ["KINESIS", "DYNAMODB", "S3"]) {
@@ -210,6 +216,7 @@ const LogLevelVariable = declare({
 
 export const SourceDatabaseUrl = SourceDatabaseUrlVariable.config
 export const WarehouseDatabaseUrl = WarehouseDatabaseUrlVariable.config
+export const WarehouseSecretArn = WarehouseSecretArnVariable.config
 export const StreamName = StreamNameVariable.config
 export const LakeBucket = LakeBucketVariable.config
 export const CheckpointTable = CheckpointTableVariable.config
