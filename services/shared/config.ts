@@ -2,8 +2,8 @@
  * The pipeline's configuration, read from the environment (locally `.totes/stack.env`, in AWS
  * the variables that `sst` links set), validated in this one place.
  *
- * Every variable is declared once in CONFIGURATION: its name, what it accepts (in words, for
- * messages and the README), its default, and a parser. Each declaration is also an Effect
+ * Every variable is declared once in CONFIGURATION: its name, purpose, what it accepts (in words,
+ * for messages and the README), its default, and a parser. Each declaration is also an Effect
  * `Config`, so layers can read it the Effect way; `readConfig` reads one now, and
  * `checkConfiguration` validates every variable that is set, which the CLI does at start. A
  * refusal names the variable and the accepted values; it never echoes a secret. An empty or
@@ -22,10 +22,12 @@ export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()
 
 export interface Variable<A> {
   readonly name: string
+  /** What it is for (the README's configuration table). */
+  readonly purpose: string
   /** What the variable accepts, in words ("one of debug, info, …"). */
   readonly accepted: string
-  /** The default, in words for the README ("totes_cdc"); undefined: the variable is required or optional without one. */
-  readonly defaultText?: string
+  /** The default, in words for the README ("totes_cdc", "(required)"). */
+  readonly defaultText: string
   /** A secret (a database URL with its password): its value is never echoed. */
   readonly secret?: boolean
   readonly parse: (text: string) => Result.Result<A, string>
@@ -115,68 +117,92 @@ const parseTables = (text: string): Result.Result<ReadonlyArray<string>, string>
 }
 
 // ---------------------------------------------------------------------------------------------
-// the variables
+// the variables (in the order of the README's configuration table)
 
-const databaseUrl = (name: string, what: string) =>
+const databaseUrl = (name: string, purpose: string) =>
   declare<Redacted.Redacted<string>>({
     name,
-    accepted: `${POSTGRES_URL}: ${what}`,
+    purpose,
+    accepted: POSTGRES_URL,
+    defaultText: "(required)",
     secret: true,
     parse: (text) => Result.map(parsePostgresUrl(text), (url) => Redacted.make(url))
   })
 
 const SourceDatabaseUrlVariable = databaseUrl("SOURCE_DATABASE_URL", "the totesys source; the role needs REPLICATION and SELECT")
 const WarehouseDatabaseUrlVariable = databaseUrl("WAREHOUSE_DATABASE_URL", "the warehouse")
-const SECRET_ARN = "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+const SECRET_ARN = "a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
 const WarehouseSecretArnVariable = declare({
   name: "TOTES_WAREHOUSE_SECRET_ARN",
-  accepted: `${SECRET_ARN} whose value is the warehouse URL: the consumer Lambda reads it at cold start when WAREHOUSE_DATABASE_URL is not set`,
+  purpose: "in AWS, the consumer Lambda: the secret holding the warehouse URL, read at cold start when WAREHOUSE_DATABASE_URL is not set",
+  accepted: SECRET_ARN,
+  defaultText: "—",
   parse: matching(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, SECRET_ARN)
 })
 
-declare({ name: "AWS_REGION", accepted: "an AWS region name (e.g. eu-west-2)", defaultText: "eu-west-2", parse: matching(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region name (e.g. eu-west-2)") })
+declare({
+  name: "AWS_REGION",
+  purpose: "region of the AWS clients",
+  accepted: "an AWS region name (e.g. eu-west-2)",
+  defaultText: "eu-west-2",
+  parse: matching(/^[a-z]{2}(-[a-z]+)+-\d+$/, "an AWS region name (e.g. eu-west-2)")
+})
 for (const service of ["KINESIS", "DYNAMODB", "S3"]) {
-  declare({ name: `AWS_ENDPOINT_URL_${service}`, accepted: "an http:// or https:// URL", parse: httpUrl })
+  declare({
+    name: `AWS_ENDPOINT_URL_${service}`,
+    purpose: "the SDK's standard endpoint override (the local stack sets it)",
+    accepted: "an http:// or https:// URL",
+    defaultText: "AWS's",
+    parse: httpUrl
+  })
 }
 
+const KINESIS_NAME = "a Kinesis stream name (1–128 of a-z A-Z 0-9 _ . -)"
 const StreamNameVariable = declare({
   name: "TOTES_STREAM",
-  accepted: "a Kinesis stream name (1–128 of a-z A-Z 0-9 _ . -)",
+  purpose: "Kinesis stream",
+  accepted: KINESIS_NAME,
   defaultText: "totes-changes",
-  parse: matching(/^[a-zA-Z0-9_.-]{1,128}$/, "a Kinesis stream name (1–128 of a-z A-Z 0-9 _ . -)"),
+  parse: matching(/^[a-zA-Z0-9_.-]{1,128}$/, KINESIS_NAME),
   fallback: () => "totes-changes"
 })
+const BUCKET_NAME = "an S3 bucket name (3–63 of a-z 0-9 . -, starting and ending with a letter or digit)"
 const LakeBucketVariable = declare({
   name: "TOTES_LAKE_BUCKET",
-  accepted: "an S3 bucket name (3–63 of a-z 0-9 . -, starting and ending with a letter or digit)",
+  purpose: "lake bucket (claim checks, dead letters, raw events, Parquet)",
+  accepted: BUCKET_NAME,
   defaultText: "totes-lake",
-  parse: matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "an S3 bucket name (3–63 of a-z 0-9 . -, starting and ending with a letter or digit)"),
+  parse: matching(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, BUCKET_NAME),
   fallback: () => "totes-lake"
 })
+const TABLE_NAME = "a DynamoDB table name (3–255 of a-z A-Z 0-9 _ . -)"
 const CheckpointTableVariable = declare({
   name: "TOTES_CHECKPOINT_TABLE",
-  accepted: "a DynamoDB table name (3–255 of a-z A-Z 0-9 _ . -)",
+  purpose: "DynamoDB checkpoint table (hash key `pk`, string)",
+  accepted: TABLE_NAME,
   defaultText: "totes-checkpoints",
-  parse: matching(/^[a-zA-Z0-9_.-]{3,255}$/, "a DynamoDB table name (3–255 of a-z A-Z 0-9 _ . -)"),
+  parse: matching(/^[a-zA-Z0-9_.-]{3,255}$/, TABLE_NAME),
   fallback: () => "totes-checkpoints"
 })
-const identifier = (name: string, fallback: string) =>
-  declare({ name, accepted: SQL_IDENTIFIER, defaultText: fallback, parse: sqlIdentifier, fallback: () => fallback })
-const SlotNameVariable = identifier("TOTES_SLOT", "totes_cdc")
-const PublicationNameVariable = identifier("TOTES_PUBLICATION", "totes_cdc")
+const identifier = (name: string, fallback: string, purpose: string) =>
+  declare({ name, purpose, accepted: SQL_IDENTIFIER, defaultText: fallback, parse: sqlIdentifier, fallback: () => fallback })
+const SlotNameVariable = identifier("TOTES_SLOT", "totes_cdc", "replication slot")
+const PublicationNameVariable = identifier("TOTES_PUBLICATION", "totes_cdc", "publication (created if missing)")
 const TablesVariable = declare<ReadonlyArray<string>>({
   name: "TOTES_TABLES",
+  purpose: "tables to capture",
   accepted: `a comma-separated, non-empty list of totesys tables (${TOTESYS_TABLES.join(", ")})`,
-  defaultText: "all 11 totesys tables",
+  defaultText: "all 11 tables",
   parse: parseTables,
   fallback: () => [...TOTESYS_TABLES]
 })
-const WarehouseSchemaVariable = identifier("TOTES_WAREHOUSE_SCHEMA", "public")
-const PipelineSchemaVariable = identifier("TOTES_PIPELINE_SCHEMA", "totes")
+const WarehouseSchemaVariable = identifier("TOTES_WAREHOUSE_SCHEMA", "public", "schema of the star schema")
+const PipelineSchemaVariable = identifier("TOTES_PIPELINE_SCHEMA", "totes", "schema of the pipeline's own warehouse tables (mirror, shard positions, migrations)")
 
 const MiB = 1024 * 1024
 const ArchiverFlushBytesVariable = declare({
   name: "TOTES_ARCHIVER_FLUSH_BYTES",
+  purpose: "local archiver: buffer size per object (Firehose's buffering hint)",
   accepted: "a whole number of bytes from 1 to 134,217,728 (128 MiB, Firehose's largest buffer)",
   defaultText: "5242880 (5 MiB)",
   parse: wholeNumber(1, 128 * MiB, "bytes"),
@@ -184,6 +210,7 @@ const ArchiverFlushBytesVariable = declare({
 })
 const ArchiverFlushMsVariable = declare({
   name: "TOTES_ARCHIVER_FLUSH_MS",
+  purpose: "local archiver: time per object (Firehose's buffering hint)",
   accepted: "a whole number of milliseconds from 1 to 900,000 (15 minutes, Firehose's longest buffer)",
   defaultText: "60000 (60 s)",
   parse: wholeNumber(1, 900_000, "milliseconds"),
@@ -193,21 +220,25 @@ const ArchiverFlushMsVariable = declare({
 export const METRICS_DESTINATIONS = ["stdout", "stderr", "off"] as const
 const MetricsDestinationVariable = declare({
   name: "TOTES_METRICS",
+  purpose: "where EMF metric lines go",
   accepted: `one of ${METRICS_DESTINATIONS.join(", ")}`,
   defaultText: "stdout",
   parse: oneOf(METRICS_DESTINATIONS),
   fallback: () => "stdout" as const
 })
+const STAGE = "1–1024 printable ASCII characters"
 const StageVariable = declare({
   name: "TOTES_STAGE",
-  accepted: "1–1024 printable ASCII characters (the metrics' Stage dimension)",
+  purpose: "the `Stage` dimension of every metric",
+  accepted: STAGE,
   defaultText: "local",
-  parse: matching(/^[\x20-\x7e]{1,1024}$/, "1–1024 printable ASCII characters (the metrics' Stage dimension)"),
+  parse: matching(/^[\x20-\x7e]{1,1024}$/, STAGE),
   fallback: () => "local"
 })
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "off"] as const
 const LogLevelVariable = declare({
   name: "TOTES_LOG_LEVEL",
+  purpose: "JSON log lines on stderr from this level up",
   accepted: `one of ${LOG_LEVELS.join(", ")}`,
   defaultText: "info",
   parse: oneOf(LOG_LEVELS),
