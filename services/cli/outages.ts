@@ -1,7 +1,8 @@
 /**
  * The consumer's and the archiver's callbacks wired to an outage reporter (shared/outage-reporter.ts):
- * each failed attempt is counted against the dependency behind it, and a delivered batch or a
- * written object ends the outages of what it used. Used by `totes run` and `totes dev`.
+ * each failed attempt is counted against the dependency behind it, and a delivered batch (read,
+ * applied, checkpointed) or a written object ends the outages of what it proves to work. Used by
+ * `totes run` and `totes dev`.
  */
 import type { ArchiverOptions } from "../archiver/archiver.ts"
 import type { PollerOptions } from "../consumer/poller.ts"
@@ -25,7 +26,7 @@ export const consumerOutageCallbacks = (outages: OutageReporter, env: Env): Pick
 
 export const archiverOutageCallbacks = (outages: OutageReporter, env: Env): Pick<ArchiverOptions, "onError" | "onFlush"> => ({
   onError: (shardId, error) => outages.failure(dependencyOf(error, "Kinesis", env), error, shardId === "*" ? "list shards" : `archive ${shardId}`),
-  onFlush: () => {
-    for (const dependency of ["Kinesis", "DynamoDB", "S3"]) outages.success(dependency)
-  }
+  // A written object proves S3 only: the records may have been read before an outage of Kinesis,
+  // and the checkpoint after the write reports its own failure. Those outages end by quiet period.
+  onFlush: () => outages.success("S3")
 })
