@@ -51,7 +51,7 @@ describe("outages of the consumer's and the archiver's AWS dependencies", () => 
     const proxies = Object.fromEntries(
       await Promise.all(OUTAGES.map(async (o) => [o.dependency, await startTcpProxy(Number(new URL(env[o.variable]!).port))] as const))
     )
-    const runEnv = { ...env, TOTES_METRICS: "off", TOTES_ARCHIVER_FLUSH_MS: "1000" }
+    const runEnv: Record<string, string> = { ...env, TOTES_METRICS: "off", TOTES_ARCHIVER_FLUSH_MS: "1000" }
     for (const o of OUTAGES) runEnv[o.variable] = proxied(env[o.variable]!, proxies[o.dependency]!)
     const run = spawnTotes(["run", "--components", "consumer,archiver"], runEnv)
     const logLines = (): Array<LogLine> =>
