@@ -40,7 +40,7 @@ describe("configuration", () => {
 
   it("fails fast naming a missing required variable and what it accepts", () => {
     expect(refusal(() => readConfig(SourceDatabaseUrl, {})).message).toBe(
-      "SOURCE_DATABASE_URL: is not set; expected a postgres:// or postgresql:// URL (e.g. postgres://user@host:5432/database): the totesys source; the role needs REPLICATION and SELECT"
+      "SOURCE_DATABASE_URL: is not set; expected a postgres:// or postgresql:// URL (e.g. postgres://user@host:5432/database)"
     )
     // blank counts as unset
     expect(refusal(() => readConfig(SourceDatabaseUrl, { SOURCE_DATABASE_URL: "  " })).variable).toBe("SOURCE_DATABASE_URL")
