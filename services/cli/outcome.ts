@@ -12,7 +12,7 @@
  */
 import { Cause, Exit } from "effect"
 import { CliError } from "effect/cli"
-import { ConfigurationError } from "../shared/config.ts"
+import { ConfigurationError, ConfigurationErrors } from "../shared/config.ts"
 import { DatabaseConnectionError } from "../shared/database-connection.ts"
 import { OPERATOR_ERRORS, redact } from "../shared/logger.ts"
 
@@ -36,7 +36,7 @@ const unwrap = (error: unknown): unknown => (error instanceof CliError.UserError
 
 export interface Failure {
   readonly code: number
-  /** The line to print; undefined when the CLI has printed it already (parse errors, help). */
+  /** The line to print (one per refused variable); undefined when the CLI has printed it already (parse errors, help). */
   readonly message?: string
   /** An unexpected error: its stack, for TOTES_LOG_LEVEL=debug. */
   readonly stack?: string
@@ -49,6 +49,7 @@ export const describeFailure = (raw: unknown, defect = false): Failure => {
     if (error._tag === "ShowHelp") return { code: error.errors.length > 0 ? EXIT_CODES.usage : EXIT_CODES.ok }
     return { code: EXIT_CODES.usage, message: oneLine(error.message) }
   }
+  if (error instanceof ConfigurationErrors) return { code: EXIT_CODES.usage, message: error.errors.map((e) => oneLine(e.message)).join("\n") }
   if (error instanceof ConfigurationError || error instanceof UsageError) return { code: EXIT_CODES.usage, message: oneLine(error.message) }
   if (error instanceof DatabaseConnectionError) return { code: EXIT_CODES.failure, message: oneLine(error.message) }
   if (error instanceof ReportedFailure) return { code: EXIT_CODES.failure }

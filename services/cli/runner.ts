@@ -6,7 +6,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { Console, Effect, Runtime } from "effect"
 import { CliOutput, Command } from "effect/cli"
-import { checkConfiguration } from "../shared/config.ts"
+import { checkConfiguration, ConfigurationErrors } from "../shared/config.ts"
 import { redact } from "../shared/logger.ts"
 import { commandLabel, describeExit, type HandledSignal } from "./outcome.ts"
 
@@ -18,10 +18,10 @@ const presenter = CliOutput.layerPresenter({
       : CliOutput.defaultPresenter.present(event)
 })
 
-/** Every variable that is set is checked before any command runs (usage error, exit 2). */
+/** Every variable that is set is checked before any command runs: each refusal one line (usage error, exit 2). */
 const configuration = Effect.suspend(() => {
   const errors = checkConfiguration(process.env)
-  return errors.length === 0 ? Effect.void : Effect.fail(errors[0]!)
+  return errors.length === 0 ? Effect.void : Effect.fail(ConfigurationErrors.of(errors))
 })
 
 /**
@@ -44,7 +44,7 @@ const runMain = (args: ReadonlyArray<string>) =>
       for (const s of signals) process.off(s, onSignal)
       const outcome = describeExit(exit, signal)
       try {
-        if (outcome.message) process.stderr.write(`${commandLabel(args)}: ${outcome.message}\n`)
+        for (const line of outcome.message?.split("\n") ?? []) process.stderr.write(`${commandLabel(args)}: ${line}\n`)
         if (outcome.stack && process.env.TOTES_LOG_LEVEL?.toLowerCase() === "debug") process.stderr.write(`${outcome.stack}\n`)
       } catch {
         // the terminal is gone (SIGHUP): nothing to tell

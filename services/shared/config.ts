@@ -305,6 +305,16 @@ export const readConfigOrDefault = <A>(config: Config.Config<A>, env: Env = proc
   return Result.getOrElse(decode(variable, env), () => variable.fallback!())
 }
 
+/** Several variables refused at once: one line each. */
+export class ConfigurationErrors extends Schema.TaggedError<ConfigurationErrors>()("ConfigurationErrors", {
+  errors: Schema.Array(ConfigurationError),
+  message: Schema.String
+}) {
+  static of(errors: ReadonlyArray<ConfigurationError>): ConfigurationErrors {
+    return new ConfigurationErrors({ errors: [...errors], message: errors.map((e) => e.message).join("\n") })
+  }
+}
+
 /** Validates every variable that is set (unset ones are checked when a component needs them). */
 export const checkConfiguration = (env: Env = process.env): ReadonlyArray<ConfigurationError> =>
   CONFIGURATION.filter((v) => !isUnset(env[v.name])).flatMap((v) => Result.match(decode(v, env), { onSuccess: () => [], onFailure: (e) => [e] }))

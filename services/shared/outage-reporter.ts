@@ -8,7 +8,9 @@
  *
  * Code that cannot tell when an attempt succeeds (a callback that only hears about failures)
  * relies on `quietMs`: an outage with no failure for that long is over; its duration then runs
- * to the last failure. `dependencyOf` names the dependency behind an error.
+ * to the last failure. A success right after a failure (`settleMs`) does not end an outage: with
+ * several concurrent callers (one per shard), it may rest on a call made before the outage.
+ * `dependencyOf` names the dependency behind an error.
  */
 import { type Logger } from "./logger.ts"
 
@@ -28,7 +30,10 @@ export interface Outage {
 export interface OutageReporter {
   /** A failed attempt: the first of an outage logs a warning, the next ones are only counted. */
   readonly failure: (dependency: string, error: unknown, operation?: string) => void
-  /** A successful attempt: ends the dependency's outage, if there is one, with an info line. */
+  /**
+   * A successful attempt: ends the dependency's outage, if there is one, with an info line; unless
+   * a failure came less than `settleMs` ago (the success may rest on a call made before it).
+   */
   readonly success: (dependency: string) => void
   /** The outages going on now (for a status display). */
   readonly current: () => ReadonlyArray<Outage>
@@ -40,6 +45,8 @@ export interface OutageReporterOptions {
   readonly log: Logger
   /** With no failure for this long an outage is over (default 10 s); 0: only `success` ends one. */
   readonly quietMs?: number
+  /** A success this soon after a failure does not end an outage (default 2 s). */
+  readonly settleMs?: number
   readonly now?: () => number
 }
 
@@ -57,6 +64,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 export const makeOutageReporter = (options: OutageReporterOptions): OutageReporter => {
   const now = options.now ?? Date.now
   const quietMs = options.quietMs ?? 10_000
+  const settleMs = options.settleMs ?? 2_000
   const outages = new Map<string, Outage>()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
 
@@ -112,7 +120,10 @@ export const makeOutageReporter = (options: OutageReporterOptions): OutageReport
       }
       armQuietTimer(dependency)
     },
-    success: (dependency) => end(dependency, now()),
+    success: (dependency) => {
+      const outage = outages.get(dependency)
+      if (outage && now() - outage.lastFailureAt >= settleMs) end(dependency, now())
+    },
     current: () => [...outages.values()],
     close: () => {
       for (const timer of timers.values()) clearTimeout(timer)

@@ -2,7 +2,7 @@ import { Cause, Exit } from "effect"
 import { CliError } from "effect/cli"
 import { describe, expect, it } from "vitest"
 import { commandLabel, describeExit, describeFailure, ReportedFailure, UsageError } from "../../services/cli/outcome.ts"
-import { ConfigurationError } from "../../services/shared/config.ts"
+import { ConfigurationError, ConfigurationErrors } from "../../services/shared/config.ts"
 import { explainConnectionError } from "../../services/shared/database-connection.ts"
 
 describe("how a command ends", () => {
@@ -22,6 +22,8 @@ describe("how a command ends", () => {
     // read synchronously inside a handler, a configuration error is a defect: still a usage error, no stack
     expect(describeExit(Exit.die(config))).toEqual({ code: 2, message: config.message })
     expect(describeFailure(new UsageError("--to is before --from"))).toEqual({ code: 2, message: "--to is before --from" })
+    const second = new ConfigurationError({ variable: "TOTES_LOG_LEVEL", message: 'TOTES_LOG_LEVEL: "verbose" is not accepted: expected one of debug, info, warn, error, off' })
+    expect(describeExit(Exit.fail(ConfigurationErrors.of([config, second])))).toEqual({ code: 2, message: `${config.message}\n${second.message}` })
   })
 
   it("prints a failure as one line with secrets masked, and nothing more for one already reported", () => {

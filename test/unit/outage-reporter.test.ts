@@ -24,6 +24,9 @@ describe("outage reporter", () => {
       vi.advanceTimersByTime(1_000)
     }
     expect(outages.current()).toMatchObject([{ dependency: "Kinesis", failures: 20 }])
+    outages.success("Kinesis") // 1 s after the last failure: may rest on an older call, not yet the end
+    expect(sink.lines).toHaveLength(1)
+    vi.advanceTimersByTime(1_000)
     outages.success("Kinesis")
     outages.success("Kinesis") // no outage any more: nothing
     expect(sink.records().map(({ time: _time, ...r }) => r)).toEqual([
@@ -39,9 +42,9 @@ describe("outage reporter", () => {
       {
         level: "info",
         component: "consumer",
-        message: "Kinesis is available again after 20.0 s; 20 failed attempts retried",
+        message: "Kinesis is available again after 21.0 s; 20 failed attempts retried",
         dependency: "Kinesis",
-        durationMs: 20_000,
+        durationMs: 21_000,
         retries: 20,
         operations: ["poll shardId-000000000000", "poll shardId-000000000001"],
         reason: "connect ECONNREFUSED 127.0.0.1:4567",
@@ -76,9 +79,28 @@ describe("outage reporter", () => {
     outages.close()
   })
 
+  it("a success right after a failure (a call made before the outage) does not split it", () => {
+    const { sink, outages } = setup()
+    outages.failure("Kinesis", new Error("shard 0 cut"), "read shardId-0")
+    vi.advanceTimersByTime(190)
+    outages.success("Kinesis") // shard 1's batch, read before the cut
+    vi.advanceTimersByTime(100)
+    for (let second = 0; second < 20; second++) {
+      outages.failure("Kinesis", new Error("still cut"), `read shardId-${second % 2}`)
+      vi.advanceTimersByTime(1_000)
+    }
+    vi.advanceTimersByTime(1_500)
+    outages.success("Kinesis")
+    expect(sink.records().map((r) => [r.level, r.retries])).toEqual([
+      ["warn", undefined],
+      ["info", 21]
+    ])
+  })
+
   it("a new outage after the end of one starts again with a warning", () => {
     const { sink, outages } = setup()
     outages.failure("S3", new Error("a"))
+    vi.advanceTimersByTime(2_000)
     outages.success("S3")
     outages.failure("S3", new Error("b"))
     expect(sink.records().map((r) => r.level)).toEqual(["warn", "info", "warn"])
