@@ -26,7 +26,19 @@ export interface SeenSchemaChange {
   readonly breaksWarehouse: ReadonlyArray<string>
 }
 export const shardCheckpointKey = (stream: string, shardId: string) => `consumer#${stream}#${shardId}`
+export const archiverCheckpointKey = (stream: string, shardId: string) => `archiver#${stream}#${shardId}`
 export const replayCheckpointKey = (name: string) => `replay#${name}`
+
+/**
+ * Each component's keys start with its own prefix: IAM limits every role to its prefixes
+ * (`dynamodb:LeadingKeys`, infra/policies.ts), so no component can overwrite another's checkpoint.
+ */
+export const CHECKPOINT_KEY_PREFIXES = {
+  reader: ["reader#", "snapshot#"],
+  consumer: ["consumer#"],
+  archiver: ["archiver#"],
+  replay: ["replay#"]
+} as const
 
 export const lsnPosition = lsnSortable
 

@@ -3,10 +3,13 @@
  * TRIM_HORIZON, with partial batch responses, bisect on error, bounded retries and an SQS
  * on-failure destination (a batch that exhausts its retries is recorded there and the alarm
  * fires: replay that range from the lake). It runs in the VPC's private subnets to reach the
- * warehouse. IAM: checkpoints, claim checks (read), dead-letter/ (write), the failure queue;
- * stream read actions come from the subscription itself (policies.ts).
+ * warehouse. IAM: its own checkpoints, claim checks (read), dead-letter/ (write), the failure
+ * queue, the warehouse URL's secret; stream read actions come from the subscription itself
+ * (policies.ts). The warehouse URL is never in its environment: the handler reads the secret at
+ * cold start (environment-spec.ts, services/shared/warehouse-url.ts).
  */
 import { lakeArns, toPermissions } from "./iam.ts"
+import { consumerEnvironment } from "./environment-spec.ts"
 import { consumerStatements } from "./policies.ts"
 import type { DatabaseOutputs } from "./databases.ts"
 import type { StageConfig } from "./stage-config.ts"
@@ -38,18 +41,20 @@ export const consumer = (
       vpc: deps.vpc,
       link: [deps.checkpoints.link, deps.lake.link, deps.warehouse.link],
       permissions: toPermissions(
-        consumerStatements({ checkpointTable: deps.checkpoints.table.arn, lake: lakeArns(deps.lake.bucket.arn), failureQueue: failures.arn })
+        consumerStatements({
+          checkpointTable: deps.checkpoints.table.arn,
+          lake: lakeArns(deps.lake.bucket.arn),
+          failureQueue: failures.arn,
+          warehouseSecret: deps.warehouse.secret.arn
+        })
       ),
-      environment: {
-        TOTES_STAGE: $app.stage,
-        TOTES_STREAM: deps.stream.stream.name,
-        TOTES_CHECKPOINT_TABLE: deps.checkpoints.table.name,
-        TOTES_LAKE_BUCKET: deps.lake.bucket.name,
-        WAREHOUSE_DATABASE_URL: deps.warehouse.url,
-        // the Lambda runtime's CA file includes the RDS certificate authorities
-        NODE_EXTRA_CA_CERTS: "/var/runtime/ca-cert.pem",
-        TOTES_LOG_LEVEL: "info"
-      },
+      environment: consumerEnvironment<$util.Input<string>>({
+        stage: $app.stage,
+        stream: deps.stream.stream.name,
+        checkpointTable: deps.checkpoints.table.name,
+        lakeBucket: deps.lake.bucket.name,
+        warehouseSecretArn: deps.warehouse.secret.arn
+      }),
       logging: { retention: config.logRetention }
     },
     {

@@ -4,16 +4,15 @@
  * the sst secrets SourceDatabaseUrl / WarehouseDatabaseUrl.
  *
  * Either way each URL is stored in a Secrets Manager secret: ECS tasks receive it through the
- * task definition's `secrets` (never in plain environment), and the URL carries the stage's
- * sslmode (verify-full in production, with rds.force_ssl=1 on managed instances).
+ * task definition's `secrets`, the consumer Lambda reads it at cold start (never in plain
+ * environment), and the URL carries the stage's sslmode (verify-full in production, with
+ * rds.force_ssl=1 on managed instances).
  */
 import { statefulOptions } from "./iam.ts"
 import { databaseUrl, withSslMode, type DatabaseTls, type StageConfig } from "./stage-config.ts"
 
 export interface DatabaseOutputs {
-  /** The URL with the password: for environments that cannot read a secret (Lambda). */
-  readonly url: $util.Output<string>
-  /** Secrets Manager secret holding the URL (for ECS `ssm`). */
+  /** Secrets Manager secret holding the URL with its password (ECS `ssm`; the Lambda reads it at cold start). */
   readonly secret: aws.secretsmanager.Secret
   /** Linkable without credentials: host/port/database when managed, and the secret ARN. */
   readonly link: sst.Linkable<Record<string, any>>
@@ -75,7 +74,7 @@ export const databases = (config: StageConfig, deps: { readonly vpc: sst.aws.Vpc
       const given = new sst.Secret(`${name}DatabaseUrl`)
       const url = $util.secret(given.value.apply((value) => withSslMode(value, settings.tls)))
       const secret = storeUrl(name, url, production)
-      return { url, secret, link: new sst.Linkable(`${name}Database`, { properties: { secretArn: secret.arn } }) }
+      return { secret, link: new sst.Linkable(`${name}Database`, { properties: { secretArn: secret.arn } }) }
     }
     return { source: existing("Source"), warehouse: existing("Warehouse") }
   }
@@ -105,7 +104,6 @@ export const databases = (config: StageConfig, deps: { readonly vpc: sst.aws.Vpc
     const url = urlOf(db, settings.tls)
     const secret = storeUrl(name, url, production)
     return {
-      url,
       secret,
       link: new sst.Linkable(`${name}Database`, { properties: { host: db.host, port: db.port, database: db.database, secretArn: secret.arn } }),
       instanceId: db.id

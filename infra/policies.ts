@@ -5,11 +5,14 @@
  * strings. Object ARNs are built by `lake.objects(prefix)` (infra: `${bucket.arn}/${prefix}*`).
  *
  *   reader      Kinesis PutRecord(s)/DescribeStreamSummary/ListShards on the stream; checkpoint
- *               Get/Put/UpdateItem; PutObject under claims/ (oversize events, claim checks).
- *   consumer    (stream read actions come from SST's subscriber) checkpoint Get/Put/UpdateItem;
- *               GetObject under claims/; PutObject under dead-letter/; SendMessage to the
- *               on-failure queue (the event source mapping sends with the function's role).
- *   replay      List + GetObject under raw/, claims/, parquet/; checkpoint Get/Put/UpdateItem.
+ *               Get/Put/UpdateItem on its own keys (reader#…, snapshot#…); PutObject under
+ *               claims/ (oversize events, claim checks).
+ *   consumer    (stream read actions come from SST's subscriber) checkpoint Get/Put/UpdateItem on
+ *               consumer#… keys; GetObject under claims/; PutObject under dead-letter/;
+ *               SendMessage to the on-failure queue (the event source mapping sends with the
+ *               function's role); GetSecretValue on the warehouse URL's secret (read at cold start).
+ *   replay      List + GetObject under raw/, claims/, parquet/; checkpoint Get/Put/UpdateItem on
+ *               replay#… keys.
  *   compaction  List + GetObject under raw/, claims/; List + PutObject under parquet/.
  *   lake watermark (scheduled Lambda) List + GetObject under raw/ only: heartbeats are never
  *               claim-checked; it writes nothing (its metric goes out as EMF on stdout).
@@ -21,6 +24,7 @@
  *               workgroup's prefix of the results bucket. Nothing else of the lake (claims/,
  *               dead-letter/), no writes to it, no catalog changes.
  */
+import { CHECKPOINT_KEY_PREFIXES } from "../contracts/checkpoint.ts"
 import { DEAD_LETTER_PREFIX, PARQUET_PREFIX, RAW_PREFIX } from "../contracts/lake.ts"
 
 export const ERRORS_PREFIX = "errors/"
@@ -75,23 +79,46 @@ const listUnder = <A>(sid: string, lake: LakeArns<A>, prefixes: ReadonlyArray<La
   conditions: [{ test: "StringLike", variable: "s3:prefix", values: prefixes.flatMap((p) => [p, `${p}*`]) }]
 })
 
-const checkpoints = <A>(table: A): Statement<A> => ({ sid: "Checkpoints", actions: [...CHECKPOINT_ACTIONS], resources: [table] })
+export type CheckpointOwner = keyof typeof CHECKPOINT_KEY_PREFIXES
+
+/** The IAM condition that limits checkpoint items to an owner's key prefixes (every key of a request must match). */
+export const leadingKeys = (owner: CheckpointOwner): Condition => ({
+  test: "ForAllValues:StringLike",
+  variable: "dynamodb:LeadingKeys",
+  values: CHECKPOINT_KEY_PREFIXES[owner].map((prefix) => `${prefix}*`)
+})
+
+const checkpoints = <A>(table: A, owner: CheckpointOwner): Statement<A> => ({
+  sid: "OwnCheckpoints",
+  actions: [...CHECKPOINT_ACTIONS],
+  resources: [table],
+  conditions: [leadingKeys(owner)]
+})
 
 export const readerStatements = <A>(arns: { readonly stream: A; readonly checkpointTable: A; readonly lake: LakeArns<A> }): Array<Statement<A>> => [
   { sid: "PublishToStream", actions: [...READER_STREAM_ACTIONS], resources: [arns.stream] },
-  checkpoints(arns.checkpointTable),
+  checkpoints(arns.checkpointTable, "reader"),
   { sid: "WriteClaimChecks", actions: ["s3:PutObject"], resources: [arns.lake.objects(CLAIMS_PREFIX)] }
 ]
 
-export const consumerStatements = <A>(arns: { readonly checkpointTable: A; readonly lake: LakeArns<A>; readonly failureQueue: A }): Array<Statement<A>> => [
-  checkpoints(arns.checkpointTable),
+export interface ConsumerArns<A> {
+  readonly checkpointTable: A
+  readonly lake: LakeArns<A>
+  readonly failureQueue: A
+  /** The Secrets Manager secret holding the warehouse URL (the Lambda reads it at cold start). */
+  readonly warehouseSecret: A
+}
+
+export const consumerStatements = <A>(arns: ConsumerArns<A>): Array<Statement<A>> => [
+  checkpoints(arns.checkpointTable, "consumer"),
   { sid: "ReadClaimChecks", actions: ["s3:GetObject"], resources: [arns.lake.objects(CLAIMS_PREFIX)] },
   { sid: "WriteDeadLetters", actions: ["s3:PutObject"], resources: [arns.lake.objects(DEAD_LETTER_PREFIX)] },
-  { sid: "SendFailedBatches", actions: ["sqs:SendMessage"], resources: [arns.failureQueue] }
+  { sid: "SendFailedBatches", actions: ["sqs:SendMessage"], resources: [arns.failureQueue] },
+  { sid: "ReadWarehouseUrl", actions: ["secretsmanager:GetSecretValue"], resources: [arns.warehouseSecret] }
 ]
 
 /** The consumer's statements plus what SST's subscriber adds: everything its role can do. */
-export const consumerEffectiveStatements = <A>(arns: { readonly stream: A; readonly checkpointTable: A; readonly lake: LakeArns<A>; readonly failureQueue: A }): Array<Statement<A>> => [
+export const consumerEffectiveStatements = <A>(arns: ConsumerArns<A> & { readonly stream: A }): Array<Statement<A>> => [
   { sid: "SubscriberReadsStream", actions: [...SST_SUBSCRIBER_STREAM_ACTIONS], resources: [arns.stream] },
   ...consumerStatements(arns)
 ]
@@ -99,7 +126,7 @@ export const consumerEffectiveStatements = <A>(arns: { readonly stream: A; reado
 export const replayStatements = <A>(arns: { readonly checkpointTable: A; readonly lake: LakeArns<A> }): Array<Statement<A>> => [
   listUnder("ListLake", arns.lake, [RAW_PREFIX, CLAIMS_PREFIX, PARQUET_PREFIX]),
   { sid: "ReadLake", actions: ["s3:GetObject"], resources: ([RAW_PREFIX, CLAIMS_PREFIX, PARQUET_PREFIX] as const).map((p) => arns.lake.objects(p)) },
-  checkpoints(arns.checkpointTable)
+  checkpoints(arns.checkpointTable, "replay")
 ]
 
 export const compactionStatements = <A>(arns: { readonly lake: LakeArns<A> }): Array<Statement<A>> => [

@@ -1,30 +1,42 @@
 /** Small bridges used by the thin CLI commands. */
 import { Effect } from "effect"
-import { CliError } from "effect/cli"
 
-/** Runs async work; a failure becomes a CLI user error whose message is printed as is. */
+/**
+ * Runs async work; a failure stays the error it is (main.ts prints it as one line and picks
+ * the exit code, see outcome.ts).
+ */
 export const task = <A>(work: () => Promise<A>) =>
   Effect.tryPromise({
     try: work,
-    catch: (cause) => new CliError.UserError({ cause: cause instanceof Error ? cause : new Error(String(cause)) })
+    catch: (cause) => (cause instanceof Error ? cause : new Error(String(cause)))
   })
 
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const
+
+/** Once the terminal is gone (SIGHUP), writing to it fails (EIO, EPIPE): shutting down must not crash on that. */
+const ignoreClosedTerminal = () => {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount("error") === 0) stream.on("error", () => {})
+  }
+}
+
 /**
- * Runs `work` until SIGINT/SIGTERM, then lets it shut down. `work` receives an AbortSignal and
- * must resolve once it has stopped everything it started.
+ * Runs `work` until SIGINT, SIGTERM or SIGHUP (a closed terminal), then lets it shut down.
+ * `work` receives an AbortSignal and must resolve once it has stopped everything it started.
  */
 export const untilSignal = (work: (signal: AbortSignal) => Promise<void>) =>
-  // Uninterruptible: the runtime's own SIGINT handling must wait for our orderly shutdown.
+  // Uninterruptible: the runtime's own signal handling (main.ts) must wait for our orderly shutdown.
   Effect.uninterruptible(task(async () => {
     const controller = new AbortController()
-    const onSignal = () => controller.abort()
-    process.once("SIGINT", onSignal)
-    process.once("SIGTERM", onSignal)
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signal === "SIGHUP") ignoreClosedTerminal()
+      controller.abort()
+    }
+    for (const s of STOP_SIGNALS) process.once(s, onSignal)
     try {
       await work(controller.signal)
     } finally {
-      process.off("SIGINT", onSignal)
-      process.off("SIGTERM", onSignal)
+      for (const s of STOP_SIGNALS) process.off(s, onSignal)
     }
   }))
 

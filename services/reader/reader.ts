@@ -134,7 +134,7 @@ export class Reader {
       }),
       Effect.mapError((error) => {
         const cause = underlying(error)
-        if (cause instanceof ReaderRefused || cause instanceof SourceUnavailable) return new Error(cause.message, { cause })
+        if (cause instanceof ReaderRefused || cause instanceof SourceUnavailable) return Object.assign(new Error(cause.message, { cause }), { name: cause._tag })
         if (cause instanceof Error) return cause
         const tagged = cause as { _tag?: string; message?: string }
         return new Error(tagged?.message ?? String(cause), { cause })

@@ -25,7 +25,7 @@
  */
 import { metrics } from "../shared/metrics.ts"
 import { Effect, Option } from "effect"
-import pg from "pg"
+import type pg from "pg"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { lsnFromBigInt, lsnToBigInt } from "../../contracts/lsn.ts"
@@ -34,6 +34,7 @@ import { isTransientWarehouseError } from "../consumer/warehouse-errors.ts"
 import { projectBatch } from "../consumer/projection.ts"
 import { makeLakeWatermarkReader, type LakeWatermarkReader } from "../lake/watermark-read.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import { connectClient } from "../shared/database-connection.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { readReplayPosition, recordReplayPosition, type ReplayPosition } from "./freshness.ts"
 import { advanceCheckpoint, pendingObjects, type CommitPosition, type ReplayCheckpoint } from "./progress-state.ts"
@@ -44,6 +45,8 @@ import { beforeWatermark, boundText, isoMicros, selectEvents, timeWindow, waterm
 export interface ReplayOptions {
   readonly lake: LakeStoreShape
   readonly targetUrl: string
+  /** Which database the target is, for connection errors: the warehouse (default) or a --target. */
+  readonly targetName?: "warehouse" | "target"
   readonly schema?: string
   readonly pipelineSchema?: string
   readonly checkpoints: CheckpointStoreShape
@@ -223,12 +226,9 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
 
   // 3. The target: migrate when empty, refuse data unless catch-up or our own earlier run.
   let client: pg.Client | undefined
-  const connect = async () => {
-    // pipeline: each batch is sent to the target as one round trip (services/consumer/apply.ts)
-    const c = new pg.Client({ connectionString: options.targetUrl, application_name: `totes-replay-${options.name}`, pipeline: true } as pg.ClientConfig)
-    await c.connect()
-    return c
-  }
+  // pipeline: each batch is sent to the target as one round trip (services/consumer/apply.ts)
+  const connect = () =>
+    connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}`, pipeline: true } as pg.ClientConfig)
   const schemas = { schema: options.schema, pipelineSchema: options.pipelineSchema }
   /** How far the target was consistent before this run (a --from replay continues from it). */
   let previous: ReplayPosition | null = null

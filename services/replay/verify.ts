@@ -31,6 +31,7 @@ import pg from "pg"
 import { Effect } from "effect"
 import { compareLsn } from "../../contracts/lsn.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
+import { connectClient } from "../shared/database-connection.ts"
 import type { WarehouseSchemas } from "../warehouse/migrate.ts"
 import { readWarehouseFreshness, type WarehouseFreshness } from "./freshness.ts"
 import { resolveSchemas } from "../warehouse/migrate.ts"
@@ -102,9 +103,8 @@ const sourceParams = (spec: VerifySpec): ReadonlyArray<unknown> => (spec.source.
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-const connect = async (url: string, statementTimeoutMs: number, name: string) => {
-  const client = new pg.Client({ connectionString: url, application_name: name, statement_timeout: statementTimeoutMs })
-  await client.connect()
+const connect = async (database: "source" | "warehouse", url: string, statementTimeoutMs: number, name: string) => {
+  const client = await connectClient(database, url, { application_name: name, statement_timeout: statementTimeoutMs })
   // Belt and braces: even a statement outside the explicit transactions cannot write.
   await client.query("SET default_transaction_read_only = on")
   return client
@@ -211,8 +211,11 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
   const unknown = (options.tables ?? []).filter((t) => !VERIFY_SPECS.some((s) => s.table === t))
   if (unknown.length > 0) throw new Error(`unknown table(s) ${unknown.join(", ")}; choose from ${VERIFY_SPECS.map((s) => s.table).join(", ")}`)
 
-  const source = await connect(options.sourceUrl, timeout, "totes-verify")
-  const warehouse = await connect(options.warehouseUrl, timeout, "totes-verify")
+  const source = await connect("source", options.sourceUrl, timeout, "totes-verify")
+  const warehouse = await connect("warehouse", options.warehouseUrl, timeout, "totes-verify").catch(async (error) => {
+    await source.end().catch(() => {})
+    throw error
+  })
   try {
     // The operator's decisions for schema changes read the source as the consumer does; paused tables are not compared.
     const { decisions, paused } = await readSchemaDecisions(warehouse, schemas)

@@ -12,6 +12,8 @@
  * Lambda and ECS ship both). TOTES_LOG_LEVEL = debug | info | warn | error | off (default info).
  */
 
+import { LogLevel as LogLevelSetting, readConfigOrDefault } from "./config.ts"
+
 export type LogLevel = "debug" | "info" | "warn" | "error"
 const LEVELS: Record<LogLevel | "off", number> = { debug: 10, info: 20, warn: 30, error: 40, off: 100 }
 
@@ -62,6 +64,10 @@ export const LOG_FIELDS = [
   "attempt",
   "maxAttempts",
   "retryInMs",
+  // outages (outage-reporter.ts): the dependency, failed attempts, what was retried
+  "dependency",
+  "retries",
+  "operations",
   // lake, checkpoints, warehouse
   "bucket",
   "objectKey",
@@ -249,10 +255,8 @@ export const setDefaultLogSink = (sink: LogSink): (() => void) => {
   }
 }
 
-const levelFromEnv = (): LogLevel | "off" => {
-  const value = (process.env.TOTES_LOG_LEVEL ?? "info").toLowerCase()
-  return value in LEVELS ? (value as LogLevel | "off") : "info"
-}
+/** TOTES_LOG_LEVEL (an invalid value is refused at start by checkConfiguration, not here). */
+const levelFromEnv = (): LogLevel | "off" => readConfigOrDefault(LogLevelSetting, process.env)
 
 export const makeLogger = (component: string, options: LoggerOptions = {}): Logger => {
   const threshold = LEVELS[options.level ?? levelFromEnv()]
@@ -283,7 +287,36 @@ export const makeLogger = (component: string, options: LoggerOptions = {}): Logg
 
 /**
  * Error messages from the data path can quote a value (e.g. `invalid input syntax for type
- * timestamp: "…"`): quoted text and long digit runs are replaced before such a message is logged.
+ * timestamp: "…"`, `Key (id)=(42) already exists`, `Failing row contains (…)`): quoted text,
+ * key and row images and long digit runs are replaced before such a message is logged. Quoted
+ * names the pipeline knows (`keep`: the slot, publication, stream, table names) stay readable.
  */
-export const scrubValues = (message: string): string =>
-  message.replace(/"[^"]*"|'[^']*'/g, "«value»").replace(/\b\d{6,}\b/g, "«number»")
+export const scrubValues = (message: string, keep: ReadonlyArray<string> = []): string =>
+  message
+    .replace(/\)=\([^)]*\)/g, ")=(«value»)")
+    .replace(/(row contains )\([^\n]*\)/g, "$1(«values»)")
+    .replace(/"([^"]*)"|'([^']*)'/g, (quoted, double?: string, single?: string) => (keep.includes(double ?? single ?? "") ? quoted : "«value»"))
+    .replace(/\b\d{6,}\b/g, "«number»")
+
+/**
+ * Errors whose messages the pipeline writes itself, from names, positions and settings and never
+ * from row values: logged and printed as they are (secrets still masked).
+ */
+export const OPERATOR_ERRORS: ReadonlySet<string> = new Set([
+  "ReaderStartError",
+  "ReaderRefused",
+  "ResumeRefused",
+  "SourceValidationError",
+  "ConfigurationError",
+  "DatabaseConnectionError",
+  "UsageError",
+  "CsvLoadError"
+])
+
+/** The text to log for an error: as written for an operator errors, scrubbed of values otherwise. */
+export const errorReason = (error: unknown, keep: ReadonlyArray<string> = []): string => {
+  const e = error as { _tag?: unknown; name?: unknown; message?: unknown } | null | undefined
+  const name = typeof e?._tag === "string" ? e._tag : typeof e?.name === "string" ? e.name : ""
+  const message = typeof e?.message === "string" ? e.message : String(error)
+  return OPERATOR_ERRORS.has(name) ? redact(message) : redact(scrubValues(message, keep))
+}

@@ -25,6 +25,7 @@ import type { IConfiguration } from "aws-embedded-metrics/lib/config/IConfigurat
 import { LambdaEnvironment } from "aws-embedded-metrics/lib/environment/LambdaEnvironment.js"
 import { MetricsContext } from "aws-embedded-metrics/lib/logger/MetricsContext.js"
 import { LogSerializer } from "aws-embedded-metrics/lib/serializers/LogSerializer.js"
+import { MetricsDestination, readConfigOrDefault, Stage } from "./config.ts"
 
 export const METRIC_NAMESPACE = "TotesCdc"
 
@@ -212,10 +213,10 @@ export const emfConfiguration = (): Readonly<IConfiguration> => configuration
 // ---------------------------------------------------------------------------------------------
 // emission
 
+/** The sink TOTES_METRICS names (an invalid value is refused at start by checkConfiguration, not here). */
 const defaultSink = (env: Env): MetricsSink => {
-  switch ((env.TOTES_METRICS ?? "stdout").toLowerCase()) {
+  switch (readConfigOrDefault(MetricsDestination, env)) {
     case "off":
-    case "none":
       return nullSink
     case "stderr":
       return stderrSink
@@ -225,7 +226,7 @@ const defaultSink = (env: Env): MetricsSink => {
 }
 
 let currentSink: MetricsSink = defaultSink(process.env)
-let stage = process.env.TOTES_STAGE || "local"
+let stage = readConfigOrDefault(Stage, process.env)
 const serializer = new LogSerializer()
 const lambdaEnvironment = new LambdaEnvironment()
 

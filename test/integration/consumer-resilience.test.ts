@@ -60,7 +60,7 @@ describe("consumer resilience", () => {
     await pipeline.stop()
     await expectWarehouseMatchesSource(env, generated, reports)
     await source.end()
-  })
+  }, 240_000) // 11 process starts: on a shared 2-core machine beside other tests, more than the default 120 s
 
   it("waits out a 30 s warehouse outage mid-stream and catches up with nothing lost", async () => {
     const { env, source, generated } = await prepare()

@@ -1,15 +1,12 @@
 /**
- * The lake, replay and verify commands as a `totes`-like CLI, for tests that check exit statuses
- * and output before (and independently of) their wiring into services/cli/main.ts:
- * `node --import tsx test/support/cli-child.ts verify --json`.
+ * The lake, replay and verify commands as a `totes`-like CLI with the real runner (exit codes,
+ * error lines), for tests that check exit statuses and output: `node --import tsx
+ * test/support/cli-child.ts verify --json`.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { lakeCommand } from "../../services/cli/commands/lake.ts"
 import { replayCommand } from "../../services/cli/commands/replay.ts"
 import { verifyCommand } from "../../services/cli/commands/verify.ts"
+import { runTotes } from "../../services/cli/runner.ts"
 
-const totes = Command.make("totes").pipe(Command.withSubcommands([lakeCommand, replayCommand, verifyCommand]))
-
-totes.pipe(Command.run({ version: "test" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: false }))
+runTotes(Command.make("totes").pipe(Command.withSubcommands([lakeCommand, replayCommand, verifyCommand])))

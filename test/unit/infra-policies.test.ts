@@ -22,6 +22,7 @@ const STREAM = "arn:aws:kinesis:eu-west-2:111122223333:stream/totes-dev-changes"
 const TABLE = "arn:aws:dynamodb:eu-west-2:111122223333:table/totes-dev-checkpoints"
 const BUCKET = "arn:aws:s3:::totes-dev-lake"
 const QUEUE = "arn:aws:sqs:eu-west-2:111122223333:totes-dev-consumer-failures"
+const SECRET = "arn:aws:secretsmanager:eu-west-2:111122223333:secret:WarehouseUrlSecret-AbC123"
 const LOG_STREAM = "arn:aws:logs:eu-west-2:111122223333:log-group:/totes/dev/firehose:log-stream:S3Delivery"
 const lake: LakeArns<string> = { bucket: BUCKET, objects: (prefix) => `${BUCKET}/${prefix}*` }
 
@@ -80,21 +81,22 @@ describe("reader policy", () => {
 })
 
 describe("consumer policy", () => {
-  const own = consumerStatements({ checkpointTable: TABLE, lake, failureQueue: QUEUE })
-  const effective = consumerEffectiveStatements({ stream: STREAM, checkpointTable: TABLE, lake, failureQueue: QUEUE })
+  const own = consumerStatements({ checkpointTable: TABLE, lake, failureQueue: QUEUE, warehouseSecret: SECRET })
+  const effective = consumerEffectiveStatements({ stream: STREAM, checkpointTable: TABLE, lake, failureQueue: QUEUE, warehouseSecret: SECRET })
 
   it("has no kinesis:Put* (the subscription only reads)", () => {
     expect(grantedActions(effective).filter((a) => a.startsWith("kinesis:Put"))).toEqual([])
     expect(grantedActions(own).filter((a) => a.startsWith("kinesis:"))).toEqual([])
   })
 
-  it("reads claim checks, writes dead letters, sends failed batches, uses checkpoints", () => {
+  it("reads claim checks, writes dead letters, sends failed batches, uses checkpoints, reads the warehouse URL's secret", () => {
     expect(grants(own)).toEqual(
       [
         ...CHECKPOINT_ACTIONS.map((a) => `${a} ${TABLE}`),
         `s3:GetObject ${BUCKET}/claims/*`,
         `s3:PutObject ${BUCKET}/dead-letter/*`,
-        `sqs:SendMessage ${QUEUE}`
+        `sqs:SendMessage ${QUEUE}`,
+        `secretsmanager:GetSecretValue ${SECRET}`
       ].sort()
     )
     expect(allows(own, "s3:PutObject", deadLetterKey(new Date(), "e"))).toBe(true)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { LOG_FIELDS, MemoryLogSink, buildRecord, makeLogger, redact, redactFields, serializeError } from "../../services/shared/logger.ts"
+import { LOG_FIELDS, MemoryLogSink, buildRecord, errorReason, makeLogger, redact, redactFields, scrubValues, serializeError } from "../../services/shared/logger.ts"
 
 const AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 const AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -123,5 +123,27 @@ describe("logger", () => {
     expect(serializeError({ password: "x", message: "m" })).toEqual({ message: `{"password":"[REDACTED]","message":"m"}` })
     expect(serializeError("postgres://a:b@c")).toEqual({ message: "postgres://a:[REDACTED]@c" })
     expect(buildRecord("info", "c", "m", { count: 10n as any, lagSeconds: Number.NaN }, fixedNow())).toMatchObject({ count: "10", lagSeconds: "NaN" })
+  })
+})
+
+describe("scrubValues and errorReason", () => {
+  it("replaces quoted values, key and row images and long numbers", () => {
+    expect(scrubValues(`invalid input syntax for type timestamp: "2024-13-45"`)).toBe("invalid input syntax for type timestamp: «value»")
+    expect(scrubValues("Key (staff_id)=(12) is not present in table")).toBe("Key (staff_id)=(«value») is not present in table")
+    expect(scrubValues(`new row violates check constraint. Failing row contains (1, Jane, jane@example.com).`)).toBe(
+      "new row violates check constraint. Failing row contains («values»)."
+    )
+    expect(scrubValues("seq 49590338271490256608559692538361571095921575989136588898")).toBe("seq «number»")
+  })
+
+  it("keeps the names the pipeline knows", () => {
+    expect(scrubValues(`replication slot "totes_cdc" already exists; "jane"`, ["totes_cdc"])).toBe(`replication slot "totes_cdc" already exists; «value»`)
+  })
+
+  it("leaves the pipeline's own refusals readable: the slot name is not a value", () => {
+    const refusal = Object.assign(new Error("replication slot 'totes_cdc' is missing but the checkpoint says changes up to 0/16B3748 were captured"), { name: "ReaderStartError" })
+    expect(errorReason(refusal)).toBe("replication slot 'totes_cdc' is missing but the checkpoint says changes up to 0/16B3748 were captured")
+    expect(errorReason(new Error(`invalid input syntax for type integer: "abc"`))).toBe("invalid input syntax for type integer: «value»")
+    expect(errorReason(Object.assign(new Error("cannot connect to postgres://u:pw@h/db"), { _tag: "DatabaseConnectionError" }))).toBe("cannot connect to postgres://u:[REDACTED]@h/db")
   })
 })

@@ -4,6 +4,8 @@ import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import { alarmSpecs } from "../../infra/alarms-spec.ts"
 import { stageConfig } from "../../infra/stage-config.ts"
+import { EXIT_CODES, SIGNAL_EXIT_CODES } from "../../services/cli/outcome.ts"
+import { CONFIGURATION } from "../../services/shared/config.ts"
 import { METRIC_NAMES } from "../../services/shared/metrics.ts"
 
 const README = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
@@ -21,12 +23,15 @@ describe("README", () => {
     for (const spec of specs) expect(README, spec.id).toContain(`\`${spec.id}\``)
   })
 
-  it("documents every configuration variable the code reads", () => {
-    const config = readFileSync(new URL("../../services/shared/config.ts", import.meta.url), "utf8")
-    const variables = [...config.matchAll(/Config\.\w+\("([A-Z0-9_]+)"\)|identifier\("([A-Z0-9_]+)"\)/g)].map((m) => m[1] ?? m[2])
-    expect(variables.length).toBeGreaterThan(8)
-    for (const variable of variables) expect(README, variable).toContain(`\`${variable}\``)
-    for (const variable of ["TOTES_METRICS", "TOTES_STAGE", "TOTES_LOG_LEVEL"]) expect(README).toContain(`\`${variable}\``)
+  it("documents every configuration variable as the code declares it (default, accepted values, purpose), and no other", () => {
+    for (const v of CONFIGURATION) expect(README, v.name).toContain(`| \`${v.name}\` | ${v.defaultText} | ${v.accepted} | ${v.purpose} |`)
+    const section = README.slice(README.indexOf("## Configuration"), README.indexOf("## CLI"))
+    const documented = [...section.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1])
+    expect(documented).toEqual(CONFIGURATION.map((v) => v.name))
+  })
+
+  it("documents the exit codes the CLI uses", () => {
+    for (const code of [...Object.values(EXIT_CODES), ...Object.values(SIGNAL_EXIT_CODES)]) expect(README).toMatch(new RegExp(`^\\| [0-9, ]*\\b${code}\\b[0-9, ]* \\|`, "m"))
   })
 
   it("documents exactly the CLI's commands", () => {

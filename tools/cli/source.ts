@@ -1,19 +1,20 @@
 import { resolve } from "node:path"
 import { Console, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import pg from "pg"
+import type pg from "pg"
+import { connectClient } from "../../services/shared/database-connection.ts"
 import { readConfig, reveal, SourceDatabaseUrl } from "../../services/shared/config.ts"
 import { checksumTotesys } from "../source/checksum.ts"
 import { DEFAULT_DAYS, generateTotesys } from "../source/generate.ts"
 import { DEFAULT_MIX, REAL_MIX, simulate, type SimulationReport } from "../source/simulate.ts"
-import { initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../source/totesys-db.ts"
+import { CsvLoadError, initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../source/totesys-db.ts"
+import { numberIn, timeFlag } from "../../services/cli/arguments.ts"
 import { task, untilSignal } from "../../services/cli/effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
 
 export const withSourceClient = <A>(work: (client: pg.Client) => Promise<A>) =>
   task(async () => {
-    const client = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-cli" })
-    await client.connect()
+    const client = await connectClient("source", reveal(readConfig(SourceDatabaseUrl)), { application_name: "totes-cli" })
     try {
       return await work(client)
     } finally {
@@ -35,12 +36,14 @@ const init = Command.make("init", { replace }, ({ replace }) =>
 
 const load = Command.make(
   "load",
-  { dir: Argument.String("csv-dir").pipe(Argument.withDescription("Folder with one <table>.csv per totesys table")), replace },
+  { dir: Argument.Directory("csv-dir", { mustExist: true }).pipe(Argument.withDescription("Folder with one <table>.csv per totesys table")), replace },
   ({ dir, replace }) =>
     withSourceClient(async (client) => {
-      if (replace || !(await sourceSchemaExists(client))) await initSourceSchema(client, { replace })
       const started = Date.now()
-      await loadCsvSnapshot(client, resolve(dir), (r) => console.log(`  ${r.table.padEnd(15)} ${String(r.rows).padStart(8)} rows`))
+      await loadCsvSnapshot(client, resolve(dir), (r) => console.log(`  ${r.table.padEnd(15)} ${String(r.rows).padStart(8)} rows`), { replace }).catch((error) => {
+        if (error instanceof CsvLoadError) throw new CsvLoadError(`${error.message}; nothing was loaded (one transaction: the source is as it was)`)
+        throw error
+      })
       console.log(`loaded ${resolve(dir)} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     })
 ).pipe(Command.withDescription("Load a snapshot folder of CSVs into the source (FK order, constraints on, sequences reset)"))
@@ -51,13 +54,12 @@ const generate = Command.make(
   "generate",
   {
     seed,
-    days: Flag.Int("days").pipe(Flag.withDescription("Days of history to generate"), Flag.withDefault(DEFAULT_DAYS)),
-    until: Flag.String("until").pipe(Flag.withDescription("End of the history (UTC, e.g. 2024-11-15T15:00:00); default: a fixed date"), Flag.optional),
+    days: Flag.Int("days").pipe(numberIn({ min: 1, max: 3_650, unit: "days" }), Flag.withDescription("Days of history to generate"), Flag.withDefault(DEFAULT_DAYS)),
+    until: Flag.String("until").pipe(timeFlag, Flag.withDescription("End of the history (UTC, e.g. 2024-11-15T15:00:00); default: a fixed date"), Flag.optional),
     replace
   },
   ({ seed, days, until, replace }) =>
     withSourceClient(async (client) => {
-      if (days < 1) throw new Error("--days must be at least 1")
       const report = await generateTotesys(client, {
         seed,
         days,
@@ -71,7 +73,8 @@ const generate = Command.make(
 ).pipe(Command.withDescription("Fill the source with a deterministic synthetic totesys (the real one's shape and quirks)"))
 
 export const printSimulationReport = (report: SimulationReport) => {
-  console.log(`${report.transactions} transactions, ${report.rowChanges} row changes in ${(report.wallMs / 1000).toFixed(1)} s (stopped by ${report.stoppedBy})`)
+  const stoppedBy = report.stoppedBy === "connection-lost" ? "a lost connection" : report.stoppedBy
+  console.log(`${report.transactions} transactions, ${report.rowChanges} row changes in ${(report.wallMs / 1000).toFixed(1)} s (stopped by ${stoppedBy})`)
   for (const [table, counts] of Object.entries(report.tables)) {
     if (counts.insert + counts.update + counts.delete > 0) console.log(`  ${table.padEnd(15)} +${counts.insert} ~${counts.update} -${counts.delete}`)
   }
@@ -82,9 +85,21 @@ const simulateCommand = Command.make(
   "simulate",
   {
     seed,
-    rate: Flag.Finite("rate").pipe(Flag.withDescription("Transactions per second (0 = as fast as possible)"), Flag.withDefault(10)),
-    duration: Flag.Finite("duration").pipe(Flag.withDescription("Stop after this many seconds (default: until Ctrl-C)"), Flag.optional),
-    transactions: Flag.Int("transactions").pipe(Flag.withDescription("Stop after this many transactions"), Flag.optional),
+    rate: Flag.Finite("rate").pipe(
+      numberIn({ min: 0, max: 100_000, unit: "transactions per second" }),
+      Flag.withDescription("Transactions per second (0 = as fast as possible)"),
+      Flag.withDefault(10)
+    ),
+    duration: Flag.Finite("duration").pipe(
+      numberIn({ min: 0, exclusiveMin: true, max: 31_536_000, unit: "seconds" }),
+      Flag.withDescription("Stop after this many seconds (default: until Ctrl-C)"),
+      Flag.optional
+    ),
+    transactions: Flag.Int("transactions").pipe(
+      numberIn({ min: 1, max: 1_000_000_000, unit: "transactions" }),
+      Flag.withDescription("Stop after this many transactions"),
+      Flag.optional
+    ),
     mix: Flag.Literals("mix", ["default", "real"]).pipe(
       Flag.withDescription("real = only what totesys does today; default = that plus deletes, multi-table batches and dimension updates"),
       Flag.withDefault("default")
@@ -92,9 +107,7 @@ const simulateCommand = Command.make(
   },
   ({ seed, rate, duration, transactions, mix }) =>
     untilSignal(async (signal) => {
-      const { default: pg } = await import("pg")
-      const client = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-simulate" })
-      await client.connect()
+      const client = await connectClient("source", reveal(readConfig(SourceDatabaseUrl)), { application_name: "totes-simulate" })
       try {
         const report = await simulate(client, {
           seed,
@@ -105,8 +118,14 @@ const simulateCommand = Command.make(
           ...(transactions._tag === "Some" ? { maxTransactions: transactions.value } : {})
         })
         printSimulationReport(report)
+        if (report.stoppedBy === "connection-lost") {
+          throw new Error(
+            `the connection to the source was lost (${report.error}); the report above is what was committed` +
+              (report.lastCommitInDoubt ? ", except that the transaction being committed when it was lost may have been committed too" : "")
+          )
+        }
       } finally {
-        await client.end()
+        await client.end().catch(() => {})
       }
     })
 ).pipe(Command.withDescription("Write a realistic workload to the source (orders, payment job, in-place edits, deletes, dimension updates) and report it"))

@@ -1,10 +1,15 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { readStackEnv, runningStackPid, serveStack, stackDown, stackUp } from "../local/stack-process.ts"
+import { numberIn, textMatching } from "../../services/cli/arguments.ts"
 import { task, untilSignal } from "../../services/cli/effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
 
-export const dirFlag = Flag.String("dir").pipe(Flag.withDescription("Folder for the local stack's data, pid, log and stack.env"), Flag.withDefault(".totes"))
+export const dirFlag = Flag.String("dir").pipe(
+  textMatching(/\S/, "a folder path"),
+  Flag.withDescription("Folder for the local stack's data, pid, log and stack.env"),
+  Flag.withDefault(".totes")
+)
 
 const up = Command.make("up", { dir: dirFlag }, ({ dir }) =>
   Effect.gen(function* () {
@@ -15,7 +20,15 @@ const up = Command.make("up", { dir: dirFlag }, ({ dir }) =>
   })
 ).pipe(Command.withDescription("Start the local stack (PostgreSQL, Kinesis, DynamoDB, S3) in the background and write <dir>/stack.env"))
 
-const serve = Command.make("serve", { dir: dirFlag }, ({ dir }) => untilSignal((signal) => serveStack(dir, signal))).pipe(
+const ownerPid = Flag.Int("owner-pid").pipe(
+  numberIn({ min: 1, max: 4_194_304, unit: "(a process id)" }),
+  Flag.withDescription("Stop when this process is gone (what totes dev passes)"),
+  Flag.optional
+)
+
+const serve = Command.make("serve", { dir: dirFlag, ownerPid }, ({ dir, ownerPid }) =>
+  untilSignal((signal) => serveStack(dir, signal, ownerPid._tag === "Some" ? { ownerPid: ownerPid.value } : {}))
+).pipe(
   Command.withDescription("Run the local stack in the foreground (what 'stack up' starts in the background)")
 )
 

@@ -5,7 +5,6 @@
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { Effect } from "effect"
-import pg from "pg"
 import { archiverFromEnv } from "../../services/archiver/main.ts"
 import { consumerFromEnv, migrateFromEnv } from "../../services/consumer/main.ts"
 import { readStackEnv, runningStackPid, stackDown, stackFiles, stackUp } from "../local/stack-process.ts"
@@ -14,6 +13,10 @@ import { makeLakeWatermarkReader, throttledLakeWatermarkReader } from "../../ser
 import { s3Client } from "../../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../../services/shared/checkpoint-store.ts"
 import { makeLakeStore } from "../../services/shared/lake-store.ts"
+import { connectClient } from "../../services/shared/database-connection.ts"
+import { makeLogger } from "../../services/shared/logger.ts"
+import { dependencyOf, makeOutageReporter } from "../../services/shared/outage-reporter.ts"
+import { archiverOutageCallbacks, consumerOutageCallbacks } from "../../services/cli/outages.ts"
 import { metrics, teeSink } from "../../services/shared/metrics.ts"
 import { generateTotesys } from "../source/generate.ts"
 import { DEFAULT_MIX, simulate } from "../source/simulate.ts"
@@ -46,6 +49,14 @@ export const runDev = async (options: DevOptions) => {
     errors.push(`${where}: ${(error as Error)?.message ?? String(error)}`.slice(0, 160))
     if (errors.length > 20) errors.shift()
   }
+  // Outages show on the dashboard as two lines each (started; back after N s), not one per retry.
+  const outageLog = (component: string) =>
+    makeLogger(component, {
+      sink: { write: (line) => {
+        const record = JSON.parse(line) as { message: string; reason?: string }
+        remember(component)(new Error(`${record.message}${record.reason ? ` (${record.reason})` : ""}`))
+      } }
+    })
   const cleanups: Array<() => Promise<void>> = []
   const cleanup = async () => {
     for (const step of cleanups.reverse()) await step().catch(() => {})
@@ -57,7 +68,8 @@ export const runDev = async (options: DevOptions) => {
     const reused = Boolean(runningStackPid(dir) && existsSync(stackFiles(dir).env))
     log(reused ? `using the local stack already running in ${dir}` : "starting the local stack (PostgreSQL, Kinesis, DynamoDB, S3)…")
     if (!reused) {
-      await stackUp(dir)
+      // The stack stops by itself if this process dies without cleaning up (kill -9).
+      await stackUp(dir, { ownerPid: process.pid })
       cleanups.push(async () => {
         await stackDown(dir)
       })
@@ -66,9 +78,7 @@ export const runDev = async (options: DevOptions) => {
     if (options.signal.aborted) return
 
     // 2. a generated totesys in the source (fresh each session when the stack is ours)
-    const source = new pg.Client({ connectionString: env.SOURCE_DATABASE_URL, application_name: "totes-dev" })
-    source.on("error", remember("source"))
-    await source.connect()
+    const source = await connectClient("source", env.SOURCE_DATABASE_URL!, { application_name: "totes-dev", onError: remember("source") })
     cleanups.push(() => source.end())
     const hasRows = (await source.query("SELECT to_regclass('public.payment') IS NOT NULL AS present")).rows[0].present
       ? Number((await source.query("SELECT count(*) AS n FROM payment")).rows[0].n) > 0
@@ -87,31 +97,38 @@ export const runDev = async (options: DevOptions) => {
     const reader = readerFromEnv(env, { heartbeatIntervalMs: 1_000, onProgress: (p) => p.phase === "snapshot" && p.done && log(`  snapshot ${p.table}: ${p.rows} rows`) })
     const readerRun = reader.start()
     readerRun.catch(remember("reader"))
-    cleanups.push(() => reader.stop())
-    const consumer = consumerFromEnv(env, { idleWaitMs: 100, onError: (_shard, error) => remember("consumer")(error) })
+    cleanups.push(async () => {
+      await reader.stop()
+      // A reader stopped while it was still starting (snapshot) lets go of its connections only once
+      // its start has settled: wait for that, or the stack's shutdown would cut them under it.
+      await Promise.race([readerRun.catch(() => {}), sleep(15_000, new AbortController().signal)])
+    })
+    const consumerOutages = makeOutageReporter({ log: outageLog("consumer") })
+    const consumer = consumerFromEnv(env, { idleWaitMs: 100, ...consumerOutageCallbacks(consumerOutages, env) })
     const stopConsumer = new AbortController()
     const polling = consumer.poller.run(stopConsumer.signal)
     polling.catch(remember("consumer"))
     cleanups.push(async () => {
       stopConsumer.abort()
       await polling.catch(() => {})
+      consumerOutages.close()
       await consumer.close()
     })
 
     // The lake: the local Firehose stand-in, flushing every few seconds so objects show up quickly.
-    const archiver = archiverFromEnv(env, { flushMs: 5_000, onError: (_shard, error) => remember("archiver")(error) })
+    const archiverOutages = makeOutageReporter({ log: outageLog("archiver") })
+    const archiver = archiverFromEnv(env, { flushMs: 5_000, ...archiverOutageCallbacks(archiverOutages, env) })
     const stopArchiver = new AbortController()
     const archiving = archiver.run(stopArchiver.signal)
     archiving.catch(remember("archiver"))
     cleanups.push(async () => {
       stopArchiver.abort()
       await archiving.catch(() => {})
+      archiverOutages.close()
     })
 
     // 4. the simulator, writing changes with real timestamps
-    const simulator = new pg.Client({ connectionString: env.SOURCE_DATABASE_URL, application_name: "totes-dev-simulator" })
-    simulator.on("error", remember("simulator"))
-    await simulator.connect()
+    const simulator = await connectClient("source", env.SOURCE_DATABASE_URL!, { application_name: "totes-dev-simulator", onError: remember("simulator") })
     const stopSimulator = new AbortController()
     const simulated = { transactions: 0, rowChanges: 0 }
     const simulation = simulate(simulator, {
@@ -124,21 +141,23 @@ export const runDev = async (options: DevOptions) => {
         simulated.transactions++
         simulated.rowChanges += tx.changes.length
       }
-    }).catch(remember("simulator"))
+    })
+      .then((report) => report.stoppedBy === "connection-lost" && remember("simulator")(new Error(`stopped: the source connection was lost (${report.error})`)))
+      .catch(remember("simulator"))
     cleanups.push(async () => {
       stopSimulator.abort()
       await simulation
-      await simulator.end()
+      await simulator.end().catch(() => {})
     })
 
     // 5. the live dashboard
     const checkpoints = Effect.runSync(CheckpointStore.make(env))
     // One reader for the whole session (it reads each new lake object once), at most every 5 s.
     const lakeWatermarks = throttledLakeWatermarkReader(makeLakeWatermarkReader(makeLakeStore(env.TOTES_LAKE_BUCKET!, s3Client(env))), 5_000)
-    const warehouse = new pg.Client({ connectionString: env.WAREHOUSE_DATABASE_URL, application_name: "totes-dev-status" })
-    warehouse.on("error", remember("status"))
-    await warehouse.connect()
+    const warehouse = await connectClient("warehouse", env.WAREHOUSE_DATABASE_URL!, { application_name: "totes-dev-status", onError: remember("status") })
     cleanups.push(() => warehouse.end())
+    const statusOutages = makeOutageReporter({ log: outageLog("status") })
+    cleanups.push(async () => statusOutages.close())
     const startedAt = Date.now()
     let drawn = 0
     while (!options.signal.aborted) {
@@ -146,8 +165,9 @@ export const runDev = async (options: DevOptions) => {
       let status: PipelineStatus | undefined
       try {
         status = await readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM!, lakeWatermarks })
+        for (const dependency of ["source", "warehouse", "DynamoDB"]) statusOutages.success(dependency)
       } catch (error) {
-        remember("status")(error)
+        statusOutages.failure(dependencyOf(error, "warehouse", env), error, "read status")
       }
       const lines = renderDashboard({ startedAt, figures: figures.figures, status, simulated, lake: { objects: archiver.stats.objects, records: archiver.stats.records }, errors, envPath: stackFiles(dir).env })
       if (options.plain) {

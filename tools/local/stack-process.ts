@@ -31,7 +31,10 @@ export const runningStackPid = (dir: string): number | undefined => {
 const tail = (path: string, lines = 30) => (existsSync(path) ? readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n") : "(no log)")
 
 /** Starts the background stack process and waits until it has written stack.env. */
-export const stackUp = async (dirArg: string, options: { timeoutMs?: number } = {}): Promise<{ envPath: string; pid: number; already: boolean }> => {
+export const stackUp = async (
+  dirArg: string,
+  options: { readonly timeoutMs?: number; readonly ownerPid?: number } = {}
+): Promise<{ envPath: string; pid: number; already: boolean }> => {
   const dir = resolve(dirArg)
   const files = stackFiles(dir)
   const existing = runningStackPid(dir)
@@ -40,7 +43,8 @@ export const stackUp = async (dirArg: string, options: { timeoutMs?: number } = 
   const { mkdirSync } = await import("node:fs")
   mkdirSync(dir, { recursive: true })
   const log = openSync(files.log, "w")
-  const child = spawn(process.execPath, [BIN, "stack", "serve", "--dir", dir], { detached: true, stdio: ["ignore", log, log], env: process.env })
+  const owner = options.ownerPid ? ["--owner-pid", String(options.ownerPid)] : []
+  const child = spawn(process.execPath, [BIN, "stack", "serve", "--dir", dir, ...owner], { detached: true, stdio: ["ignore", log, log], env: process.env })
   closeSync(log)
   child.unref()
   const deadline = Date.now() + (options.timeoutMs ?? 60_000)
@@ -53,15 +57,32 @@ export const stackUp = async (dirArg: string, options: { timeoutMs?: number } = 
   throw new Error(`the local stack failed to start. Last lines of ${files.log}:\n${tail(files.log)}`)
 }
 
-/** Foreground part of `stack up`: owns the servers until SIGINT/SIGTERM. */
-export const serveStack = async (dirArg: string, signal: AbortSignal) => {
+/**
+ * Foreground part of `stack up`: owns the servers until SIGINT/SIGTERM/SIGHUP, or until the
+ * owner process (`totes dev`) is gone, however it ended: a stack started for a session never
+ * outlives it.
+ */
+export const serveStack = async (dirArg: string, signal: AbortSignal, options: { readonly ownerPid?: number } = {}) => {
   const dir = resolve(dirArg)
   const files = stackFiles(dir)
   writeFileSync(files.pid, `${process.pid}\n`)
   const stack = await startStack({ dir, onProgress: (m) => console.log(m) })
   writeStackEnv(dir, stack.env)
   console.log(`local stack ready: ${files.env}`)
-  await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })))
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve()
+    signal.addEventListener("abort", () => resolve(), { once: true })
+    if (options.ownerPid) {
+      const owner = options.ownerPid
+      const watch = setInterval(() => {
+        if (alive(owner)) return
+        console.log(`owner process ${owner} is gone`)
+        clearInterval(watch)
+        resolve()
+      }, 500)
+      signal.addEventListener("abort", () => clearInterval(watch), { once: true })
+    }
+  })
   console.log("stopping local stack")
   rmSync(files.env, { force: true })
   await stack.stop()

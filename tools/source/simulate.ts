@@ -39,6 +39,7 @@ import {
 import { otherDate } from "./generate.ts"
 import { Random, type Seed } from "./random.ts"
 import { insertStatement } from "./sql.ts"
+import { classifyConnectionError } from "../../services/shared/database-connection.ts"
 import { formatDate, formatTimestamp, inBusinessHours, nextBusinessOpen, paymentJobDays, toInstant } from "./sim-time.ts"
 import { DEPARTMENT_LOCATIONS, EMAIL_DOMAIN, FILE_LOCATIONS } from "./vocab.ts"
 
@@ -171,7 +172,11 @@ export interface SimulationReport {
   /** Simulated time span written: first and last transaction instants. */
   readonly clock: { readonly start: string | null; readonly end: string | null }
   readonly wallMs: number
-  readonly stoppedBy: "maxTransactions" | "maxChanges" | "duration" | "signal" | "exhausted"
+  readonly stoppedBy: "maxTransactions" | "maxChanges" | "duration" | "signal" | "exhausted" | "connection-lost"
+  /** With stoppedBy "connection-lost": why (the driver's message). */
+  readonly error?: string
+  /** The connection was lost while a COMMIT was under way: that transaction (not counted) may have been committed. */
+  readonly lastCommitInDoubt?: boolean
   readonly log?: ReadonlyArray<ChangeLogEntry>
 }
 
@@ -472,6 +477,10 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", done, { once: true })
   })
 
+/** The connection is gone (the server stopped, the network failed): no statement on this client can succeed. */
+const isConnectionLost = (error: unknown) =>
+  classifyConnectionError(error) !== undefined || /Connection terminated|not queryable|terminating connection/i.test(String((error as Error)?.message ?? ""))
+
 const emptyCounts = (): Record<TotesysTable, OperationCounts> =>
   Object.fromEntries(TOTESYS_TABLES.map((t) => [t, { insert: 0, update: 0, delete: 0 }])) as Record<TotesysTable, OperationCounts>
 
@@ -479,7 +488,8 @@ const emptyCounts = (): Record<TotesysTable, OperationCounts> =>
  * Runs the workload on the database `client` is connected to (which must hold totesys data:
  * generated or loaded) until a stop condition (duration, transactions, changes, abort signal;
  * none given: until aborted) and reports what it committed. One transaction at a time, on this
- * client. A failing statement rolls its transaction back and rejects.
+ * client. A failing statement rolls its transaction back and rejects; a lost connection stops the
+ * run and the report says so (`stoppedBy: "connection-lost"`), with everything committed before.
  */
 export const simulate = async (client: pg.ClientBase, options: SimulateOptions): Promise<SimulationReport> => {
   const began = Date.now()
@@ -534,8 +544,20 @@ export const simulate = async (client: pg.ClientBase, options: SimulateOptions):
   let firstAt: number | null = null
   let lastAt: number | null = null
   let stoppedBy: SimulationReport["stoppedBy"] | null
+  // A connection lost while idle arrives as the client's 'error' event: stop, never crash.
+  let lost: Error | undefined
+  let commitInFlight = false
+  let lastCommitInDoubt = false
+  const lostController = new AbortController()
+  const onClientError = (error: Error) => {
+    lost ??= error
+    lostController.abort()
+  }
+  client.on("error", onClientError)
+  const wake = options.signal ? AbortSignal.any([options.signal, lostController.signal]) : lostController.signal
 
   const stopReason = (): SimulationReport["stoppedBy"] | null => {
+    if (lost) return "connection-lost"
     if (options.signal?.aborted) return "signal"
     if (options.maxTransactions !== undefined && transactions >= options.maxTransactions) return "maxTransactions"
     if (options.maxChanges !== undefined && rowChanges >= options.maxChanges) return "maxChanges"
@@ -553,8 +575,14 @@ export const simulate = async (client: pg.ClientBase, options: SimulateOptions):
       const { rows } = await client.query("SELECT pg_current_xact_id()::text AS txid")
       txid = rows[0].txid as string
       changes = await body(ctx)
+      commitInFlight = changes !== null
       await client.query(changes === null ? "ROLLBACK" : "COMMIT")
+      commitInFlight = false
     } catch (error) {
+      if (isConnectionLost(error)) {
+        lastCommitInDoubt = commitInFlight
+        throw error
+      }
       await client.query("ROLLBACK").catch(() => {})
       throw error
     }
@@ -578,36 +606,44 @@ export const simulate = async (client: pg.ClientBase, options: SimulateOptions):
 
   let consecutiveSkips = 0
   let iteration = 0
-  run: while (true) {
-    if ((stoppedBy = stopReason())) break
-    if (paced) {
-      let wait = began + (iteration * 1000) / rate - Date.now()
-      if (options.durationMs !== undefined) wait = Math.min(wait, began + options.durationMs - Date.now())
-      await sleep(wait, options.signal)
+  try {
+    run: while (true) {
       if ((stoppedBy = stopReason())) break
-    }
-    iteration++
-    const at = advance()
-    if (runJobs) {
-      for (const day of paymentJobDays(previous, at)) {
-        if ((stoppedBy = stopReason())) break run
-        const jobAt = wall ? previous + 1 : Math.max(previous + 1, Math.min(paymentJobInstant(clockRng, day), at - 1))
-        await commit("payment_job", jobAt, (ctx) => paymentJob(ctx, day))
-        previous = jobAt
+      if (paced) {
+        let wait = began + (iteration * 1000) / rate - Date.now()
+        if (options.durationMs !== undefined) wait = Math.min(wait, began + options.durationMs - Date.now())
+        await sleep(wait, wake)
+        if ((stoppedBy = stopReason())) break
       }
-      if ((stoppedBy = stopReason())) break
-    }
-    const txAt = Math.max(at, previous + 1)
-    previous = txAt
-    const kind = mixEntries[kindRng.weightedIndex(weights)]![0]
-    if (await commit(kind, txAt, KINDS[kind])) consecutiveSkips = 0
-    else {
-      skipped[kind] = (skipped[kind] ?? 0) + 1
-      if (++consecutiveSkips >= 1_000) {
-        stoppedBy = "exhausted"
-        break
+      iteration++
+      const at = advance()
+      if (runJobs) {
+        for (const day of paymentJobDays(previous, at)) {
+          if ((stoppedBy = stopReason())) break run
+          const jobAt = wall ? previous + 1 : Math.max(previous + 1, Math.min(paymentJobInstant(clockRng, day), at - 1))
+          await commit("payment_job", jobAt, (ctx) => paymentJob(ctx, day))
+          previous = jobAt
+        }
+        if ((stoppedBy = stopReason())) break
+      }
+      const txAt = Math.max(at, previous + 1)
+      previous = txAt
+      const kind = mixEntries[kindRng.weightedIndex(weights)]![0]
+      if (await commit(kind, txAt, KINDS[kind])) consecutiveSkips = 0
+      else {
+        skipped[kind] = (skipped[kind] ?? 0) + 1
+        if (++consecutiveSkips >= 1_000) {
+          stoppedBy = "exhausted"
+          break
+        }
       }
     }
+  } catch (error) {
+    if (!isConnectionLost(error)) throw error
+    lost ??= error as Error
+    stoppedBy = "connection-lost"
+  } finally {
+    client.off("error", onClientError)
   }
 
   return {
@@ -620,6 +656,7 @@ export const simulate = async (client: pg.ClientBase, options: SimulateOptions):
     clock: { start: firstAt === null ? null : formatTimestamp(firstAt), end: lastAt === null ? null : formatTimestamp(lastAt) },
     wallMs: Date.now() - began,
     stoppedBy: stoppedBy ?? "signal",
+    ...(lost ? { error: lost.message, lastCommitInDoubt } : {}),
     ...(options.log ? { log } : {})
   }
 }

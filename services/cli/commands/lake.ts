@@ -1,4 +1,4 @@
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import { s3Client } from "../../shared/s3-client.ts"
 import { LakeBucket, readConfig } from "../../shared/config.ts"
@@ -8,7 +8,7 @@ import { pullLake } from "../../lake/pull.ts"
 import { EXAMPLE_QUERIES, exampleQuery } from "../../lake/queries.ts"
 import { readParquetEvents } from "../../lake/parquet-read.ts"
 import { decodeRawLines } from "../../lake/raw.ts"
-import { parseBound } from "../../replay/window.ts"
+import { timeFlag, validation, windowProblem } from "../arguments.ts"
 import { task } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
@@ -16,13 +16,8 @@ export const lakeFromEnv = () => makeLakeStore(readConfig(LakeBucket), s3Client(
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
-const timeFlag = (name: string, description: string) => Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
-
-const asTime = (text: string, flag: string): Date => {
-  const bound = parseBound(text)
-  if (bound.kind !== "time") throw new Error(`--${flag} must be a time here (e.g. 2024-02-23T12:00:00Z), not an LSN`)
-  return bound.at
-}
+const optionalTime = (name: string, description: string) => Flag.String(name).pipe(timeFlag, Flag.withDescription(description), Flag.optional)
+const asBound = (at: Option.Option<Date>) => Option.getOrUndefined(Option.map(at, (at) => ({ kind: "time" as const, at })))
 
 const ls = Command.make(
   "ls",
@@ -35,7 +30,15 @@ const ls = Command.make(
     })
 ).pipe(Command.withDescription("List lake objects"))
 
-const cat = Command.make("cat", { key: Argument.String("key").pipe(Argument.withDescription("Object key (raw NDJSON, compacted Parquet, or JSON)")) }, ({ key }) =>
+const cat = Command.make(
+  "cat",
+  {
+    key: Argument.String("key").pipe(
+      Argument.filter((key) => key.trim().length > 0 && !key.startsWith("/"), () => "an object key such as raw/2024/02/23/12/…ndjson.gz (see totes lake ls)"),
+      Argument.withDescription("Object key (raw NDJSON, compacted Parquet, or JSON)")
+    )
+  },
+  ({ key }) =>
   task(async () => {
     const lake = lakeFromEnv()
     if (key.endsWith(".parquet")) {
@@ -51,16 +54,16 @@ const cat = Command.make("cat", { key: Argument.String("key").pipe(Argument.with
 const compact = Command.make(
   "compact",
   {
-    from: timeFlag("from", "Only raw objects of this hour or later (UTC time)"),
-    to: timeFlag("to", "Only raw objects of this hour or earlier (UTC time)")
+    from: optionalTime("from", "Only raw objects of this hour or later (UTC time)"),
+    to: optionalTime("to", "Only raw objects of this hour or earlier (UTC time)")
   },
   ({ from, to }) =>
     Effect.gen(function* () {
       const report = yield* task(() =>
         compactLake({
           lake: lakeFromEnv(),
-          ...(from._tag === "Some" ? { from: asTime(from.value, "from") } : {}),
-          ...(to._tag === "Some" ? { to: asTime(to.value, "to") } : {}),
+          ...(from._tag === "Some" ? { from: from.value } : {}),
+          ...(to._tag === "Some" ? { to: to.value } : {}),
           onRun: (m, ms) =>
             console.log(`run ${m.run}: ${m.inputs.length} raw objects → ${m.outputs.length} Parquet files (${m.outputs.reduce((n, o) => n + o.rows, 0)} events) in ${ms} ms`)
         })
@@ -72,7 +75,10 @@ const compact = Command.make(
               `(${report.outputBytes} bytes) in ${report.runs.length} run(s), ${report.ms} ms; ${report.alreadyCompacted} were already compacted`
       )
     })
-).pipe(Command.withDescription("Compact raw events into Parquet per source table and day (skips what a manifest already lists)"))
+).pipe(
+  Command.validate(validation(({ from, to }) => windowProblem(asBound(from), asBound(to)))),
+  Command.withDescription("Compact raw events into Parquet per source table and day (skips what a manifest already lists)")
+)
 
 const dirFlag = Flag.String("dir").pipe(Flag.withDescription("Local folder of the pulled lake (object keys become paths)"), Flag.withDefault(".totes/lake"))
 

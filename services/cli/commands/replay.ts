@@ -1,14 +1,14 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { PipelineSchema, readConfig, reveal, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { replay, type ReplayProgress, type ReplayReport } from "../../replay/replay.ts"
-import { parseBound } from "../../replay/window.ts"
+import { boundText } from "../../replay/window.ts"
+import { TOTESYS_TABLES } from "../../../contracts/totesys.ts"
+import { boundFlag, namesFrom, numberIn, postgresUrlFlag, textMatching, validation, windowProblem } from "../arguments.ts"
 import { untilSignal } from "../effects.ts"
 import { lakeFromEnv } from "./lake.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
-
-const optionalText = (name: string, description: string) => Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
 
 const formatProgress = (p: ReplayProgress) =>
   `objects ${p.objectsDone}/${p.objectsTotal - p.objectsSkipped}${p.objectsSkipped > 0 ? ` (+${p.objectsSkipped} done before)` : ""}, ` +
@@ -58,46 +58,56 @@ export const printReplayReport = (report: ReplayReport) => {
 export const replayCommand = Command.make(
   "replay",
   {
-    from: optionalText("from", "Only events committed at or after this time (ISO, UTC) or LSN (e.g. 0/16B3748)"),
-    to: optionalText("to", "Time travel: only events committed at or before this time or LSN (default: up to the lake watermark)"),
+    from: Flag.String("from").pipe(
+      boundFlag({ lsn: true }),
+      Flag.withDescription("Only events committed at or after this time (ISO, UTC) or LSN (e.g. 0/16B3748)"),
+      Flag.optional
+    ),
+    to: Flag.String("to").pipe(boundFlag({ lsn: true }), Flag.withDescription("Time travel: only events committed at or before this time or LSN (default: up to the lake watermark)"), Flag.optional),
     wait: Flag.Int("wait").pipe(
+      numberIn({ min: 0, max: 86_400, unit: "seconds" }),
       Flag.withDescription("Seconds to wait for the lake watermark to pass --to (default 0: refuse a --to beyond it)"),
       Flag.withDefault(0)
     ),
-    tables: optionalText("tables", "Comma-separated source tables (default: all)"),
-    target: optionalText("target", "Warehouse database URL (default: WAREHOUSE_DATABASE_URL)"),
+    tables: Flag.String("tables").pipe(namesFrom(TOTESYS_TABLES, "table(s)"), Flag.withDescription("Comma-separated source tables (default: all)"), Flag.optional),
+    target: Flag.String("target").pipe(postgresUrlFlag, Flag.withDescription("Warehouse database URL (default: WAREHOUSE_DATABASE_URL)"), Flag.optional),
     dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Read and project, write nothing, report counts"), Flag.withDefault(false)),
     catchUp: Flag.Boolean("catch-up").pipe(Flag.withDescription("Allow a target that already holds data (rows are position-guarded)"), Flag.withDefault(false)),
-    name: Flag.String("name").pipe(Flag.withDescription("Checkpoint name: the same name resumes an interrupted replay"), Flag.withDefault("replay")),
+    name: Flag.String("name").pipe(
+      textMatching(/^[A-Za-z0-9_.-]{1,100}$/, "1–100 of A-Z a-z 0-9 _ . - (it names the checkpoint replay#<name>)"),
+      Flag.withDescription("Checkpoint name: the same name resumes an interrupted replay"),
+      Flag.withDefault("replay")
+    ),
     source: Flag.Literals("source", ["raw", "parquet"]).pipe(
       Flag.withDescription("raw: the raw objects; parquet: the compacted files plus raw objects not compacted yet"),
       Flag.withDefault("raw")
     ),
-    batchSize: Flag.Int("batch-size").pipe(Flag.withDescription("Events per warehouse transaction"), Flag.withDefault(5_000))
+    batchSize: Flag.Int("batch-size").pipe(numberIn({ min: 1, max: 100_000, unit: "events" }), Flag.withDescription("Events per warehouse transaction"), Flag.withDefault(5_000))
   },
   (flags) => {
     let lastWaitNote = 0
-    const some = <A>(o: { _tag: "Some"; value: A } | { _tag: "None" }) => (o._tag === "Some" ? o.value : undefined)
+    const some = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
     return untilSignal(async (signal) => {
-        const target = some(flags.target) ?? reveal(readConfig(WarehouseDatabaseUrl))
+        const target = some(flags.target)
         const from = some(flags.from)
         const to = some(flags.to)
         const tables = some(flags.tables)
         const result = await replay({
           lake: lakeFromEnv(),
-          targetUrl: target,
+          targetUrl: target ?? reveal(readConfig(WarehouseDatabaseUrl)),
+          targetName: target ? "target" : "warehouse",
           schema: readConfig(WarehouseSchema),
           pipelineSchema: readConfig(PipelineSchema),
           checkpoints: await Effect.runPromise(CheckpointStore.make()),
           name: flags.name,
-          ...(from ? { from: parseBound(from) } : {}),
-          ...(to ? { to: parseBound(to) } : {}),
-          ...(tables ? { tables: tables.split(",").map((t) => t.trim()).filter(Boolean) } : {}),
+          ...(from ? { from } : {}),
+          ...(to ? { to } : {}),
+          ...(tables ? { tables } : {}),
           waitMs: flags.wait * 1000,
           onWait: (watermark) => {
             if (Date.now() - lastWaitNote < 10_000) return
             lastWaitNote = Date.now()
-            process.stderr.write(`waiting for the lake watermark (now ${watermark ? watermark.lsn : "none"}) to pass --to ${to}\n`)
+            process.stderr.write(`waiting for the lake watermark (now ${watermark ? watermark.lsn : "none"}) to pass --to ${boundText(to)}\n`)
           },
           dryRun: flags.dryRun,
           catchUp: flags.catchUp,
@@ -109,4 +119,7 @@ export const replayCommand = Command.make(
         printReplayReport(result)
       })
   }
-).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.replay))
+).pipe(
+  Command.validate(validation(({ from, to }) => windowProblem(Option.getOrUndefined(from), Option.getOrUndefined(to)))),
+  Command.withDescription(COMMAND_DESCRIPTIONS.replay)
+)

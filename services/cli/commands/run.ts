@@ -3,97 +3,128 @@ import { Command, Flag } from "effect/cli"
 import { consumerFromEnv, migrateFromEnv } from "../../consumer/main.ts"
 import { archiverFromEnv } from "../../archiver/main.ts"
 import { readerFromEnv } from "../../reader/main.ts"
-import { makeLogger, scrubValues } from "../../shared/logger.ts"
+import { PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, Tables, WarehouseDatabaseUrl } from "../../shared/config.ts"
+import { explainConnectionError } from "../../shared/database-connection.ts"
+import { errorReason, makeLogger } from "../../shared/logger.ts"
+import { dependencyOf, makeOutageReporter } from "../../shared/outage-reporter.ts"
+import { namesFrom } from "../arguments.ts"
 import { aborted, untilSignal } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { ReportedFailure } from "../outcome.ts"
+import { archiverOutageCallbacks, consumerOutageCallbacks } from "../outages.ts"
 
 export const COMPONENTS = ["reader", "consumer", "archiver"] as const
 export type Component = (typeof COMPONENTS)[number]
 
 const components = Flag.String("components").pipe(
+  namesFrom(COMPONENTS, "component(s)"),
   Flag.withDescription(`Comma-separated components to run: ${COMPONENTS.join(", ")} (default: all)`),
-  Flag.withDefault(COMPONENTS.join(","))
+  Flag.withDefault(COMPONENTS)
 )
 const resnapshot = Flag.Boolean("resnapshot").pipe(
   Flag.withDescription("Reader: if the slot behind the checkpoint is gone, start over with a new slot and initial snapshot"),
   Flag.withDefault(false)
 )
 
-export const parseComponents = (text: string): Array<Component> => {
-  const names = text.split(",").map((s) => s.trim()).filter(Boolean)
-  const unknown = names.filter((n) => !(COMPONENTS as ReadonlyArray<string>).includes(n))
-  if (unknown.length > 0) throw new Error(`unknown component(s) ${unknown.join(", ")}; choose from ${COMPONENTS.join(", ")}`)
-  return names as Array<Component>
+/** The URL of a database, for connection messages ("" when unset: then nothing connected to it). */
+const urlOf = (database: "source" | "warehouse") => {
+  try {
+    return reveal(readConfig(database === "source" ? SourceDatabaseUrl : WarehouseDatabaseUrl))
+  } catch {
+    return ""
+  }
 }
 
-export const runCommand = Command.make("run", { components, resnapshot }, ({ components, resnapshot }) =>
+/** What a component's failure means, in one line: which component, which dependency, what to do. */
+const failureLine = (component: Component, error: unknown, keep: ReadonlyArray<string>): { dependency: string; message: string } => {
+  const name = (error as { name?: unknown })?.name
+  if (component === "reader" && (name === "ReaderRefused" || name === "ReaderStartError" || name === "SourceValidationError")) {
+    return { dependency: "source", message: `reader refused to start: ${errorReason(error)}` }
+  }
+  const database = component === "reader" ? "source" : "warehouse"
+  const dependency = dependencyOf(error, component === "archiver" ? "Kinesis" : database)
+  const connection = dependency === database ? explainConnectionError(database, urlOf(database), error) : undefined
+  if (connection) return { dependency, message: `${component} stopped: ${connection.message}` }
+  return {
+    dependency,
+    message: `${component} stopped (${dependency}: ${errorReason(error, keep)}); everything was stopped. Nothing acknowledged is lost: restart it (in AWS the service restarts it)`
+  }
+}
+
+export const runCommand = Command.make("run", { components, resnapshot }, ({ components: selected, resnapshot }) =>
   Effect.gen(function* () {
-    const selected = parseComponents(components)
-    makeLogger("cli").info(`running: ${selected.join(", ")} (Ctrl-C to stop)`, { command: "run" })
+    // Every setting the selected components need is read now: a bad one is a usage error before anything starts.
+    const slot = readConfig(SlotName)
+    const stream = readConfig(StreamName)
+    const keep = [slot, readConfig(PublicationName), stream, ...readConfig(Tables)]
+    const cli = makeLogger("cli", { fields: { command: "run" } })
+    cli.info(`running: ${selected.join(", ")} (Ctrl-C to stop)`)
     yield* untilSignal(async (signal) => {
       const stops: Array<() => Promise<void>> = []
-      const failures: Array<Promise<never>> = []
-      if (selected.includes("reader")) {
-        const log = makeLogger("reader", { fields: { slot: process.env.TOTES_SLOT ?? "totes_cdc" } })
-        const reader = readerFromEnv(process.env, {
-          resnapshot,
-          onProgress: (p) => {
-            if (p.phase === "snapshot" && p.done) log.info("snapshot table done", { table: p.table, rows: p.rows })
-            else if (p.phase === "info") log.info(p.message)
-            else if (p.phase === "outage") (p.state === "started" ? log.warn : log.info)(p.message, { status: `${p.dependency} outage ${p.state}` })
-            else if (p.phase === "schema") (p.breaksWarehouse.length > 0 ? log.warn : log.info)(p.message, { table: p.table, lsn: p.lsn })
-            else if (p.phase === "warning") log.warn(p.message)
-          }
-        })
-        stops.push(() => reader.stop())
-        failures.push(reader.start().then(() => Promise.reject(reader.error ?? new Error("reader stopped"))))
-      }
-      if (selected.includes("consumer")) {
-        await migrateFromEnv()
-        const log = makeLogger("consumer", { fields: { stream: process.env.TOTES_STREAM ?? "totes-changes" } })
-        const consumer = consumerFromEnv(process.env, {
-          onError: (shardId, error) =>
-            log.error("shard polling failed; retrying from the checkpoint", {
-              shardId,
-              errorCode: (error as { code?: string; name?: string })?.code ?? (error as Error)?.name,
-              reason: scrubValues((error as Error)?.message ?? String(error))
-            })
-        })
-        const stopConsumer = new AbortController()
-        const polling = consumer.poller.run(stopConsumer.signal)
-        stops.push(async () => {
-          stopConsumer.abort()
-          await polling.catch(() => {})
-          await consumer.close()
-        })
-        failures.push(polling.then(() => Promise.reject(new Error("consumer stopped"))))
-      }
-      if (selected.includes("archiver")) {
-        const log = makeLogger("archiver", { fields: { stream: process.env.TOTES_STREAM ?? "totes-changes" } })
-        const archiver = archiverFromEnv(process.env, {
-          onError: (shardId, error) =>
-            log.error("archiving failed; retrying from the checkpoint", { shardId, reason: scrubValues((error as Error)?.message ?? String(error)) })
-        })
-        const stopArchiver = new AbortController()
-        const archiving = archiver.run(stopArchiver.signal)
-        stops.push(async () => {
-          stopArchiver.abort()
-          await archiving.catch(() => {})
-        })
-        failures.push(archiving.then(() => Promise.reject(new Error("archiver stopped"))))
-      }
+      // The first component failure, whenever it comes: handled from the moment a component
+      // starts, so a failure during the warehouse migration below is never an unhandled rejection.
+      let fail: (failure: { component: Component; error: unknown }) => void = () => {}
+      const firstFailure = new Promise<never>((_, reject) => (fail = reject))
+      firstFailure.catch(() => {})
+      const watch = (component: Component, running: Promise<void>) =>
+        running.then(
+          () => fail({ component, error: new Error(`${component} stopped`) }),
+          (error: unknown) => fail({ component, error })
+        )
       try {
-        await Promise.race([aborted(signal), ...failures])
-      } catch (error) {
-        // A component died: say so as a structured line, and never echo a value from the data path.
-        const reason = scrubValues((error as Error)?.message ?? String(error))
-        makeLogger("cli").error("a component stopped with an error; everything is being stopped", {
-          command: "run",
-          errorCode: (error as { code?: string; name?: string })?.code ?? (error as Error)?.name,
-          reason
-        })
-        // eslint-disable-next-line preserve-caught-error -- the cause may carry row values: only the scrubbed text goes on
-        throw new Error(reason)
+        if (selected.includes("reader")) {
+          const log = makeLogger("reader", { fields: { slot } })
+          const reader = readerFromEnv(process.env, {
+            resnapshot,
+            onProgress: (p) => {
+              if (p.phase === "snapshot" && p.done) log.info("snapshot table done", { table: p.table, rows: p.rows })
+              else if (p.phase === "info") log.info(p.message)
+              else if (p.phase === "outage") (p.state === "started" ? log.warn : log.info)(p.message, { status: `${p.dependency} outage ${p.state}` })
+              else if (p.phase === "schema") (p.breaksWarehouse.length > 0 ? log.warn : log.info)(p.message, { table: p.table, lsn: p.lsn })
+              else if (p.phase === "warning") log.warn(p.message)
+            }
+          })
+          stops.push(() => reader.stop())
+          watch("reader", reader.start().then(() => Promise.reject(reader.error ?? new Error("reader stopped"))))
+        }
+        if (selected.includes("consumer")) {
+          await Promise.race([
+            migrateFromEnv().catch((error: unknown) => {
+              throw explainConnectionError("warehouse", urlOf("warehouse"), error) ?? error
+            }),
+            firstFailure
+          ])
+          const outages = makeOutageReporter({ log: makeLogger("consumer", { fields: { stream } }) })
+          const consumer = consumerFromEnv(process.env, consumerOutageCallbacks(outages, process.env))
+          const stopConsumer = new AbortController()
+          const polling = consumer.poller.run(stopConsumer.signal)
+          stops.push(async () => {
+            stopConsumer.abort()
+            await polling.catch(() => {})
+            outages.close()
+            await consumer.close()
+          })
+          watch("consumer", polling)
+        }
+        if (selected.includes("archiver")) {
+          const outages = makeOutageReporter({ log: makeLogger("archiver", { fields: { stream } }) })
+          const archiver = archiverFromEnv(process.env, archiverOutageCallbacks(outages, process.env))
+          const stopArchiver = new AbortController()
+          const archiving = archiver.run(stopArchiver.signal)
+          stops.push(async () => {
+            stopArchiver.abort()
+            await archiving.catch(() => {})
+            outages.close()
+          })
+          watch("archiver", archiving)
+        }
+        await Promise.race([aborted(signal), firstFailure])
+      } catch (caught) {
+        // One structured line says which component, which dependency and what to do; the CLI adds nothing.
+        const { component, error } = (caught as { component?: Component }).component ? (caught as { component: Component; error: unknown }) : { component: "consumer" as const, error: caught }
+        const { dependency, message } = failureLine(component, error, keep)
+        cli.error(message, { dependency, errorCode: (error as { code?: string })?.code ?? (error as Error)?.name })
+        throw new ReportedFailure(message)
       } finally {
         await Promise.all(stops.map((stop) => stop()))
       }

@@ -1,20 +1,22 @@
 import { Console, Effect } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
-import pg from "pg"
+import type pg from "pg"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
+import { connectClient } from "../../shared/database-connection.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { readPausedTables, readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
+import { numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 import { lakeFromEnv } from "./lake.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
-  const source = new pg.Client({ connectionString: reveal(readConfig(SourceDatabaseUrl)), application_name: "totes-status" })
-  const warehouse = new pg.Client({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), application_name: "totes-status" })
-  await source.connect()
+  const sourceUrl = reveal(readConfig(SourceDatabaseUrl))
+  const warehouseUrl = reveal(readConfig(WarehouseDatabaseUrl))
+  const source = await connectClient("source", sourceUrl, { application_name: "totes-status" })
   try {
-    await warehouse.connect()
+    const warehouse = await connectClient("warehouse", warehouseUrl, { application_name: "totes-status" })
     try {
       return await work(source, warehouse)
     } finally {
@@ -60,7 +62,11 @@ export const statusCommand = Command.make(
       Flag.withDescription("Exit 0 once everything committed in the source before the call is in the warehouse; non-zero on timeout"),
       Flag.withDefault(false)
     ),
-    timeout: Flag.Finite("timeout").pipe(Flag.withDescription("Seconds to wait with --wait-caught-up"), Flag.withDefault(300))
+    timeout: Flag.Finite("timeout").pipe(
+      numberIn({ min: 0, exclusiveMin: true, max: 86_400, unit: "seconds" }),
+      Flag.withDescription("Seconds to wait with --wait-caught-up (up to a day)"),
+      Flag.withDefault(300)
+    )
   },
   ({ json, waitCaughtUp: wait, timeout }) =>
     Effect.gen(function* () {

@@ -4,6 +4,7 @@ import { PipelineSchema, readConfig, reveal, SourceDatabaseUrl, WarehouseDatabas
 import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { verify, type VerifyReport } from "../../replay/verify.ts"
 import { VERIFY_TABLES } from "../../replay/verify-spec.ts"
+import { namesFrom, numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 import { lakeFromEnv } from "./lake.ts"
@@ -36,9 +37,14 @@ export const printVerifyReport = (report: VerifyReport) => {
 export const verifyCommand = Command.make(
   "verify",
   {
-    tables: Flag.String("tables").pipe(Flag.withDescription(`Comma-separated warehouse tables (default: all of ${VERIFY_TABLES.join(", ")})`), Flag.optional),
+    tables: Flag.String("tables").pipe(
+      namesFrom(VERIFY_TABLES, "warehouse table(s)"),
+      Flag.withDescription(`Comma-separated warehouse tables (default: all of ${VERIFY_TABLES.join(", ")})`),
+      Flag.optional
+    ),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print the report as JSON"), Flag.withDefault(false)),
     wait: Flag.Int("wait").pipe(
+      numberIn({ min: 0, max: 86_400, unit: "seconds" }),
       Flag.withDescription("Seconds to wait for the warehouse (a replayed one: the lake watermark) to reach the source's position"),
       Flag.withDefault(60)
     )
@@ -53,7 +59,7 @@ export const verifyCommand = Command.make(
           pipelineSchema: readConfig(PipelineSchema),
           waitMs: wait * 1000,
           lakeWatermarks: makeLakeWatermarkReader(lakeFromEnv()),
-          ...(tables._tag === "Some" ? { tables: tables.value.split(",").map((t) => t.trim()).filter(Boolean) } : {}),
+          ...(tables._tag === "Some" ? { tables: tables.value } : {}),
           ...(json ? {} : { onProgress: (message: string) => process.stderr.write(`${message}\n`) })
         })
       )

@@ -1,17 +1,21 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import pg from "pg"
 import { usedColumns } from "../../../contracts/warehouse-catalogue.ts"
 import { resumeTable, ResumeRefused } from "../../consumer/apply.ts"
 import { migrateFromEnv } from "../../consumer/main.ts"
 import { PipelineSchema, readConfig, reveal, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
+import { connectClient, explainConnectionError } from "../../shared/database-connection.ts"
 import { task } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 import { CliError } from "effect/cli"
 
 const migrate = Command.make("migrate", {}, () =>
   Effect.gen(function* () {
-    const report = yield* task(() => migrateFromEnv())
+    const report = yield* task(() =>
+      migrateFromEnv().catch((error: unknown) => {
+        throw explainConnectionError("warehouse", reveal(readConfig(WarehouseDatabaseUrl)), error) ?? error
+      })
+    )
     yield* Console.log(report.applied.length > 0 ? `applied migrations ${report.applied.join(", ")}` : "warehouse is up to date")
   })
 ).pipe(Command.withDescription("Create or upgrade the warehouse star schema and the pipeline's own tables (idempotent)"))
@@ -60,8 +64,7 @@ const resume = Command.make("resume", { table, rename, acceptMissing, acceptType
       widened[match[1]!] = match[2]!.trim()
     }
     const report = yield* task(async () => {
-      const client = new pg.Client({ connectionString: reveal(readConfig(WarehouseDatabaseUrl)), application_name: "totes-resume" })
-      await client.connect()
+      const client = await connectClient("warehouse", reveal(readConfig(WarehouseDatabaseUrl)), { application_name: "totes-resume" })
       try {
         return await resumeTable(
           client,
