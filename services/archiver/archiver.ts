@@ -20,14 +20,14 @@ import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import { Effect, Option } from "effect"
-import { sequencePosition } from "../../contracts/checkpoint.ts"
+import { archiverCheckpointKey, sequencePosition } from "../../contracts/checkpoint.ts"
 import { rawObjectKey } from "../../contracts/lake.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { encodeRawObject } from "../lake/raw.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 
-export const archiverCheckpointKey = (stream: string, shardId: string) => `archiver#${stream}#${shardId}`
+export { archiverCheckpointKey }
 
 export interface ArchiverCheckpoint {
   readonly sequenceNumber: string

@@ -5,17 +5,14 @@
  */
 import type { KinesisClient } from "@aws-sdk/client-kinesis"
 import type { S3Client } from "@aws-sdk/client-s3"
-import { Config, Effect } from "effect"
+import { Effect } from "effect"
 import { kinesisClient, s3Client } from "../shared/aws-clients.ts"
 import { CheckpointStore } from "../shared/checkpoint-store.ts"
-import { LakeBucket, readConfig, StreamName } from "../shared/config.ts"
+import { ArchiverFlushBytes, ArchiverFlushMs, LakeBucket, readConfig, StreamName } from "../shared/config.ts"
 import { makeLakeStore } from "../shared/lake-store.ts"
 import { Archiver, type ArchiverOptions } from "./archiver.ts"
 
 type Env = Record<string, string | undefined>
-
-export const ArchiverFlushBytes = Config.Int("TOTES_ARCHIVER_FLUSH_BYTES").pipe(Config.withDefault(5 * 1024 * 1024))
-export const ArchiverFlushMs = Config.Int("TOTES_ARCHIVER_FLUSH_MS").pipe(Config.withDefault(60_000))
 
 export const archiverFromEnv = (
   env: Env = process.env,

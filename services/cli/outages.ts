@@ -13,7 +13,12 @@ type Env = Record<string, string | undefined>
 /** A batch the warehouse (or the lake, for claim checks) could not take: retried from the failed record. */
 const BATCH_NOT_APPLIED = "a batch could not be applied (the warehouse or the lake is unavailable); retrying from the failed record"
 
-export const consumerOutageCallbacks = (outages: OutageReporter, env: Env): Pick<PollerOptions, "onError" | "onBatch"> => ({
+export const consumerOutageCallbacks = (
+  outages: OutageReporter,
+  env: Env
+): Pick<PollerOptions, "onError" | "onBatch"> & { readonly onWarehouseRetry: (error: unknown) => void } => ({
+  // Told at the first failed attempt inside a batch, not after its retries are spent.
+  onWarehouseRetry: (error) => outages.failure(dependencyOf(error, "warehouse", env), error, "apply"),
   onError: (shardId, error) => outages.failure(dependencyOf(error, "Kinesis", env), error, `read ${shardId}`),
   onBatch: (shardId, outcome) => {
     if (outcome.response.batchItemFailures.length > 0) {

@@ -17,12 +17,15 @@ export interface LocalConsumer {
   readonly close: () => Promise<void>
 }
 
-export const consumerFromEnv = (env: Env = process.env, overrides: Partial<Omit<PollerOptions, "deps">> & { kinesis?: KinesisClient } = {}): LocalConsumer => {
+export const consumerFromEnv = (
+  env: Env = process.env,
+  overrides: Partial<Omit<PollerOptions, "deps">> & { kinesis?: KinesisClient; onWarehouseRetry?: (error: unknown) => void } = {}
+): LocalConsumer => {
   // pipeline: a batch is sent as one round trip (services/consumer/apply.ts).
   const pool = new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl, env)), max: 4, application_name: "totes-consumer", pipeline: true } as pg.PoolConfig)
   // A dropped connection of an idle pooled client must not crash the process (warehouse restarts).
   pool.on("error", () => {})
-  const { kinesis, ...rest } = overrides
+  const { kinesis, onWarehouseRetry, ...rest } = overrides
   const poller = new Poller({
     kinesis: kinesis ?? kinesisClient(env),
     checkpoints: Effect.runSync(CheckpointStore.make(env)),
@@ -31,7 +34,8 @@ export const consumerFromEnv = (env: Env = process.env, overrides: Partial<Omit<
       lake: makeLakeStore(readConfig(LakeBucket, env), s3Client(env)),
       stream: readConfig(StreamName, env),
       schema: readConfig(WarehouseSchema, env),
-      pipelineSchema: readConfig(PipelineSchema, env)
+      pipelineSchema: readConfig(PipelineSchema, env),
+      ...(onWarehouseRetry ? { onWarehouseRetry } : {})
     },
     ...rest
   })

@@ -40,6 +40,8 @@ export interface ConsumerDeps {
   readonly retrySchedule?: Schedule.Schedule<unknown, unknown>
   /** Units per warehouse transaction: a batch of big aggregates is applied in several (default 5,000). */
   readonly maxEventsPerTransaction?: number
+  /** Told of every transient warehouse failure as it is retried (an outage reporter logs the first one). */
+  readonly onWarehouseRetry?: (error: unknown) => void
 }
 
 export interface BatchOutcome {
@@ -179,7 +181,12 @@ const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisSt
     const result = await Effect.runPromise(
       Effect.result(
         attempt.pipe(
-          Effect.tapError(() => Effect.sync(() => void outcome.warehouseRetries++)),
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              outcome.warehouseRetries++
+              if (isTransientWarehouseError(error)) deps.onWarehouseRetry?.(error)
+            })
+          ),
           Effect.retry({ schedule: deps.retrySchedule ?? defaultRetry, while: isTransientWarehouseError })
         )
       )

@@ -1,5 +1,5 @@
 /**
- * Outages of the consumer's and the archiver's AWS dependencies (Kinesis, S3, DynamoDB),
+ * Outages of the consumer's and the archiver's dependencies (the warehouse, Kinesis, S3, DynamoDB),
  * 20 s each through a TCP proxy that drops and refuses every connection, while a workload writes:
  * `totes run --components consumer,archiver` waits every one out, logs exactly one line when it
  * starts and one when it ends (with duration and retries) per component that uses the dependency,
@@ -19,12 +19,9 @@ import { startTcpProxy, viaProxy, type TcpProxy } from "../support/tcp-proxy.ts"
 
 const FACTS = [["fact_sales_order", "sales_order"], ["fact_purchase_order", "purchase_order"], ["fact_payment", "payment"]] as const
 
-/**
- * Which components of `totes run` use each dependency, and the variable that points at it. The
- * warehouse is not here yet: the consumer retries a failing warehouse inside one batch for about
- * 20 s without telling its caller, so its outage is visible only from the consumer core.
- */
+/** Which components of `totes run` use each dependency, and the variable that points at it. */
 const OUTAGES = [
+  { dependency: "warehouse", variable: "WAREHOUSE_DATABASE_URL", components: ["consumer"] },
   { dependency: "Kinesis", variable: "AWS_ENDPOINT_URL_KINESIS", components: ["archiver", "consumer"] },
   { dependency: "S3", variable: "AWS_ENDPOINT_URL_S3", components: ["archiver"] },
   { dependency: "DynamoDB", variable: "AWS_ENDPOINT_URL_DYNAMODB", components: ["archiver", "consumer"] }

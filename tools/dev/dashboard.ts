@@ -7,7 +7,7 @@ export interface DashboardInput {
   readonly figures: LiveFigures
   readonly status: PipelineStatus | undefined
   readonly simulated: { transactions: number; rowChanges: number }
-  readonly lake: { objects: number; records: number } | undefined
+  readonly lake: { objects: number; bytes: number } | undefined
   readonly errors: ReadonlyArray<string>
   readonly envPath: string
 }
@@ -29,7 +29,7 @@ export const renderDashboard = (input: DashboardInput, now = Date.now()): Array<
     "",
     `source     ${fmt(input.simulated.transactions)} transactions, ${fmt(input.simulated.rowChanges)} row changes simulated · WAL ${s?.source.walLsn ?? "–"}`,
     `reader     ${fmt(f.published)} events published (${fmt(ratePerSecond(f.history, "published"), 1)}/s) · durable ${s?.reader.checkpointLsn ?? "–"} · lag ${bytes(s?.reader.lagBytes)} · retries ${fmt(f.publishRetries)}`,
-    `lake       ${input.lake ? `${fmt(input.lake.objects)} objects, ${fmt(input.lake.records)} records archived` : "archiver not running"} · ${lakeWatermark(s, now)}`,
+    `lake       ${input.lake ? `${fmt(input.lake.objects)} objects archived (${fmt(input.lake.bytes / 1024, 1)} KiB gzip)` : "archiver not running"} · ${lakeWatermark(s, now)}`,
     `consumer   ${fmt(f.applied)} events applied (${fmt(ratePerSecond(f.history, "applied"), 1)}/s) · latency p50 ${p(50)} ms p95 ${p(95)} ms p99 ${p(99)} ms · dead-lettered ${fmt(f.deadLettered)}`,
     `warehouse  consistent through ${s?.consumer.consistentThroughLsn ?? "–"} (${ago(s?.consumer.consistentThroughAt, now)}) · lag ${bytes(s?.consumer.lagBytes)} · ${s?.consumer.shards.length ?? 0} shards`,
     `errors     ${input.errors.length === 0 ? "none" : input.errors.slice(-3).join(" | ")}`

@@ -5,10 +5,9 @@
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { Effect } from "effect"
-import { archiverFromEnv } from "../../services/archiver/main.ts"
-import { consumerFromEnv, migrateFromEnv } from "../../services/consumer/main.ts"
+import { migrateFromEnv } from "../../services/consumer/main.ts"
+import { firstExit, spawnComponents, stopComponents } from "../../services/cli/component-processes.ts"
 import { readStackEnv, runningStackPid, stackDown, stackFiles, stackUp } from "../local/stack-process.ts"
-import { readerFromEnv } from "../../services/reader/main.ts"
 import { makeLakeWatermarkReader, throttledLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
 import { s3Client } from "../../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../../services/shared/checkpoint-store.ts"
@@ -16,8 +15,6 @@ import { makeLakeStore } from "../../services/shared/lake-store.ts"
 import { connectClient } from "../../services/shared/database-connection.ts"
 import { makeLogger } from "../../services/shared/logger.ts"
 import { dependencyOf, makeOutageReporter } from "../../services/shared/outage-reporter.ts"
-import { archiverOutageCallbacks, consumerOutageCallbacks } from "../../services/cli/outages.ts"
-import { metrics, teeSink } from "../../services/shared/metrics.ts"
 import { generateTotesys } from "../source/generate.ts"
 import { DEFAULT_MIX, simulate } from "../source/simulate.ts"
 import { readStatus, type PipelineStatus } from "../../services/status/status.ts"
@@ -40,6 +37,16 @@ const sleep = (ms: number, signal: AbortSignal) =>
     const t = setTimeout(r, ms)
     signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true })
   })
+
+/** A component's JSON log line (services/shared/logger.ts), or undefined for anything else. */
+const parseLogLine = (line: string): { level?: string; message?: string; reason?: string; table?: string; rows?: number } | undefined => {
+  try {
+    const record = JSON.parse(line) as unknown
+    return record && typeof record === "object" ? (record as { level?: string; message?: string }) : undefined
+  } catch {
+    return undefined
+  }
+}
 
 export const runDev = async (options: DevOptions) => {
   const dir = resolve(options.dir)
@@ -90,41 +97,26 @@ export const runDev = async (options: DevOptions) => {
     }
     await migrateFromEnv(env)
 
-    // 3. the pipeline, with every metric going to the dashboard (and nowhere else)
+    // 3. the pipeline: reader, consumer and archiver, each in its own process (as `totes run`
+    //    starts them), their metric lines feeding the dashboard, their warnings and errors shown on it.
     const figures = new FiguresSink()
-    const restoreSink = metrics.setSink(process.env.TOTES_METRICS === "stdout" ? teeSink(figures) : figures)
-    cleanups.push(async () => restoreSink())
-    const reader = readerFromEnv(env, { heartbeatIntervalMs: 1_000, onProgress: (p) => p.phase === "snapshot" && p.done && log(`  snapshot ${p.table}: ${p.rows} rows`) })
-    const readerRun = reader.start()
-    readerRun.catch(remember("reader"))
-    cleanups.push(async () => {
-      await reader.stop()
-      // A reader stopped while it was still starting (snapshot) lets go of its connections only once
-      // its start has settled: wait for that, or the stack's shutdown would cut them under it.
-      await Promise.race([readerRun.catch(() => {}), sleep(15_000, new AbortController().signal)])
+    const children = spawnComponents(["reader", "consumer", "archiver"], {
+      // The lake: the local Firehose stand-in flushes every few seconds so objects show up quickly.
+      env: { ...process.env, ...env, TOTES_METRICS: "stdout", TOTES_ARCHIVER_FLUSH_MS: env.TOTES_ARCHIVER_FLUSH_MS ?? "5000" },
+      onStdout: (_component, line) => {
+        figures.write(line)
+        if (process.env.TOTES_METRICS === "stdout") process.stdout.write(`${line}\n`)
+      },
+      onStderr: (component, line) => {
+        const record = parseLogLine(line)
+        if (!record) return
+        if (component === "reader" && record.message === "snapshot table done") log(`  snapshot ${record.table}: ${record.rows} rows`)
+        if (record.level === "warn" || record.level === "error") remember(component)(new Error(`${record.message}${record.reason ? ` (${record.reason})` : ""}`))
+      }
     })
-    const consumerOutages = makeOutageReporter({ log: outageLog("consumer") })
-    const consumer = consumerFromEnv(env, { idleWaitMs: 100, ...consumerOutageCallbacks(consumerOutages, env) })
-    const stopConsumer = new AbortController()
-    const polling = consumer.poller.run(stopConsumer.signal)
-    polling.catch(remember("consumer"))
-    cleanups.push(async () => {
-      stopConsumer.abort()
-      await polling.catch(() => {})
-      consumerOutages.close()
-      await consumer.close()
-    })
-
-    // The lake: the local Firehose stand-in, flushing every few seconds so objects show up quickly.
-    const archiverOutages = makeOutageReporter({ log: outageLog("archiver") })
-    const archiver = archiverFromEnv(env, { flushMs: 5_000, ...archiverOutageCallbacks(archiverOutages, env) })
-    const stopArchiver = new AbortController()
-    const archiving = archiver.run(stopArchiver.signal)
-    archiving.catch(remember("archiver"))
-    cleanups.push(async () => {
-      stopArchiver.abort()
-      await archiving.catch(() => {})
-      archiverOutages.close()
+    cleanups.push(() => stopComponents(children))
+    void firstExit(children).then((ended) => {
+      if (!options.signal.aborted) remember(ended.component)(new Error(`stopped (exit ${ended.code ?? ended.signal})`))
     })
 
     // 4. the simulator, writing changes with real timestamps
@@ -169,7 +161,7 @@ export const runDev = async (options: DevOptions) => {
       } catch (error) {
         statusOutages.failure(dependencyOf(error, "warehouse", env), error, "read status")
       }
-      const lines = renderDashboard({ startedAt, figures: figures.figures, status, simulated, lake: { objects: archiver.stats.objects, records: archiver.stats.records }, errors, envPath: stackFiles(dir).env })
+      const lines = renderDashboard({ startedAt, figures: figures.figures, status, simulated, lake: { objects: figures.figures.lakeObjects, bytes: figures.figures.lakeBytes }, errors, envPath: stackFiles(dir).env })
       if (options.plain) {
         log(lines.slice(2).join("\n"))
       } else {

@@ -11,6 +11,7 @@ export interface LiveFigures {
   warehouseRetries: number
   publishRetries: number
   lakeObjects: number
+  lakeBytes: number
   replicationLagBytes: number | null
   /** Recent end-to-end latencies (ms), newest last, bounded. */
   readonly latencies: Array<number>
@@ -28,6 +29,7 @@ export class FiguresSink implements MetricsSink {
     warehouseRetries: 0,
     publishRetries: 0,
     lakeObjects: 0,
+    lakeBytes: 0,
     replicationLagBytes: null,
     latencies: [],
     history: []
@@ -47,6 +49,7 @@ export class FiguresSink implements MetricsSink {
     f.warehouseRetries += num("WarehouseRetries")
     f.publishRetries += num("PublishRetries")
     f.lakeObjects += num("LakeObjectsWritten")
+    f.lakeBytes += num("LakeBytesWritten")
     if (typeof doc.ReplicationLagBytes === "number") f.replicationLagBytes = doc.ReplicationLagBytes
     const latency = doc.EndToEndLatency
     if (typeof latency === "number") f.latencies.push(latency)

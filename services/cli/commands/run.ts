@@ -10,6 +10,7 @@ import { dependencyOf, makeOutageReporter } from "../../shared/outage-reporter.t
 import { namesFrom } from "../arguments.ts"
 import { aborted, untilSignal } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { firstExit, spawnComponents, stopComponents } from "../component-processes.ts"
 import { ReportedFailure } from "../outcome.ts"
 import { archiverOutageCallbacks, consumerOutageCallbacks } from "../outages.ts"
 
@@ -59,6 +60,23 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
     const keep = [slot, readConfig(PublicationName), stream, ...readConfig(Tables)]
     const cli = makeLogger("cli", { fields: { command: "run" } })
     cli.info(`running: ${selected.join(", ")} (Ctrl-C to stop)`)
+    if (selected.length > 1) {
+      // One process per component: none can starve another on a small machine.
+      yield* untilSignal(async (signal) => {
+        const children = spawnComponents(selected, { env: process.env, args: (component) => (component === "reader" && resnapshot ? ["--resnapshot"] : []) })
+        try {
+          const ended = await Promise.race([aborted(signal).then(() => undefined), firstExit(children)])
+          if (ended) {
+            const message = `${ended.component} stopped (exit ${ended.code ?? ended.signal}); everything was stopped. Nothing acknowledged is lost: restart it`
+            cli.error(message, { status: "component stopped" })
+            throw new ReportedFailure(message)
+          }
+        } finally {
+          await stopComponents(children)
+        }
+      })
+      return
+    }
     yield* untilSignal(async (signal) => {
       const stops: Array<() => Promise<void>> = []
       // The first component failure, whenever it comes: handled from the moment a component
