@@ -199,6 +199,24 @@ const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Pro
   const images = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : new Map<string, Row>()
   const completed = completePlan(plan, images)
 
+  // Every date and dimension key a fact row references exists before the fact row: this order,
+  // not a foreign-key trigger per row, is what keeps the facts' references whole. Rows other shards
+  // write too come first, each statement in key order, always in this order (dates, placeholders,
+  // then dimensions): two batches then wait for each other at most, never in a circle (deadlock).
+  const datesAdded = completed.dateRange
+    ? observed(
+        sql
+          .add(`SELECT ${p}.extend_dim_date($1::date, $2::date) AS added`, [completed.dateRange.first, completed.dateRange.last])
+          .then((r) => Number(r.rows[0].added))
+      )
+    : Promise.resolve(0)
+  const placeholderCounts: Array<number> = []
+  for (const dim of DIM_TABLES) {
+    const keys = completed.references[dim]
+    const { key } = DIMENSIONS[dim]
+    placeholderCounts.push(counted(keys.length > 0, `INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`, [keys]))
+  }
+
   const mirrorRows = counted(
     completed.mirror.length > 0,
     `INSERT INTO ${p}.mirror AS m (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
@@ -260,22 +278,6 @@ const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Pro
         all ? [] : [keys, parentKeys]
       )
     )
-  }
-
-  // Every date and dimension key a fact row references exists before the fact row: this order,
-  // not a foreign-key trigger per row, is what keeps the facts' references whole.
-  const datesAdded = completed.dateRange
-    ? observed(
-        sql
-          .add(`SELECT ${p}.extend_dim_date($1::date, $2::date) AS added`, [completed.dateRange.first, completed.dateRange.last])
-          .then((r) => Number(r.rows[0].added))
-      )
-    : Promise.resolve(0)
-  const placeholderCounts: Array<number> = []
-  for (const dim of DIM_TABLES) {
-    const keys = completed.references[dim]
-    const { key } = DIMENSIONS[dim]
-    placeholderCounts.push(counted(keys.length > 0, `INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`, [keys]))
   }
 
   const factCounts: Array<number> = []

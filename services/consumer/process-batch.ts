@@ -26,7 +26,7 @@ import { makeLogger } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
 import { applyRecords, type ApplyResult } from "./apply.ts"
 import type { Violation } from "./schema-check.ts"
-import { isTransientWarehouseError } from "./warehouse-errors.ts"
+import { isTransientWarehouseError, isWarehouseUnavailable } from "./warehouse-errors.ts"
 
 export { isTransientWarehouseError }
 
@@ -40,7 +40,7 @@ export interface ConsumerDeps {
   readonly retrySchedule?: Schedule.Schedule<unknown, unknown>
   /** Units per warehouse transaction: a batch of big aggregates is applied in several (default 5,000). */
   readonly maxEventsPerTransaction?: number
-  /** Told of every transient warehouse failure as it is retried (an outage reporter logs the first one). */
+  /** Told of every failed attempt while the warehouse is unavailable (an outage reporter logs the first one); not of conflicts (deadlocks, serialization). */
   readonly onWarehouseRetry?: (error: unknown) => void
 }
 
@@ -184,7 +184,7 @@ const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisSt
           Effect.tapError((error) =>
             Effect.sync(() => {
               outcome.warehouseRetries++
-              if (isTransientWarehouseError(error)) deps.onWarehouseRetry?.(error)
+              if (isWarehouseUnavailable(error)) deps.onWarehouseRetry?.(error)
             })
           ),
           Effect.retry({ schedule: deps.retrySchedule ?? defaultRetry, while: isTransientWarehouseError })

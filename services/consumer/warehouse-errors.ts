@@ -8,3 +8,9 @@ export const isTransientWarehouseError = (error: unknown): boolean => {
   if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e?.message ?? "")
 }
+
+/** The warehouse cannot be reached or is not serving (an outage), as opposed to a conflict between transactions. */
+export const isWarehouseUnavailable = (error: unknown): boolean => {
+  const code = (error as { code?: string })?.code ?? ""
+  return isTransientWarehouseError(error) && !/^40/.test(code) && code !== "55P03"
+}
