@@ -4,9 +4,12 @@
  *
  *   node --import tsx bench/reader.ts            (BENCH_ROWS=200000 by default)
  *
- * Figures: pg_recvlogical to /dev/null (the walsender's pace: the reference); the reader with an
- * in-memory stream (decoding, events, routing, aggregation); the reader publishing aggregated
- * records to Kinesis (kinesalite in the stack's own process) with checkpoints in DynamoDB. Then
+ * Figures: pg_recvlogical to /dev/null (the walsender's pace: the reference); decode only (the
+ * reader's replication stream, pgoutput parser and transaction assembler: change events built,
+ * nothing encoded); the reader with an in-memory stream (decoding, events, JSON, routing,
+ * aggregation, checkpoints); the reader publishing aggregated records to Kinesis (kinesalite in the
+ * stack's own process) with checkpoints in DynamoDB, next to what kinesalite itself accepts (1 MiB
+ * records put by one client: the local ceiling of that row). Then
  * what the records of the same events mean against AWS' per-shard limits (1,000 records/s and
  * 1 MiB/s): events per shard-second aggregated, and with one event per record (counted on an
  * in-memory run with aggregation off).
@@ -17,6 +20,10 @@ import { compareLsn } from "../contracts/lsn.ts"
 import { readerFromEnv } from "../services/reader/main.ts"
 import type { Reader, ReaderOptions } from "../services/reader/reader.ts"
 import { currentWalLsn } from "../services/reader/source-admin.ts"
+import { PutRecordsCommand } from "@aws-sdk/client-kinesis"
+import { openReplicationStream } from "../services/reader/replication-stream.ts"
+import { TransactionAssembler } from "../services/reader/transaction-assembler.ts"
+import { kinesisClient } from "../services/shared/kinesis-client.ts"
 import { memoryPublisher } from "../services/shared/kinesis/publisher.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
 import { initSourceSchema } from "../tools/source/totesys-db.ts"
@@ -39,6 +46,56 @@ const untilDurable = async (reader: Reader, target: string) => {
   return performance.now() - started
 }
 
+/** The bytes the aggregated run put on the stream. */
+const aggregatedBytes = (stats: Reader["stats"]) => stats.recordBytes
+
+/**
+ * Decode only: the reader's own replication stream, parser and assembler over the same WAL,
+ * counting the change events built until the target position (nothing encoded or published).
+ */
+const decodeOnly = async (env: Record<string, string>, target: string): Promise<number> => {
+  const source = new pg.Client({ connectionString: env.SOURCE_DATABASE_URL })
+  await source.connect()
+  const { rows } = await source.query("SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1", [env.TOTES_SLOT])
+  await source.end()
+  const assembler = new TransactionAssembler("totesys")
+  let events = 0
+  let done: () => void = () => {}
+  const finished = new Promise<void>((resolve) => (done = resolve))
+  const started = performance.now()
+  const stream = openReplicationStream({
+    sourceUrl: env.SOURCE_DATABASE_URL!,
+    slot: env.TOTES_SLOT!,
+    publication: env.TOTES_PUBLICATION!,
+    startLsn: rows[0].lsn,
+    onMessage: (lsn, message) => {
+      const out = assembler.next(message, lsn)
+      if (out._tag === "Events") events += out.events.length
+      else if (out._tag === "Commit" && compareLsn(out.commit.commitEndLsn, target) >= 0) done()
+    },
+    onReplyRequested: () => {}
+  })
+  await finished
+  const ms = performance.now() - started
+  await stream.close()
+  if (events !== ROWS) throw new Error(`decode only: ${events} events, expected ${ROWS}`)
+  return ms
+}
+
+/** kinesalite's own pace for `bytes` of 1 MiB records, one PutRecords after another (what one lane does). */
+const kinesisCeiling = async (env: Record<string, string>, bytes: number): Promise<number> => {
+  const client = kinesisClient(env)
+  const record = Buffer.alloc(1_000_000, 97)
+  const count = Math.max(1, Math.round(bytes / record.length))
+  const started = performance.now()
+  for (let i = 0; i < count; i++) {
+    await client.send(new PutRecordsCommand({ StreamName: env.TOTES_STREAM, Records: [{ Data: record, PartitionKey: `ceiling-${i}` }] }))
+  }
+  const ms = performance.now() - started
+  client.destroy()
+  return ms
+}
+
 await withStack(async (stack) => {
   const env = { ...stack.env }
   const source = new pg.Client({ connectionString: env.SOURCE_DATABASE_URL })
@@ -46,7 +103,7 @@ await withStack(async (stack) => {
   await initSourceSchema(source)
 
   // Slots first (each reader takes its initial snapshot of the still-empty tables), then the workload.
-  const variants = ["memory", "kinesis", "single"] as const // single: one event per record, in memory
+  const variants = ["memory", "kinesis", "single", "decode"] as const // single: one event per record, in memory
   const envOf = (name: string) => ({ ...env, TOTES_SLOT: `bench_${name}`, TOTES_PUBLICATION: "bench_pub" })
   for (const name of variants) {
     const reader = readerFromEnv(envOf(name))
@@ -90,17 +147,21 @@ await withStack(async (stack) => {
     await reader.stop()
     return { ms, stats: reader.stats }
   }
+  const decodeMs = await decodeOnly(envOf("decode"), target)
   const memory = await measure("memory", { publisher: memoryPublisher(undefined, SHARDS) })
   const kinesis = await measure("kinesis", {})
   const single = await measure("single", { publisher: memoryPublisher(undefined, SHARDS), maxEventsPerRecord: 1 })
+  const ceiling = await kinesisCeiling(env, aggregatedBytes(kinesis.stats))
 
   const ratio = (ms: number) => (recvMs / ms).toFixed(2)
   console.log("")
   console.log(`| consumer of the same ${ROWS.toLocaleString("en-GB")}-row WAL | time | events/s | vs pg_recvlogical |`)
   console.log("|---|---:|---:|---:|")
   console.log(`| pg_recvlogical (pgoutput, proto 1) → /dev/null (reference) | ${seconds(recvMs)} s | ${perSecond(ROWS, recvMs)} | 1.00 |`)
-  console.log(`| reader, in-memory stream (decode, events, routing, aggregation) | ${seconds(memory.ms)} s | ${perSecond(ROWS, memory.ms)} | ${ratio(memory.ms)} |`)
+  console.log(`| decode only: replication stream → pgoutput parser → transaction assembler (change events) | ${seconds(decodeMs)} s | ${perSecond(ROWS, decodeMs)} | ${ratio(decodeMs)} |`)
+  console.log(`| reader, in-memory stream (decode, events, JSON, routing, aggregation, checkpoints) | ${seconds(memory.ms)} s | ${perSecond(ROWS, memory.ms)} | ${ratio(memory.ms)} |`)
   console.log(`| reader → Kinesis (local kinesalite), aggregated, checkpoints in DynamoDB | ${seconds(kinesis.ms)} s | ${perSecond(ROWS, kinesis.ms)} | ${ratio(kinesis.ms)} |`)
+  console.log(`| kinesalite alone: the same bytes as 1 MiB PutRecords from one client (the local ceiling) | ${seconds(ceiling)} s | ${perSecond(ROWS, ceiling)} | ${ratio(ceiling)} |`)
 
   // What the records mean on AWS: a shard takes 1,000 records/s and 1 MiB/s, whichever is reached first.
   const perShardSecond = (events: number, records: number, bytes: number) =>
