@@ -41,4 +41,5 @@ COPY --from=build /app/dist ./dist
 COPY services/warehouse/migrations ./services/warehouse/migrations
 USER node
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "bin/totes.mjs", "run", "--components", "reader"]
+# The reader with a capped heap (its outbox is bounded; see services/cli/component-processes.ts NODE_FLAGS)
+CMD ["node", "--max-old-space-size=160", "bin/totes.mjs", "run", "--components", "reader"]

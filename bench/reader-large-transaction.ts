@@ -23,6 +23,7 @@ import pg from "pg"
 import { readerCheckpointKey, type ReaderCheckpoint } from "../contracts/checkpoint.ts"
 import type { StreamRecord } from "../contracts/change-event.ts"
 import { compareLsn } from "../contracts/lsn.ts"
+import { NODE_FLAGS } from "../services/cli/component-processes.ts"
 import { currentWalLsn } from "../services/reader/source-admin.ts"
 import { kinesisClient } from "../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../services/shared/checkpoint-store.ts"
@@ -189,7 +190,8 @@ await withStack(async (stack) => {
   const durable = async () =>
     Option.getOrUndefined(await Effect.runPromise(checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(env.TOTES_SLOT!))))?.data?.lsn ?? null
 
-  const reader = spawn(process.execPath, [BIN, "run", "--components", "reader"], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] })
+  // Started as production starts it (the Dockerfile's reader command, services/cli/component-processes.ts).
+  const reader = spawn(process.execPath, [...NODE_FLAGS.reader!, BIN, "run", "--components", "reader"], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] })
   const exited = new Promise<number | null>((resolve) => reader.on("exit", resolve))
   let stopped = false
   try {

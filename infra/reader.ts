@@ -9,7 +9,8 @@ import { readerStatements } from "./policies.ts"
 import type { DatabaseOutputs } from "./databases.ts"
 import type { StageConfig } from "./stage-config.ts"
 
-export const READER_COMMAND = ["node", "bin/totes.mjs", "run", "--components", "reader"]
+/** As the Dockerfile's CMD: the reader with a capped heap (its outbox is bounded: services/cli/component-processes.ts NODE_FLAGS). */
+export const READER_COMMAND = ["node", "--max-old-space-size=160", "bin/totes.mjs", "run", "--components", "reader"]
 
 export const reader = (
   config: StageConfig,

@@ -10,6 +10,14 @@ import { createInterface } from "node:readline"
 
 const BIN = new URL("../../bin/totes.mjs", import.meta.url).pathname
 
+/**
+ * Node flags per component. The reader's live data is bounded (its outbox holds at most 16 MiB of
+ * events); capping its heap makes V8 collect the garbage of a million-row transaction early
+ * instead of growing the process past 256 MiB (bench/reader-large-transaction.ts). The
+ * Dockerfile starts the reader task with the same flag.
+ */
+export const NODE_FLAGS: Readonly<Record<string, ReadonlyArray<string>>> = { reader: ["--max-old-space-size=160"] }
+
 export interface ComponentProcess {
   readonly component: string
   readonly child: ChildProcess
@@ -28,7 +36,7 @@ export interface SpawnOptions {
 
 export const spawnComponents = (components: ReadonlyArray<string>, options: SpawnOptions): Array<ComponentProcess> =>
   components.map((component) => {
-    const child = spawn(process.execPath, [BIN, "run", "--components", component, ...(options.args?.(component) ?? [])], {
+    const child = spawn(process.execPath, [...(NODE_FLAGS[component] ?? []), BIN, "run", "--components", component, ...(options.args?.(component) ?? [])], {
       env: options.env as NodeJS.ProcessEnv,
       stdio: ["ignore", options.onStdout ? "pipe" : "inherit", options.onStderr ? "pipe" : "inherit"]
     })
