@@ -6,12 +6,15 @@
  *                 compaction manifest lists yet (so nothing delivered since the last compaction is
  *                 missed)
  */
+import { promisify } from "node:util"
+import { gunzip } from "node:zlib"
 import { Effect } from "effect"
 import type { StreamRecord } from "../../contracts/change-event.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { resolveClaimChecks } from "../lake/claims.ts"
 import { listCompactedInputs, listParquetObjects, readParquetEvents } from "../lake/parquet-read.ts"
-import { listRawObjects, readRawObject, type RawWindow } from "../lake/raw.ts"
+import { listRawObjects, type RawWindow } from "../lake/raw.ts"
+import { decodeRecordLines } from "./decode-records.ts"
 
 export interface LoadedUnit {
   readonly records: ReadonlyArray<StreamRecord>
@@ -30,12 +33,21 @@ export interface ReplayUnit {
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
+/** Off the main thread: zlib's asynchronous gunzip runs in libuv's thread pool while the objects before it are decoded. */
+const gunzipAsync = promisify(gunzip)
+
+/** The records of a raw object (gzip NDJSON; multi-member gzip is fine), decoded as raw.ts's parseRawRecords would. */
+const readRawRecords = async (lake: LakeStoreShape, key: string) => {
+  const text = (await gunzipAsync(await run(lake.get(key)))).toString("utf8")
+  return decodeRecordLines(text.split("\n").filter((line) => line.length > 0))
+}
+
 const rawUnit = (lake: LakeStoreShape, object: { key: string; size: number; lastModified: Date | undefined }): ReplayUnit => ({
   key: object.key,
   size: object.size,
   lastModified: object.lastModified,
   load: async () => {
-    const { records, undecodable } = await run(readRawObject(lake, object.key))
+    const { records, undecodable } = await readRawRecords(lake, object.key)
     const resolved = await resolveClaimChecks(lake, records)
     return { records: resolved.records, undecodable: undecodable.length, unresolved: resolved.unresolved }
   }
