@@ -10,6 +10,9 @@
  */
 import type { RawObjectRef } from "../lake/raw.ts"
 
+/** How a run writes the target: bulk (COPY and set-based, into an empty target) or row by row (applyRecords). */
+export type ReplayMode = "bulk" | "row-by-row"
+
 /** A position in the source: commit LSN and commit time. */
 export interface CommitPosition {
   readonly lsn: string
@@ -33,6 +36,8 @@ export interface ReplayCheckpoint {
   readonly lakeWatermark?: CommitPosition | null
   /** The newest change applied so far (commit order). */
   readonly newestApplied?: CommitPosition
+  /** How the run writes; a resumed run keeps it (absent in older checkpoints: row by row). */
+  readonly mode?: ReplayMode
 }
 
 /** Longer than any single object upload takes (Firehose objects are at most 128 MiB). */

@@ -1,5 +1,5 @@
 /**
- * Replay: the lake → a warehouse, through the consumer's own code (applyRecords, without a shard).
+ * Replay: the lake → a warehouse, through the consumer's own rules (without a shard).
  *
  *   const report = await replay({ lake, targetUrl, checkpoints, name: "rebuild", to: parseBound("2024-02-23T12:00Z") })
  *
@@ -12,14 +12,22 @@
  *   reads the compacted files plus every raw object no compaction has covered yet), in key order,
  *   a few objects ahead of the warehouse.
  * - Keeps the change events inside the window (`to` = time travel: committed at or before it) and
- *   of the chosen tables, sorts each batch by source position and applies it in one transaction.
- *   Order across batches and duplicates do not matter: the position guard and fact event ids make
- *   the final state a function of the set of events.
+ *   of the chosen tables, and sorts each batch by source position. Order across batches and
+ *   duplicates do not matter: the position guard and fact event ids make the final state a
+ *   function of the set of events.
+ * - Two ways to write (`mode` in the progress and the report):
+ *   - bulk, into an empty target (bulk/loader.ts): each batch is decided in memory exactly as
+ *     applyRecords would apply it, fact rows stream into their tables with COPY, mirror rows are
+ *     written per segment (`segmentSize` events, one commit each), dimensions and truncation rows
+ *     are derived set-wise from the final state at the end;
+ *   - row by row, into a target that holds data (`catchUp`), or when asked (`rowByRow`): each batch
+ *     through applyRecords in one transaction, every row position-guarded.
+ *   A resumed run keeps the way it started with.
  * - A complete rebuild (no `tables`, no `from` beyond what the target already held) records how far
  *   the target is consistent (freshness.ts), which its pipeline_freshness then shows.
- * - Checkpoints `replay#<name>` in DynamoDB after each batch (see progress-state.ts) and resumes from
- *   it after a crash; the first checkpoint is written before anything is applied, so a crashed
- *   run's half-filled target is recognised as its own.
+ * - Checkpoints `replay#<name>` in DynamoDB after each committed batch or segment (see
+ *   progress-state.ts) and resumes from it after a crash; the first checkpoint is written before
+ *   anything is applied, so a crashed run's half-filled target is recognised as its own.
  * - Migrates an empty target; refuses one holding data unless `catchUp` (see target.ts).
  * - `dryRun` reads and projects every batch but touches neither the target nor the checkpoint.
  */
@@ -31,13 +39,14 @@ import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { lsnFromBigInt, lsnToBigInt } from "../../contracts/lsn.ts"
 import { applyRecords, type ApplyResult } from "../consumer/apply.ts"
 import { isTransientWarehouseError } from "../consumer/warehouse-errors.ts"
-import { projectBatch } from "../consumer/projection.ts"
+import { openBulkLoader, type BulkLoader } from "./bulk/loader.ts"
+import { projectSortedBatch } from "./bulk/project.ts"
 import { makeLakeWatermarkReader, type LakeWatermarkReader } from "../lake/watermark-read.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { connectClient } from "../shared/database-connection.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { readReplayPosition, recordReplayPosition, type ReplayPosition } from "./freshness.ts"
-import { advanceCheckpoint, pendingObjects, type CommitPosition, type ReplayCheckpoint } from "./progress-state.ts"
+import { advanceCheckpoint, pendingObjects, type CommitPosition, type ReplayCheckpoint, type ReplayMode } from "./progress-state.ts"
 import { parquetUnits, rawUnits, type LoadedUnit } from "./sources.ts"
 import { describeUrl, prepareTarget } from "./target.ts"
 import { beforeWatermark, boundText, isoMicros, selectEvents, timeWindow, watermarkCovers, type Bound } from "./window.ts"
@@ -59,8 +68,12 @@ export interface ReplayOptions {
   readonly dryRun?: boolean
   readonly catchUp?: boolean
   readonly source?: "raw" | "parquet"
-  /** Events per warehouse transaction. */
+  /** Events per batch (row by row: per warehouse transaction). */
   readonly batchSize?: number
+  /** Bulk: events per segment (one commit and one checkpoint each; default 250,000). */
+  readonly segmentSize?: number
+  /** Write row by row through applyRecords even into an empty target (the bulk path is chosen for an empty one). */
+  readonly rowByRow?: boolean
   /** Objects read ahead of the warehouse. */
   readonly prefetch?: number
   /** Bound on how late an event can reach the lake after its commit (default unbounded). */
@@ -82,6 +95,8 @@ export interface ReplayOptions {
 }
 
 export interface ReplayProgress {
+  /** How the run writes: bulk (COPY and set-based, into an empty target), row-by-row (applyRecords), or a dry run. */
+  readonly mode: ReplayMode | "dry-run"
   readonly objectsTotal: number
   readonly objectsDone: number
   /** Objects a previous run of this name already applied. */
@@ -232,10 +247,13 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
   const schemas = { schema: options.schema, pipelineSchema: options.pipelineSchema }
   /** How far the target was consistent before this run (a --from replay continues from it). */
   let previous: ReplayPosition | null = null
+  /** Bulk into an empty target unless asked otherwise; a resumed run keeps its way (older checkpoints: row by row). */
+  let mode: ReplayMode = "row-by-row"
   if (!dryRun) {
     client = await connect()
     try {
-      await prepareTarget(client, { ...schemas, allowData: resumed || (options.catchUp ?? false), describe: describeUrl(options.targetUrl) })
+      const state = await prepareTarget(client, { ...schemas, allowData: resumed || (options.catchUp ?? false), describe: describeUrl(options.targetUrl) })
+      mode = checkpoint ? (checkpoint.mode ?? "row-by-row") : state.rows === 0 && !options.rowByRow ? "bulk" : "row-by-row"
       previous = await readReplayPosition(client, schemas)
     } catch (error) {
       await client.end().catch(() => {})
@@ -243,6 +261,7 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     }
   }
 
+  let loader: BulkLoader | undefined
   try {
     // 4. What to read (listed after the watermark was read, so it holds every object the watermark counts on).
     const listedAt = new Date().toISOString()
@@ -265,9 +284,16 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
         events: 0,
         startedAt: new Date().toISOString(),
         updatedAt: new Date().toISOString(),
-        lakeWatermark: watermark
+        lakeWatermark: watermark,
+        mode
       }
       await run(options.checkpoints.advance(key, "", checkpoint))
+    }
+    if (mode === "bulk") {
+      loader = await openBulkLoader({
+        ...schemas,
+        connect: () => connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}` })
+      })
     }
 
     // 5. Read ahead, batch, apply, checkpoint.
@@ -289,6 +315,7 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       const elapsedMs = Date.now() - started
       const rate = stats.bytesDone / Math.max(elapsedMs, 1)
       return {
+        mode: dryRun ? "dry-run" : mode,
         objectsTotal: listing.length,
         objectsDone: stats.objectsDone,
         objectsSkipped: listing.length - units.length,
@@ -313,11 +340,15 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       if (events.length === 0) return
       const sorted = sortByPosition(events)
       if (dryRun) {
-        const plan = projectBatch(sorted)
+        const plan = projectSortedBatch(sorted)
         stats.warehouse.mirrorRows += plan.mirror.length
         stats.warehouse.factRows += plan.facts.length
         stats.warehouse.duplicates += plan.counts.duplicates
         stats.warehouse.skipped += plan.counts.skipped
+        return
+      }
+      if (loader) {
+        await loader.applyBatch(sorted)
         return
       }
       let result: ApplyResult | undefined
@@ -369,12 +400,19 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     let batch: Array<ChangeEvent> = []
     let completed: string | undefined
     let aborted = false
+    const segmentSize = options.segmentSize ?? 250_000
+    /** Makes what was applied durable (bulk: commits the segment), then checkpoints through `completed`. */
+    const commit = async () => {
+      await loader?.flushSegment()
+      await checkpointThrough(completed)
+      completed = undefined
+    }
     const flush = async () => {
       await apply(batch)
       if (batch.length > 0) stats.batches++
       batch = []
-      await checkpointThrough(completed)
-      completed = undefined
+      // Row by row every batch is committed; bulk commits a segment of batches at once.
+      if (!loader || loader.pendingEvents() >= segmentSize) await commit()
       report()
     }
 
@@ -406,7 +444,7 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       stats.bytesDone += unit.size
       // Every event of this object is applied or in `batch`: the next flush covers it.
       completed = unit.key
-      if (batch.length === 0 && Date.now() - lastCheckpointAt > 2_000) {
+      if (batch.length === 0 && (!loader || loader.pendingEvents() === 0) && Date.now() - lastCheckpointAt > 2_000) {
         // A run of objects without selected events (heartbeats, other tables): keep the checkpoint moving.
         await checkpointThrough(completed)
         completed = undefined
@@ -415,6 +453,16 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     }
     stats.events += batch.length
     await flush()
+    await commit()
+    if (loader) {
+      // Dimensions and truncation rows from the final state (also after an interruption: the target stays consistent).
+      await loader.finish()
+      const counts = loader.counts()
+      stats.warehouse.mirrorRows = counts.mirrorRows
+      stats.warehouse.factRows = counts.factRows
+      stats.warehouse.dimensionRows = counts.dimensionRows
+      stats.warehouse.skipped = counts.skipped
+    }
     report(true)
     const final = progress()
     metrics.emit("replay", { EventsReplayed: final.events, ReplayEventsPerSecond: final.eventsPerSecond })
@@ -446,6 +494,7 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       warehouse: stats.warehouse
     }
   } finally {
+    await loader?.close()
     await client?.end().catch(() => {})
   }
 }

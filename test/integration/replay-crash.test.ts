@@ -1,8 +1,9 @@
 /**
  * Replay killed at random moments: a replay runs as a child process and is SIGKILLed after a random
- * number of applied batches (so mid-transaction, between a commit and its checkpoint, or while
- * reading), six times; each restart resumes from the DynamoDB checkpoint. The final warehouse must
- * equal the live one, and the restarts must have skipped what earlier runs finished.
+ * number of applied batches (so mid-transaction, mid-COPY, between a commit and its checkpoint, or
+ * while reading), six times; each restart resumes from the DynamoDB checkpoint. The final warehouse
+ * must equal the live one, and the restarts must have skipped what earlier runs finished. Both ways
+ * of writing: bulk (into the empty target, a segment committed every 4 batches here) and row by row.
  */
 import { spawn } from "node:child_process"
 import type pg from "pg"
@@ -77,9 +78,13 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
     await source?.end()
   })
 
-  it("ends with the live warehouse, resuming from its checkpoint after every kill", async () => {
+  for (const way of [
+    { mode: "bulk", options: { segmentSize: 600 } },
+    { mode: "row-by-row", options: { rowByRow: true } }
+  ] as const) {
+  it(`ends with the live warehouse, resuming from its checkpoint after every kill (${way.mode})`, async () => {
     const target = await freshDatabase("crash")
-    const config = { env, target, name: "crash", batchSize: 150, listingMarginMs: 200 }
+    const config = { env, target, name: `crash-${way.mode}`, batchSize: 150, listingMarginMs: 200, ...way.options }
     const random = seededRandom(Date.now() % 100_000)
     const runs: Array<ChildRun> = []
     // The first run may be killed before its first checkpoint: the target then holds data but the
@@ -94,6 +99,7 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
     expect(killed.length, runs.map((r) => r.output).join("\n---\n")).toBeGreaterThanOrEqual(5)
     // Progress was kept: the final run skipped objects earlier runs had applied.
     expect(last.report!.resumed).toBe(true)
+    expect(last.report!.mode).toBe(way.mode)
     expect(last.report!.objectsSkipped).toBeGreaterThan(0)
     expect(last.report!.objectsTotal).toBeGreaterThan(last.report!.objectsDone)
 
@@ -101,4 +107,5 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
     const rebuilt = await dumpOf(target)
     for (const table of Object.keys(live)) expect(rebuilt[table], table).toEqual(live[table])
   })
+  }
 })

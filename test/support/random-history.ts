@@ -86,8 +86,9 @@ export const randomHistory = (options: RandomHistoryOptions): Array<ChangeEvent>
         events.push(truncateEvent(table, position(index)))
         rows.clear()
       } else if ((options.invalid ?? true) && roll >= 0.99) {
+        // Skipped by the projection (a delete with neither image nor key) or as a table it does not know.
         const event = changeEvent("c", table, position(index), { after: rowOf(table, 1) })
-        if (random() < 0.5) events.push({ ...event, after: { ...event.after, [PRIMARY_KEYS[table]]: "not-a-key" } })
+        if (random() < 0.5) events.push({ ...event, op: "d", key: null, before: null, after: null })
         else events.push({ ...event, source: { ...event.source, table: "audit_log" } })
       } else if (existing.length === 0 || roll < 0.35) {
         const key = existing.length >= keys ? pick(existing) : int(keys * 2)

@@ -1,6 +1,6 @@
 /**
  * Runs one replay in a child process, for crash tests: `node --import tsx test/support/replay-child.ts`
- * with REPLAY_CHILD = JSON {env, target, name, batchSize, listingMarginMs}. Prints `batch <events>`
+ * with REPLAY_CHILD = JSON {env, target, name, batchSize, segmentSize?, rowByRow?, listingMarginMs}. Prints `batch <events>`
  * after every applied batch and `done <report JSON>` at the end.
  */
 import { Effect } from "effect"
@@ -14,6 +14,8 @@ const config = JSON.parse(process.env.REPLAY_CHILD ?? "{}") as {
   target: string
   name: string
   batchSize: number
+  segmentSize?: number
+  rowByRow?: boolean
   listingMarginMs: number
 }
 
@@ -23,6 +25,8 @@ const report = await replay({
   checkpoints: Effect.runSync(CheckpointStore.make(config.env)),
   name: config.name,
   batchSize: config.batchSize,
+  ...(config.segmentSize !== undefined ? { segmentSize: config.segmentSize } : {}),
+  ...(config.rowByRow !== undefined ? { rowByRow: config.rowByRow } : {}),
   listingMarginMs: config.listingMarginMs,
   progressIntervalMs: 0,
   onProgress: (p) => process.stdout.write(`batch ${p.events}\n`)
