@@ -82,30 +82,30 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
     { mode: "bulk", options: { segmentSize: 600 } },
     { mode: "row-by-row", options: { rowByRow: true } }
   ] as const) {
-  it(`ends with the live warehouse, resuming from its checkpoint after every kill (${way.mode})`, async () => {
-    const target = await freshDatabase("crash")
-    const config = { env, target, name: `crash-${way.mode}`, batchSize: 150, listingMarginMs: 200, ...way.options }
-    const random = seededRandom(Date.now() % 100_000)
-    const runs: Array<ChildRun> = []
-    // The first run may be killed before its first checkpoint: the target then holds data but the
-    // replay's initial checkpoint names it as its own, so the restart is accepted.
-    for (let kill = 0; kill < 6; kill++) {
-      runs.push(await runChild(config, 1 + Math.floor(random() * 12)))
-      await new Promise((r) => setTimeout(r, 250))
-    }
-    const last = await runChild(config, undefined)
-    expect(last.report, last.output).toBeDefined()
-    const killed = runs.filter((r) => r.killed)
-    expect(killed.length, runs.map((r) => r.output).join("\n---\n")).toBeGreaterThanOrEqual(5)
-    // Progress was kept: the final run skipped objects earlier runs had applied.
-    expect(last.report!.resumed).toBe(true)
-    expect(last.report!.mode).toBe(way.mode)
-    expect(last.report!.objectsSkipped).toBeGreaterThan(0)
-    expect(last.report!.objectsTotal).toBeGreaterThan(last.report!.objectsDone)
+    it(`ends with the live warehouse, resuming from its checkpoint after every kill (${way.mode})`, async () => {
+      const target = await freshDatabase("crash")
+      const config = { env, target, name: `crash-${way.mode}`, batchSize: 150, listingMarginMs: 200, ...way.options }
+      const random = seededRandom(Date.now() % 100_000)
+      const runs: Array<ChildRun> = []
+      // The first run may be killed before its first checkpoint: the target then holds data but the
+      // replay's initial checkpoint names it as its own, so the restart is accepted.
+      for (let kill = 0; kill < 6; kill++) {
+        runs.push(await runChild(config, 1 + Math.floor(random() * 12)))
+        await new Promise((r) => setTimeout(r, 250))
+      }
+      const last = await runChild(config, undefined)
+      expect(last.report, last.output).toBeDefined()
+      const killed = runs.filter((r) => r.killed)
+      expect(killed.length, runs.map((r) => r.output).join("\n---\n")).toBeGreaterThanOrEqual(5)
+      // Progress was kept: the final run skipped objects earlier runs had applied.
+      expect(last.report!.resumed).toBe(true)
+      expect(last.report!.mode).toBe(way.mode)
+      expect(last.report!.objectsSkipped).toBeGreaterThan(0)
+      expect(last.report!.objectsTotal).toBeGreaterThan(last.report!.objectsDone)
 
-    const live = await dumpOf(env.WAREHOUSE_DATABASE_URL!)
-    const rebuilt = await dumpOf(target)
-    for (const table of Object.keys(live)) expect(rebuilt[table], table).toEqual(live[table])
-  })
+      const live = await dumpOf(env.WAREHOUSE_DATABASE_URL!)
+      const rebuilt = await dumpOf(target)
+      for (const table of Object.keys(live)) expect(rebuilt[table], table).toEqual(live[table])
+    })
   }
 })
