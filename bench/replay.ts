@@ -1,20 +1,26 @@
 /**
  * Replay throughput: a lake of synthetic events (BENCH_EVENTS, default 1,000,000, written straight
  * into the lake as raw gzip NDJSON objects of 5 MiB, as the archiver would) replayed into a fresh
- * warehouse through the consumer's apply — next to the same rows loaded with COPY into plain
- * tables of the source's shape (the floor for getting those rows into PostgreSQL at all).
+ * warehouse — next to the same rows loaded with COPY into plain tables of the source's shape (the
+ * floor for getting those rows into PostgreSQL at all), measured in the same run.
  *
- *   node --import tsx bench/replay.ts          (BENCH_EVENTS=200000 for a quicker run; BENCH_BATCH=5000)
+ *   node --import tsx bench/replay.ts          (BENCH_EVENTS=200000 for a quicker run)
  *
- * Also printed: a dry run (list + read + gunzip + decode + project, no database), to show how
- * the time splits between reading the lake and the warehouse.
+ * Rows printed:
+ * - COPY reference;
+ * - dry run (list + read + gunzip + decode + project, no database): the reading side alone;
+ * - bulk replay into an empty warehouse (what `totes replay` does there): COPY and set-based;
+ * - row-by-row replay (applyRecords per batch of BENCH_BATCH, what `--catch-up` does) when
+ *   BENCH_ROW_BY_ROW=1 (default when BENCH_EVENTS ≤ 200,000: it takes minutes beyond), then the
+ *   two warehouses are compared row for row.
  */
 import { Effect } from "effect"
 import pg from "pg"
-import { replay } from "../services/replay/replay.ts"
+import { replay, type ReplayReport } from "../services/replay/replay.ts"
 import { s3Client } from "../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../services/shared/checkpoint-store.ts"
 import { makeLakeStore } from "../services/shared/lake-store.ts"
+import { dumpWarehouse } from "../test/fixtures/derive-star-schema.ts"
 import { writeSyntheticLake } from "../test/support/synthetic-lake.ts"
 import { copyReference, createDatabase, databaseUrl } from "./copy-reference.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
@@ -24,6 +30,17 @@ metrics.setSink(nullSink) // the figures are printed below; no EMF lines in betw
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000)
 const BATCH = Number(process.env.BENCH_BATCH ?? 5_000)
+const ROW_BY_ROW = process.env.BENCH_ROW_BY_ROW ? process.env.BENCH_ROW_BY_ROW === "1" : EVENTS <= 200_000
+
+const dump = async (url: string) => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await dumpWarehouse(client)
+  } finally {
+    await client.end()
+  }
+}
 
 await withStack(async (stack) => {
   const env = { ...stack.env }
@@ -37,6 +54,7 @@ await withStack(async (stack) => {
 
   // Reference: the same rows, COPY into plain tables of the source's shape (no keys, no indexes).
   const { rows, ms: copyMs } = await copyReference(env.SOURCE_DATABASE_URL!, EVENTS)
+  const ratio = (events: number, ms: number) => ((events / ms) / (rows / copyMs)).toFixed(3)
 
   // Read and project only.
   const checkpoints = Effect.runSync(CheckpointStore.make(env))
@@ -45,36 +63,52 @@ await withStack(async (stack) => {
   const dry = await replay({ lake, targetUrl: dryTarget, checkpoints, name: "bench-dry", dryRun: true, batchSize: BATCH })
   const dryMs = Date.now() - started
 
-  // Replay into a fresh warehouse.
-  const target = await createDatabase(env.SOURCE_DATABASE_URL!, "bench_replay")
-  let lastLine = 0
-  started = Date.now()
-  const report = await replay({
-    lake,
-    targetUrl: target,
-    checkpoints,
-    name: "bench",
-    batchSize: BATCH,
-    progressIntervalMs: 10_000,
-    onProgress: (p) => {
-      if (Date.now() - lastLine < 9_000) return
-      lastLine = Date.now()
-      console.log(`  … ${p.events.toLocaleString("en-GB")} events, ${p.eventsPerSecond.toLocaleString("en-GB")}/s, ETA ${p.etaSeconds ?? "?"} s`)
-    }
-  })
-  const replayMs = Date.now() - started
-  if (report.events !== EVENTS || dry.events !== EVENTS) throw new Error(`replayed ${report.events} (dry ${dry.events}) of ${EVENTS} events`)
-  const check = new pg.Client({ connectionString: target })
-  await check.connect()
-  const facts = (await check.query("SELECT (SELECT count(*) FROM fact_sales_order) + (SELECT count(*) FROM fact_purchase_order) + (SELECT count(*) FROM fact_payment) AS n")).rows[0].n
-  await check.end()
+  const timed = async (name: string, options: { rowByRow?: boolean }): Promise<{ report: ReplayReport; ms: number; url: string }> => {
+    const url = await createDatabase(env.SOURCE_DATABASE_URL!, `bench_${name}`)
+    let lastLine = 0
+    const t0 = Date.now()
+    const report = await replay({
+      lake,
+      targetUrl: url,
+      checkpoints,
+      name: `bench-${name}`,
+      batchSize: BATCH,
+      ...options,
+      progressIntervalMs: 10_000,
+      onProgress: (p) => {
+        if (Date.now() - lastLine < 9_000) return
+        lastLine = Date.now()
+        console.log(`  … ${p.mode}: ${p.events.toLocaleString("en-GB")} events, ${p.eventsPerSecond.toLocaleString("en-GB")}/s, ETA ${p.etaSeconds ?? "?"} s`)
+      }
+    })
+    const ms = Date.now() - t0
+    if (report.events !== EVENTS) throw new Error(`${name}: replayed ${report.events} of ${EVENTS} events`)
+    return { report, ms, url }
+  }
+
+  const bulk = await timed("bulk", {})
+  if (bulk.report.mode !== "bulk" || dry.events !== EVENTS) throw new Error(`expected a bulk run of ${EVENTS} events (got ${bulk.report.mode}, dry ${dry.events})`)
+  const rowByRow = ROW_BY_ROW ? await timed("rows", { rowByRow: true }) : undefined
+
+  let same = "not compared (BENCH_ROW_BY_ROW=1 runs the row-by-row path too)"
+  if (rowByRow) {
+    const [a, b] = await Promise.all([dump(bulk.url), dump(rowByRow.url)])
+    const differing = Object.keys(b).filter((table) => JSON.stringify(a[table]) !== JSON.stringify(b[table]))
+    same = differing.length === 0 ? `equal, every table row for row (${Object.values(b).reduce((n, t) => n + t.length, 0).toLocaleString("en-GB")} rows)` : `DIFFERENT: ${differing.join(", ")}`
+    if (differing.length > 0) process.exitCode = 1
+  }
 
   console.log("")
-  console.log(`| path | events | seconds | events/s |`)
-  console.log(`|---|---:|---:|---:|`)
-  console.log(`| COPY the same rows into plain tables (reference) | ${rows.toLocaleString("en-GB")} | ${seconds(copyMs)} | ${perSecond(rows, copyMs)} |`)
-  console.log(`| replay dry run: list + read + decode + project | ${dry.events.toLocaleString("en-GB")} | ${seconds(dryMs)} | ${perSecond(dry.events, dryMs)} |`)
-  console.log(`| replay into a fresh warehouse (batches of ${BATCH}) | ${report.events.toLocaleString("en-GB")} | ${seconds(replayMs)} | ${perSecond(report.events, replayMs)} |`)
+  console.log(`| path | events | seconds | events/s | / COPY |`)
+  console.log(`|---|---:|---:|---:|---:|`)
+  console.log(`| COPY the same rows into plain tables (reference) | ${rows.toLocaleString("en-GB")} | ${seconds(copyMs)} | ${perSecond(rows, copyMs)} | 1 |`)
+  console.log(`| replay dry run: list + read + decode + project | ${dry.events.toLocaleString("en-GB")} | ${seconds(dryMs)} | ${perSecond(dry.events, dryMs)} | ${ratio(dry.events, dryMs)} |`)
+  console.log(`| bulk replay into an empty warehouse | ${bulk.report.events.toLocaleString("en-GB")} | ${seconds(bulk.ms)} | ${perSecond(bulk.report.events, bulk.ms)} | ${ratio(bulk.report.events, bulk.ms)} |`)
+  if (rowByRow) {
+    console.log(`| row-by-row replay (batches of ${BATCH}) | ${rowByRow.report.events.toLocaleString("en-GB")} | ${seconds(rowByRow.ms)} | ${perSecond(rowByRow.report.events, rowByRow.ms)} | ${ratio(rowByRow.report.events, rowByRow.ms)} |`)
+  }
   console.log("")
-  console.log(`replay / COPY throughput: ${((report.events / replayMs) / (rows / copyMs)).toFixed(3)} (${report.batches} transactions; ${Number(facts).toLocaleString("en-GB")} fact rows, ${report.warehouse.mirrorRows.toLocaleString("en-GB")} mirror rows written)`)
+  const w = bulk.report.warehouse
+  console.log(`bulk replay / COPY throughput: ${ratio(bulk.report.events, bulk.ms)} (${w.factRows.toLocaleString("en-GB")} fact rows, ${w.mirrorRows.toLocaleString("en-GB")} mirror rows, ${w.dimensionRows.toLocaleString("en-GB")} dimension rows written)`)
+  console.log(`bulk and row-by-row warehouses: ${same}`)
 })

@@ -39,7 +39,7 @@ import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { lsnFromBigInt, lsnToBigInt } from "../../contracts/lsn.ts"
 import { applyRecords, type ApplyResult } from "../consumer/apply.ts"
 import { isTransientWarehouseError } from "../consumer/warehouse-errors.ts"
-import { openBulkLoader, type BulkLoader } from "./bulk/loader.ts"
+import { openBulkLoader, type BulkCounts, type BulkLoader } from "./bulk/loader.ts"
 import { projectSortedBatch } from "./bulk/project.ts"
 import { makeLakeWatermarkReader, type LakeWatermarkReader } from "../lake/watermark-read.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
@@ -143,6 +143,8 @@ export interface ReplayReport extends ReplayProgress {
   readonly unresolvedClaimChecks: ReadonlyArray<string>
   /** Per source table and operation, e.g. `sales_order:c`. */
   readonly byTableOp: Readonly<Record<string, number>>
+  /** Bulk: where the time went (waiting for the fact COPYs, committing segments, the final derivations). */
+  readonly bulkWaits?: BulkCounts["waits"]
   /** What the warehouse did (a dry run: what the projection planned). */
   readonly warehouse: {
     readonly mirrorRows: number
@@ -491,7 +493,8 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       undecodable: stats.undecodable,
       unresolvedClaimChecks: stats.unresolved,
       byTableOp: stats.byTableOp,
-      warehouse: stats.warehouse
+      warehouse: stats.warehouse,
+      ...(loader ? { bulkWaits: loader.counts().waits } : {})
     }
   } finally {
     await loader?.close()
