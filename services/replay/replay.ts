@@ -373,13 +373,15 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
 
     const base = { objects: checkpoint?.objects ?? 0, events: checkpoint?.events ?? 0 }
     let lastCheckpointAt = Date.now()
-    const checkpointThrough = async (objectKey: string | undefined) => {
+    /** What the checkpoint counts, as of now. */
+    const appliedSoFar = () => ({
+      objects: base.objects + stats.objectsDone,
+      events: base.events + stats.events,
+      ...(stats.newest ? { newestApplied: stats.newest } : {})
+    })
+    const checkpointThrough = async (objectKey: string | undefined, totals = appliedSoFar()) => {
       if (dryRun || !checkpoint || objectKey === undefined) return
-      const next = advanceCheckpoint(checkpoint, objectKey, listedAt, {
-        objects: base.objects + stats.objectsDone,
-        events: base.events + stats.events,
-        ...(stats.newest ? { newestApplied: stats.newest } : {})
-      })
+      const next = advanceCheckpoint(checkpoint, objectKey, listedAt, totals)
       if (!next) return
       await run(options.checkpoints.advance(key, next.appliedThrough, next))
       checkpoint = next
@@ -403,11 +405,19 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     let completed: string | undefined
     let aborted = false
     const segmentSize = options.segmentSize ?? 250_000
-    /** Makes what was applied durable (bulk: commits the segment), then checkpoints through `completed`. */
+    /**
+     * Makes what was applied durable, then checkpoints through `completed`. Bulk: the segment
+     * commits in the background while the next one is read; its checkpoint follows its commit.
+     */
+    let committed: Promise<void> = Promise.resolve()
     const commit = async () => {
-      await loader?.flushSegment()
-      await checkpointThrough(completed)
+      const through = completed
       completed = undefined
+      if (!loader) return checkpointThrough(through)
+      const totals = appliedSoFar()
+      const durable = loader.flushSegment()
+      committed = committed.then(() => durable).then(() => checkpointThrough(through, totals))
+      committed.catch(() => {})
     }
     const flush = async () => {
       await apply(batch)
@@ -456,6 +466,7 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     stats.events += batch.length
     await flush()
     await commit()
+    await committed
     if (loader) {
       // Dimensions and truncation rows from the final state (also after an interruption: the target stays consistent).
       await loader.finish()

@@ -199,7 +199,11 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   const { s, p, pipelineSchema } = resolveSchemas(options)
   const main = await options.connect()
   const factClients: Partial<Record<FactTable, pg.Client>> = {}
+  /** The segment commits in flight, in order (resolved when none is); the first failure ends the run. */
+  let committing: Promise<void> = Promise.resolve()
+  let failure: Error | undefined
   const close = async () => {
+    await committing.catch(() => {})
     await Promise.all([main, ...Object.values(factClients)].map((client) => client.end().catch(() => {})))
   }
   let state: Awaited<ReturnType<typeof readTargetState>>
@@ -237,6 +241,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
       else if (entry) images.set(mirrorKey(table, key), JSON.parse(entry.json) as Row)
     }
     if (committed.length === 0) return images
+    await committing
     const { rows } = await main.query(
       `SELECT m.table_name, m.key_id, m.image, m.source_lsn::text AS lsn, m.source_seq
        FROM ${p}.mirror m JOIN unnest($1::text[], $2::bigint[]) AS n(table_name, key_id) ON m.table_name = n.table_name AND m.key_id = n.key_id`,
@@ -259,6 +264,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   }
 
   const applyBatch = async (events: ReadonlyArray<ChangeEvent>): Promise<void> => {
+    if (failure) throw failure
     segment.events += events.length
     const sorted = sortBySchema(events, schemaState)
     for (const pause of sorted.pauses) schemaState.paused.add(pause.violation.table)
@@ -306,11 +312,8 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     segment.skipped.push(...rows.skipped)
   }
 
-  /** Writes the segment's mirror rows: COPY for keys the target does not hold, the guarded upsert for the others. */
-  const writeMirror = async (): Promise<number> => {
-    const fresh: Array<MirrorEntry> = []
-    const held: Array<MirrorEntry> = []
-    for (const entry of segment.mirror.values()) (known.get(entry.row.table_name)!.has(entry.row.key_id) ? held : fresh).push(entry)
+  /** Writes a segment's mirror rows: COPY for keys the target does not hold (`fresh`), the guarded upsert for the others. */
+  const writeMirror = async (fresh: Array<MirrorEntry>, held: ReadonlyArray<MirrorEntry>): Promise<number> => {
     let written = 0
     if (fresh.length > 0) {
       // Key order: the primary key's index is filled from left to right.
@@ -333,13 +336,11 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
       )
       written += upsert.rowCount ?? 0
     }
-    for (const entry of segment.mirror.values()) known.get(entry.row.table_name)!.add(entry.row.key_id)
     return written
   }
 
   /** The segment's small sets, with apply.ts's statements: truncations, skipped and parked events, pauses, placeholders, dates. */
-  const writeRest = async (): Promise<number> => {
-    const sg = segment
+  const writeRest = async (sg: Segment): Promise<number> => {
     let factRows = 0
     for (const fact of FACT_TABLES) {
       const rows = sg.otherFacts[fact]
@@ -412,17 +413,16 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     return factRows
   }
 
-  const flushSegment = async (): Promise<void> => {
-    const sg = segment
-    if (sg.events === 0) return
+  /** Commits one segment (after the one before it). */
+  const commitSegment = async (sg: Segment, fresh: Array<MirrorEntry>, held: ReadonlyArray<MirrorEntry>): Promise<void> => {
     const t0 = performance.now()
     // The fact COPYs run on their own connections: each commits as it ends, meanwhile the mirror is written.
     const factsDone = Promise.all(Object.values(sg.copies).map((copy) => copy.end()))
     factsDone.catch(() => {})
     await main.query("BEGIN")
     try {
-      const mirrorRows = await writeMirror()
-      const otherFacts = await writeRest()
+      const mirrorRows = await writeMirror(fresh, held)
+      const otherFacts = await writeRest(sg)
       const copied = (await factsDone).reduce((a, b) => a + b, 0)
       await main.query("COMMIT")
       totals.mirrorRows += mirrorRows
@@ -433,11 +433,38 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
       await main.query("ROLLBACK").catch(() => {})
       throw error
     }
-    segment = newSegment()
     waits.segmentCommitMs += performance.now() - t0
   }
 
+  /**
+   * Starts committing the current segment and starts the next one: the commit runs while later
+   * objects are read (the next segment's fact COPYs queue behind this one's on their connections).
+   * Resolves once the segment is committed.
+   */
+  const flushSegment = (): Promise<void> => {
+    const sg = segment
+    if (sg.events === 0) return committing
+    const fresh: Array<MirrorEntry> = []
+    const held: Array<MirrorEntry> = []
+    for (const entry of sg.mirror.values()) {
+      const keys = known.get(entry.row.table_name)!
+      if (keys.has(entry.row.key_id)) held.push(entry)
+      else {
+        fresh.push(entry)
+        keys.add(entry.row.key_id)
+      }
+    }
+    segment = newSegment()
+    const before = committing
+    committing = before.then(() => commitSegment(sg, fresh, held))
+    committing.catch((error: Error) => {
+      failure ??= error
+    })
+    return committing
+  }
+
   const finish = async (): Promise<void> => {
+    await committing
     const t0 = performance.now()
     await main.query("BEGIN")
     try {
