@@ -20,16 +20,17 @@
  *   without a source row, and the truncations' 'd' rows (<pipeline>.reconcile_truncations);
  * - dim_date is extended over every date a fact row references (contiguous, as extend_dim_date).
  *
- * Where the time goes: fact rows stream into their tables (one connection and one COPY per fact
- * table) while later objects are still being read; a segment's mirror rows are written at its end,
- * by COPY for keys the target does not hold yet, otherwise through a staging table and the
- * position-guarded upsert. A segment commits as a whole per connection; a crash between the
- * commits is harmless because a resumed run reads what the target holds (mirror keys, fact event
- * ids) and writes only what is missing or newer.
+ * Where the time goes: rows stream into the target while later objects are still being read,
+ * each table on its own connection (one COPY per fact table, one for the mirror): a mirror row goes
+ * out at once when its key is new to the target; a newer change of a key the target already holds
+ * waits in memory (only the newest per key) for the segment's end, then takes the position-guarded
+ * upsert through a staging table. A segment commits per connection, in the background while the
+ * next one is read; a crash between the commits is harmless because a resumed run reads what the
+ * target holds (mirror keys, fact event ids) and writes only what is missing or newer.
  */
 import type pg from "pg"
 import type { ChangeEvent, Row } from "../../../contracts/change-event.ts"
-import { lsnToBigInt, type Lsn } from "../../../contracts/lsn.ts"
+import { isLsn, type Lsn } from "../../../contracts/lsn.ts"
 import { TOTESYS_TABLES, type TotesysTable } from "../../../contracts/totesys.ts"
 import { sortBySchema } from "../../consumer/apply.ts"
 import {
@@ -105,23 +106,62 @@ const DIM_KEYS: Record<DimTable, string> = {
 
 const MIRROR_COLUMNS = "table_name, key_id, image, source_lsn, source_seq, deleted, event_id"
 
-/** A mirror row of the current segment, its image already as JSON text. */
-interface MirrorEntry {
-  readonly row: Omit<MirrorRow, "image">
-  readonly json: string
-  readonly lsnValue: bigint
+/** A source position as numbers: the LSN's two 32-bit halves and the index within the transaction. */
+interface Position {
+  readonly hi: number
+  readonly lo: number
+  readonly seq: number
 }
 
-const isNewer = (lsnValue: bigint, seq: number, than: { readonly lsnValue: bigint; readonly seq: number }) =>
-  lsnValue > than.lsnValue || (lsnValue === than.lsnValue && seq > than.seq)
+const isNewer = (a: Position, than: Position) => a.hi > than.hi || (a.hi === than.hi && (a.lo > than.lo || (a.lo === than.lo && a.seq > than.seq)))
 
-const mirrorLine = (entry: MirrorEntry) =>
-  `${entry.row.table_name}\t${entry.row.key_id}\t${copyEscape(entry.json)}\t${entry.row.source_lsn}\t${entry.row.source_seq}\t${entry.row.deleted ? "t" : "f"}\t${copyEscape(entry.row.event_id)}\n`
+/** An LSN's halves; rows of one transaction share their LSN text, so the last one is remembered. */
+const lsnHalves = () => {
+  let text = ""
+  let halves = { hi: 0, lo: 0 }
+  return (lsn: Lsn): { hi: number; lo: number } => {
+    if (lsn !== text) {
+      if (!isLsn(lsn)) throw new RangeError(`not an LSN: ${JSON.stringify(lsn)}`)
+      const slash = lsn.indexOf("/")
+      halves = { hi: Number.parseInt(lsn.slice(0, slash), 16), lo: Number.parseInt(lsn.slice(slash + 1), 16) }
+      text = lsn
+    }
+    return halves
+  }
+}
+
+/** A mirror row of the current segment, its image as JSON text. */
+interface MirrorEntry extends Position {
+  readonly row: Omit<MirrorRow, "image">
+  readonly json: string
+  /** Whether the target holds an older version of the key: this one takes the guarded upsert at the segment's end. */
+  readonly held: boolean
+}
+
+/** JSON text holds no raw tab, newline or carriage return: of COPY's special characters only backslashes. */
+const jsonField = (json: string) => (json.includes("\\") ? json.replaceAll("\\", "\\\\") : json)
+
+const mirrorLine = (row: Omit<MirrorRow, "image">, json: string) =>
+  `${row.table_name}\t${row.key_id}\t${jsonField(json)}\t${row.source_lsn}\t${row.source_seq}\t${row.deleted ? "t" : "f"}\t${copyEscape(row.event_id)}\n`
+
+/**
+ * A connection a segment streams its mirror rows on and commits with. Two alternate, so that a
+ * segment streams while the one before it commits; `free` resolves once the lane's last commit ended.
+ */
+interface MirrorLane {
+  readonly client: pg.Client
+  free: Promise<void>
+}
 
 /** What one segment collects until it is committed. */
 interface Segment {
   events: number
+  /** The newest row of every key the segment changed (fills and the guard read it). */
   readonly mirror: Map<string, MirrorEntry>
+  /** The mirror lane it streams and commits on (segments alternate). */
+  readonly lane: number
+  /** Mirror rows of keys new to the target, streamed as they come. */
+  mirrorCopy: CopyWriter | undefined
   readonly copies: Partial<Record<FactTable, CopyWriter>>
   /** Fact rows with a value COPY cannot carry as jsonb_populate_recordset reads it (an object or array). */
   readonly otherFacts: Record<FactTable, Array<FactRow>>
@@ -133,9 +173,11 @@ interface Segment {
   dates: { first: string; last: string } | null
 }
 
-const newSegment = (): Segment => ({
+const newSegment = (lane: number): Segment => ({
   events: 0,
   mirror: new Map(),
+  lane,
+  mirrorCopy: undefined,
   copies: {},
   otherFacts: { fact_sales_order: [], fact_purchase_order: [], fact_payment: [] },
   truncations: [],
@@ -197,19 +239,26 @@ const dimensionUpsert = async (client: pg.ClientBase, s: string, p: string, dim:
 
 export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLoader> => {
   const { s, p, pipelineSchema } = resolveSchemas(options)
+  /** Reads the committed target (state, fill images) and runs the final derivations. */
   const main = await options.connect()
+  /** Stream mirror rows and commit each segment's mirror and small sets (segments alternate). */
+  const lanes: Array<MirrorLane> = []
   const factClients: Partial<Record<FactTable, pg.Client>> = {}
   /** The segment commits in flight, in order (resolved when none is); the first failure ends the run. */
   let committing: Promise<void> = Promise.resolve()
   let failure: Error | undefined
   const close = async () => {
     await committing.catch(() => {})
-    await Promise.all([main, ...Object.values(factClients)].map((client) => client.end().catch(() => {})))
+    await Promise.all([main, ...lanes.map((lane) => lane.client), ...Object.values(factClients)].map((client) => client.end().catch(() => {})))
   }
   let state: Awaited<ReturnType<typeof readTargetState>>
   try {
     state = await readTargetState(main, s, p)
-    await main.query(`CREATE TEMP TABLE IF NOT EXISTS bulk_mirror_stage (LIKE ${p}.mirror INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`)
+    for (let i = 0; i < 2; i++) {
+      const client = await options.connect()
+      lanes.push({ client, free: Promise.resolve() })
+      await client.query(`CREATE TEMP TABLE bulk_mirror_stage (LIKE ${p}.mirror INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`)
+    }
   } catch (error) {
     await close()
     throw error
@@ -217,7 +266,18 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   const { known, factIds, schemaState } = state
   const totals = { mirrorRows: 0, factRows: 0, dimensionRows: 0, skipped: 0, parked: 0 }
   const waits = { factCopyMs: 0, segmentCommitMs: 0, finishMs: 0 }
-  let segment = newSegment()
+  const halves = lsnHalves()
+  let segment = newSegment(0)
+
+  /** Runs `work` as if awaited, but only timed: the waits a run reports. */
+  const timed = async <A>(into: "factCopyMs", work: Promise<A>): Promise<A> => {
+    const t0 = performance.now()
+    try {
+      return await work
+    } finally {
+      waits[into] += performance.now() - t0
+    }
+  }
 
   const factCopy = async (fact: FactTable): Promise<CopyWriter> => {
     const existing = segment.copies[fact]
@@ -226,6 +286,18 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     const copy = startCopy(client, `COPY ${s}.${fact} (${FACT_COPY_COLUMNS[fact].join(", ")}) FROM STDIN`)
     segment.copies[fact] = copy
     return copy
+  }
+
+  /** The segment's mirror COPY, in the transaction its commit ends (once its lane's previous commit has ended). */
+  const mirrorCopy = async (): Promise<CopyWriter> => {
+    const sg = segment
+    if (sg.mirrorCopy) return sg.mirrorCopy
+    const { client, free } = lanes[sg.lane]!
+    await free
+    if (sg.mirrorCopy) return sg.mirrorCopy
+    client.query("BEGIN").catch(() => {})
+    sg.mirrorCopy = startCopy(client, `COPY ${p}.mirror (${MIRROR_COLUMNS}) FROM STDIN`)
+    return sg.mirrorCopy
   }
 
   /**
@@ -250,7 +322,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     for (const row of rows as Array<{ table_name: string; key_id: string; image: Row; lsn: Lsn; source_seq: number }>) {
       const key = mirrorKey(row.table_name, Number(row.key_id))
       const entry = segment.mirror.get(key)
-      const newerHere = entry !== undefined && isNewer(entry.lsnValue, entry.row.source_seq, { lsnValue: lsnToBigInt(row.lsn), seq: row.source_seq })
+      const newerHere = entry !== undefined && isNewer(entry, { ...halves(row.lsn), seq: row.source_seq })
       images.set(key, newerHere ? (JSON.parse(entry.json) as Row) : row.image)
     }
     return images
@@ -272,15 +344,21 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     segment.parked.push(...sorted.parked)
     const rows = simpleBatchRows(sorted.applicable) ?? (await plannedRows(sorted.applicable as ReadonlyArray<ChangeEvent>))
 
-    // The mirror under the position guard (a key's newest change wins; an equal position keeps the first).
+    // The mirror under the position guard (a key's newest change wins; an equal position keeps the
+    // first): a key new to the target is streamed at once, a newer version of one it holds waits.
+    let fresh = ""
     for (const row of rows.mirror) {
       const key = mirrorKey(row.table_name, row.key_id)
-      const lsnValue = lsnToBigInt(row.source_lsn)
+      const position = { ...halves(row.source_lsn), seq: row.source_seq }
       const entry = segment.mirror.get(key)
-      if (entry && !isNewer(lsnValue, row.source_seq, { lsnValue: entry.lsnValue, seq: entry.row.source_seq })) continue
+      if (entry && !isNewer(position, entry)) continue
       const { image, ...rest } = row
-      segment.mirror.set(key, { row: rest, json: JSON.stringify(image), lsnValue })
+      const json = JSON.stringify(image)
+      const held = entry !== undefined || known.get(row.table_name)!.has(row.key_id)
+      segment.mirror.set(key, { ...position, row: rest, json, held })
+      if (!held) fresh += mirrorLine(rest, json)
     }
+    if (fresh.length > 0) await (await mirrorCopy()).write(fresh)
 
     // Fact rows once per event id: the first batch that carries one wins (ON CONFLICT DO NOTHING).
     for (const fact of FACT_TABLES) {
@@ -291,11 +369,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
         if ("line" in output) text += output.line
         else segment.otherFacts[fact].push(output.row)
       }
-      if (text.length > 0) {
-        const t0 = performance.now()
-        await (await factCopy(fact)).write(text)
-        waits.factCopyMs += performance.now() - t0
-      }
+      if (text.length > 0) await timed("factCopyMs", (await factCopy(fact)).write(text))
     }
 
     if (rows.dateRange) {
@@ -312,48 +386,38 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     segment.skipped.push(...rows.skipped)
   }
 
-  /** Writes a segment's mirror rows: COPY for keys the target does not hold (`fresh`), the guarded upsert for the others. */
-  const writeMirror = async (fresh: Array<MirrorEntry>, held: ReadonlyArray<MirrorEntry>): Promise<number> => {
-    let written = 0
-    if (fresh.length > 0) {
-      // Key order: the primary key's index is filled from left to right.
-      fresh.sort((a, b) => (a.row.table_name < b.row.table_name ? -1 : a.row.table_name > b.row.table_name ? 1 : a.row.key_id - b.row.key_id))
-      const copy = startCopy(main, `COPY ${p}.mirror (${MIRROR_COLUMNS}) FROM STDIN`)
-      for (let i = 0; i < fresh.length; i += 2_000) await copy.write(fresh.slice(i, i + 2_000).map(mirrorLine).join(""))
-      written += await copy.end()
-    }
-    if (held.length > 0) {
-      const copy = startCopy(main, `COPY bulk_mirror_stage (${MIRROR_COLUMNS}) FROM STDIN`)
-      for (let i = 0; i < held.length; i += 2_000) await copy.write(held.slice(i, i + 2_000).map(mirrorLine).join(""))
-      await copy.end()
-      const upsert = await main.query(
-        `INSERT INTO ${p}.mirror AS m (${MIRROR_COLUMNS})
-         SELECT ${MIRROR_COLUMNS} FROM bulk_mirror_stage ORDER BY table_name, key_id
-         ON CONFLICT (table_name, key_id) DO UPDATE
-         SET image = excluded.image, source_lsn = excluded.source_lsn, source_seq = excluded.source_seq,
-             deleted = excluded.deleted, event_id = excluded.event_id, updated_at = now()
-         WHERE (excluded.source_lsn, excluded.source_seq) > (m.source_lsn, m.source_seq)`
-      )
-      written += upsert.rowCount ?? 0
-    }
-    return written
+  /** Newer versions of keys the target held before this segment: staged, then the position-guarded upsert. */
+  const upsertHeld = async (client: pg.Client, held: ReadonlyArray<MirrorEntry>): Promise<number> => {
+    if (held.length === 0) return 0
+    const copy = startCopy(client, `COPY bulk_mirror_stage (${MIRROR_COLUMNS}) FROM STDIN`)
+    for (let i = 0; i < held.length; i += 2_000) await copy.write(held.slice(i, i + 2_000).map((entry) => mirrorLine(entry.row, entry.json)).join(""))
+    await copy.end()
+    const upsert = await client.query(
+      `INSERT INTO ${p}.mirror AS m (${MIRROR_COLUMNS})
+       SELECT ${MIRROR_COLUMNS} FROM bulk_mirror_stage ORDER BY table_name, key_id
+       ON CONFLICT (table_name, key_id) DO UPDATE
+       SET image = excluded.image, source_lsn = excluded.source_lsn, source_seq = excluded.source_seq,
+           deleted = excluded.deleted, event_id = excluded.event_id, updated_at = now()
+       WHERE (excluded.source_lsn, excluded.source_seq) > (m.source_lsn, m.source_seq)`
+    )
+    return upsert.rowCount ?? 0
   }
 
   /** The segment's small sets, with apply.ts's statements: truncations, skipped and parked events, pauses, placeholders, dates. */
-  const writeRest = async (sg: Segment): Promise<number> => {
+  const writeRest = async (client: pg.Client, sg: Segment): Promise<number> => {
     let factRows = 0
     for (const fact of FACT_TABLES) {
       const rows = sg.otherFacts[fact]
       if (rows.length === 0) continue
       const columns = FACT_COPY_COLUMNS[fact].join(", ")
-      const result = await main.query(
+      const result = await client.query(
         `INSERT INTO ${s}.${fact} (${columns}) SELECT ${columns} FROM jsonb_populate_recordset(NULL::${s}.${fact}, $1::jsonb) ORDER BY event_id ON CONFLICT (event_id) DO NOTHING`,
         [JSON.stringify(rows)]
       )
       factRows += result.rowCount ?? 0
     }
     if (sg.truncations.length > 0) {
-      await main.query(
+      await client.query(
         `INSERT INTO ${p}.truncation (table_name, source_lsn, source_seq, event_id, committed_at)
          SELECT r.table_name, r.source_lsn, r.source_seq, r.event_id, r.committed_at
          FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, source_lsn pg_lsn, source_seq integer, event_id text, committed_at timestamptz)
@@ -362,7 +426,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
       )
     }
     if (sg.skipped.length > 0) {
-      await main.query(
+      await client.query(
         `INSERT INTO ${p}.skipped_event (event_id, table_name, reason, detail, source_lsn, event)
          SELECT r.event_id, r.table_name, r.reason, r.detail, r.source_lsn, r.event
          FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, table_name text, reason text, detail text, source_lsn pg_lsn, event jsonb)
@@ -371,7 +435,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
       )
     }
     if (sg.pauses.length > 0) {
-      await main.query(
+      await client.query(
         `INSERT INTO ${p}.paused_table (table_name, column_name, problem, detail, first_event_id, first_lsn, first_seq, first_committed_at)
          SELECT r.table_name, r.column_name, r.problem, r.detail, r.event_id, r.lsn, r.seq, r.committed_at
          FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, column_name text, problem text, detail text, event_id text, lsn pg_lsn, seq integer, committed_at timestamptz)
@@ -395,7 +459,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
       )
     }
     if (sg.parked.length > 0) {
-      await main.query(
+      await client.query(
         `INSERT INTO ${p}.parked_event (event_id, table_name, source_lsn, source_seq, event)
          SELECT r.event ->> 'id', r.event -> 'source' ->> 'table', (r.event -> 'source' ->> 'commitLsn')::pg_lsn, (r.event -> 'source' ->> 'index')::integer, r.event
          FROM jsonb_array_elements($1::jsonb) AS r(event)
@@ -407,60 +471,60 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
       const keys = [...sg.placeholders[dim]].sort((a, b) => a - b)
       if (keys.length === 0) continue
       const key = DIM_KEYS[dim]
-      await main.query(`INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`, [keys])
+      await client.query(`INSERT INTO ${s}.${dim} (${key}) SELECT unnest($1::integer[]) ON CONFLICT (${key}) DO NOTHING`, [keys])
     }
-    if (sg.dates) await main.query(`SELECT ${p}.extend_dim_date($1::date, $2::date)`, [sg.dates.first, sg.dates.last])
+    if (sg.dates) await client.query(`SELECT ${p}.extend_dim_date($1::date, $2::date)`, [sg.dates.first, sg.dates.last])
     return factRows
   }
 
-  /** Commits one segment (after the one before it). */
-  const commitSegment = async (sg: Segment, fresh: Array<MirrorEntry>, held: ReadonlyArray<MirrorEntry>): Promise<void> => {
+  /** Commits one segment (after the one before it): its mirror lane's transaction takes the held rows and the small sets. */
+  const commitSegment = async (sg: Segment, held: ReadonlyArray<MirrorEntry>, factsDone: Promise<Array<number>>): Promise<void> => {
     const t0 = performance.now()
-    // The fact COPYs run on their own connections: each commits as it ends, meanwhile the mirror is written.
-    const factsDone = Promise.all(Object.values(sg.copies).map((copy) => copy.end()))
-    factsDone.catch(() => {})
-    await main.query("BEGIN")
+    // The lane's previous commit ended before the one before this (commits run in order).
+    const { client } = lanes[sg.lane]!
     try {
-      const mirrorRows = await writeMirror(fresh, held)
-      const otherFacts = await writeRest(sg)
+      let mirrorRows = 0
+      if (sg.mirrorCopy) mirrorRows += await sg.mirrorCopy.end()
+      else await client.query("BEGIN")
+      mirrorRows += await upsertHeld(client, held)
+      const otherFacts = await writeRest(client, sg)
       const copied = (await factsDone).reduce((a, b) => a + b, 0)
-      await main.query("COMMIT")
+      await client.query("COMMIT")
       totals.mirrorRows += mirrorRows
       totals.factRows += copied + otherFacts
       totals.skipped += sg.skipped.length
       totals.parked += sg.parked.length
     } catch (error) {
-      await main.query("ROLLBACK").catch(() => {})
+      await client.query("ROLLBACK").catch(() => {})
       throw error
     }
     waits.segmentCommitMs += performance.now() - t0
   }
 
   /**
-   * Starts committing the current segment and starts the next one: the commit runs while later
-   * objects are read (the next segment's fact COPYs queue behind this one's on their connections).
-   * Resolves once the segment is committed.
+   * Starts committing the current segment and starts the next one: the fact COPYs end at once (each
+   * commits by itself), the rest commits while later objects are read. Resolves once the segment is
+   * committed.
    */
   const flushSegment = (): Promise<void> => {
     const sg = segment
     if (sg.events === 0) return committing
-    const fresh: Array<MirrorEntry> = []
     const held: Array<MirrorEntry> = []
     for (const entry of sg.mirror.values()) {
-      const keys = known.get(entry.row.table_name)!
-      if (keys.has(entry.row.key_id)) held.push(entry)
-      else {
-        fresh.push(entry)
-        keys.add(entry.row.key_id)
-      }
+      if (entry.held) held.push(entry)
+      known.get(entry.row.table_name)!.add(entry.row.key_id)
     }
-    segment = newSegment()
-    const before = committing
-    committing = before.then(() => commitSegment(sg, fresh, held))
-    committing.catch((error: Error) => {
+    const factsDone = Promise.all(Object.values(sg.copies).map((copy) => copy.end()))
+    factsDone.catch(() => {})
+    segment = newSegment((sg.lane + 1) % lanes.length)
+    const done = committing.then(() => commitSegment(sg, held, factsDone))
+    committing = done
+    done.catch((error: Error) => {
       failure ??= error
     })
-    return committing
+    // The lane takes another segment once this commit has ended, whichever way.
+    lanes[sg.lane]!.free = done.catch(() => {})
+    return done
   }
 
   const finish = async (): Promise<void> => {
