@@ -165,12 +165,23 @@ export class LakeIncompleteError extends Error {
 const laterOf = (a: CommitPosition | undefined, b: CommitPosition | undefined) =>
   !a ? b : !b ? a : lsnToBigInt(b.lsn) > lsnToBigInt(a.lsn) ? b : a
 
-/** Source order: commit LSN, then index within the transaction. */
-const sortByPosition = (events: Array<ChangeEvent>): Array<ChangeEvent> =>
-  events
-    .map((event) => ({ event, lsn: lsnToBigInt(event.source.commitLsn), index: event.source.index }))
-    .sort((a, b) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.index - b.index))
-    .map((entry) => entry.event)
+/** Source order: commit LSN, then index within the transaction (a stable sort; most batches already are in order). */
+const sortByPosition = (events: Array<ChangeEvent>): Array<ChangeEvent> => {
+  // A transaction's events share their LSN text: parse each text once.
+  let text = ""
+  let value = 0n
+  const keyed = events.map((event) => {
+    if (event.source.commitLsn !== text) {
+      text = event.source.commitLsn
+      value = lsnToBigInt(text)
+    }
+    return { event, lsn: value, index: event.source.index }
+  })
+  const before = (a: (typeof keyed)[number], b: (typeof keyed)[number]) => (a.lsn < b.lsn ? -1 : a.lsn > b.lsn ? 1 : a.index - b.index)
+  let sorted = true
+  for (let i = 1; i < keyed.length && sorted; i++) sorted = before(keyed[i - 1]!, keyed[i]!) <= 0
+  return sorted ? events : keyed.sort(before).map((entry) => entry.event)
+}
 
 export const replayFingerprint = (options: ReplayOptions): string =>
   JSON.stringify({
@@ -341,6 +352,8 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
     const apply = async (events: Array<ChangeEvent>): Promise<void> => {
       if (events.length === 0) return
       const sorted = sortByPosition(events)
+      const last = sorted[sorted.length - 1]!
+      stats.newest = laterOf(stats.newest, { lsn: last.source.commitLsn, committedAt: last.source.committedAt })
       if (dryRun) {
         const plan = projectSortedBatch(sorted)
         stats.warehouse.mirrorRows += plan.mirror.length
@@ -443,7 +456,6 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       const { before: events, later } = beforeWatermark(selectEvents(loaded.records, options), below)
       stats.later += later
       for (const event of events) {
-        stats.newest = laterOf(stats.newest, { lsn: event.source.commitLsn, committedAt: event.source.committedAt })
         const tableOp = `${event.source.table}:${event.op}`
         stats.byTableOp[tableOp] = (stats.byTableOp[tableOp] ?? 0) + 1
         batch.push(event)

@@ -63,7 +63,16 @@ export const watermarkCovers = (watermark: { readonly lsn: string; readonly comm
 export const beforeWatermark = (events: ReadonlyArray<ChangeEvent>, watermarkLsn: string | undefined): { before: Array<ChangeEvent>; later: number } => {
   if (watermarkLsn === undefined) return { before: [...events], later: 0 }
   const limit = lsnToBigInt(watermarkLsn)
-  const before = events.filter((event) => lsnToBigInt(event.source.commitLsn) < limit)
+  // A transaction's events share their LSN text: compare each text once.
+  let text = ""
+  let below = false
+  const before = events.filter((event) => {
+    if (event.source.commitLsn !== text) {
+      text = event.source.commitLsn
+      below = lsnToBigInt(text) < limit
+    }
+    return below
+  })
   return { before, later: events.length - before.length }
 }
 

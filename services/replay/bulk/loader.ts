@@ -113,7 +113,8 @@ interface Position {
   readonly seq: number
 }
 
-const isNewer = (a: Position, than: Position) => a.hi > than.hi || (a.hi === than.hi && (a.lo > than.lo || (a.lo === than.lo && a.seq > than.seq)))
+const isNewer = (hi: number, lo: number, seq: number, than: Position) =>
+  hi > than.hi || (hi === than.hi && (lo > than.lo || (lo === than.lo && seq > than.seq)))
 
 /** An LSN's halves; rows of one transaction share their LSN text, so the last one is remembered. */
 const lsnHalves = () => {
@@ -130,19 +131,20 @@ const lsnHalves = () => {
   }
 }
 
-/** A mirror row of the current segment, its image as JSON text. */
+/**
+ * The newest row of a key in the current segment: its position, and, when the target holds an
+ * older version of the key (from an earlier segment or streamed earlier in this one), the row as
+ * COPY text for the guarded upsert at the segment's end. A row streamed at once keeps no text.
+ */
 interface MirrorEntry extends Position {
-  readonly row: Omit<MirrorRow, "image">
-  readonly json: string
-  /** Whether the target holds an older version of the key: this one takes the guarded upsert at the segment's end. */
-  readonly held: boolean
+  readonly held: string | undefined
 }
 
 /** JSON text holds no raw tab, newline or carriage return: of COPY's special characters only backslashes. */
 const jsonField = (json: string) => (json.includes("\\") ? json.replaceAll("\\", "\\\\") : json)
 
-const mirrorLine = (row: Omit<MirrorRow, "image">, json: string) =>
-  `${row.table_name}\t${row.key_id}\t${jsonField(json)}\t${row.source_lsn}\t${row.source_seq}\t${row.deleted ? "t" : "f"}\t${copyEscape(row.event_id)}\n`
+const mirrorLine = (row: MirrorRow) =>
+  `${row.table_name}\t${row.key_id}\t${jsonField(JSON.stringify(row.image))}\t${row.source_lsn}\t${row.source_seq}\t${row.deleted ? "t" : "f"}\t${copyEscape(row.event_id)}\n`
 
 /**
  * A connection a segment streams its mirror rows on and commits with. Two alternate, so that a
@@ -156,8 +158,8 @@ interface MirrorLane {
 /** What one segment collects until it is committed. */
 interface Segment {
   events: number
-  /** The newest row of every key the segment changed (fills and the guard read it). */
-  readonly mirror: Map<string, MirrorEntry>
+  /** The newest row of every key the segment changed, per source table (the guard reads it). */
+  readonly mirror: Map<TotesysTable, Map<number, MirrorEntry>>
   /** The mirror lane it streams and commits on (segments alternate). */
   readonly lane: number
   /** Mirror rows of keys new to the target, streamed as they come. */
@@ -175,7 +177,7 @@ interface Segment {
 
 const newSegment = (lane: number): Segment => ({
   events: 0,
-  mirror: new Map(),
+  mirror: new Map(TOTESYS_TABLES.map((table) => [table, new Map<number, MirrorEntry>()])),
   lane,
   mirrorCopy: undefined,
   copies: {},
@@ -301,31 +303,19 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   }
 
   /**
-   * The mirror images a batch completes its changes from, as applyRecords reads them: the newest
-   * row of each key, from this segment's rows or the committed mirror.
+   * The mirror images a batch completes its changes from, as applyRecords reads them: the mirror
+   * after every batch before this one. When one of the keys changed in the current segment (whose
+   * rows are not kept in memory), the segment is committed first; then the committed mirror is it.
    */
   const previousImages = async (needed: ReadonlyArray<{ readonly table: TotesysTable; readonly key: number }>): Promise<Map<string, Row>> => {
-    const images = new Map<string, Row>()
-    const committed: Array<{ readonly table: TotesysTable; readonly key: number }> = []
-    for (const { table, key } of needed) {
-      const entry = segment.mirror.get(mirrorKey(table, key))
-      if (known.get(table)!.has(key)) committed.push({ table, key })
-      else if (entry) images.set(mirrorKey(table, key), JSON.parse(entry.json) as Row)
-    }
-    if (committed.length === 0) return images
+    if (needed.some(({ table, key }) => segment.mirror.get(table)!.has(key))) void flushSegment()
     await committing
     const { rows } = await main.query(
-      `SELECT m.table_name, m.key_id, m.image, m.source_lsn::text AS lsn, m.source_seq
+      `SELECT m.table_name, m.key_id, m.image
        FROM ${p}.mirror m JOIN unnest($1::text[], $2::bigint[]) AS n(table_name, key_id) ON m.table_name = n.table_name AND m.key_id = n.key_id`,
-      [committed.map((n) => n.table), committed.map((n) => n.key)]
+      [needed.map((n) => n.table), needed.map((n) => n.key)]
     )
-    for (const row of rows as Array<{ table_name: string; key_id: string; image: Row; lsn: Lsn; source_seq: number }>) {
-      const key = mirrorKey(row.table_name, Number(row.key_id))
-      const entry = segment.mirror.get(key)
-      const newerHere = entry !== undefined && isNewer(entry, { ...halves(row.lsn), seq: row.source_seq })
-      images.set(key, newerHere ? (JSON.parse(entry.json) as Row) : row.image)
-    }
-    return images
+    return new Map((rows as Array<{ table_name: string; key_id: string; image: Row }>).map((row) => [mirrorKey(row.table_name, Number(row.key_id)), row.image]))
   }
 
   /** A batch the fast way declines: the consumer's plan, completed from the mirror as applyRecords would. */
@@ -337,26 +327,28 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
 
   const applyBatch = async (events: ReadonlyArray<ChangeEvent>): Promise<void> => {
     if (failure) throw failure
-    segment.events += events.length
     const sorted = sortBySchema(events, schemaState)
     for (const pause of sorted.pauses) schemaState.paused.add(pause.violation.table)
+    // (The plan may commit the segment first: what this batch writes goes into the segment after.)
+    const rows = simpleBatchRows(sorted.applicable) ?? (await plannedRows(sorted.applicable as ReadonlyArray<ChangeEvent>))
+    segment.events += events.length
     segment.pauses.push(...sorted.pauses)
     segment.parked.push(...sorted.parked)
-    const rows = simpleBatchRows(sorted.applicable) ?? (await plannedRows(sorted.applicable as ReadonlyArray<ChangeEvent>))
 
     // The mirror under the position guard (a key's newest change wins; an equal position keeps the
     // first): a key new to the target is streamed at once, a newer version of one it holds waits.
     let fresh = ""
     for (const row of rows.mirror) {
-      const key = mirrorKey(row.table_name, row.key_id)
-      const position = { ...halves(row.source_lsn), seq: row.source_seq }
-      const entry = segment.mirror.get(key)
-      if (entry && !isNewer(position, entry)) continue
-      const { image, ...rest } = row
-      const json = JSON.stringify(image)
-      const held = entry !== undefined || known.get(row.table_name)!.has(row.key_id)
-      segment.mirror.set(key, { ...position, row: rest, json, held })
-      if (!held) fresh += mirrorLine(rest, json)
+      const { hi, lo } = halves(row.source_lsn)
+      const keys = segment.mirror.get(row.table_name)!
+      const entry = keys.get(row.key_id)
+      if (entry && !isNewer(hi, lo, row.source_seq, entry)) continue
+      const line = mirrorLine(row)
+      if (entry !== undefined || known.get(row.table_name)!.has(row.key_id)) keys.set(row.key_id, { hi, lo, seq: row.source_seq, held: line })
+      else {
+        keys.set(row.key_id, { hi, lo, seq: row.source_seq, held: undefined })
+        fresh += line
+      }
     }
     if (fresh.length > 0) await (await mirrorCopy()).write(fresh)
 
@@ -379,7 +371,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     for (const dim of DIM_TABLES) {
       const table = DIM_SOURCES[dim]
       for (const key of rows.references[dim]) {
-        if (!known.get(table)!.has(key) && !segment.mirror.has(mirrorKey(table, key))) segment.placeholders[dim].add(key)
+        if (!known.get(table)!.has(key) && !segment.mirror.get(table)!.has(key)) segment.placeholders[dim].add(key)
       }
     }
     segment.truncations.push(...rows.truncations)
@@ -387,10 +379,10 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   }
 
   /** Newer versions of keys the target held before this segment: staged, then the position-guarded upsert. */
-  const upsertHeld = async (client: pg.Client, held: ReadonlyArray<MirrorEntry>): Promise<number> => {
+  const upsertHeld = async (client: pg.Client, held: ReadonlyArray<string>): Promise<number> => {
     if (held.length === 0) return 0
     const copy = startCopy(client, `COPY bulk_mirror_stage (${MIRROR_COLUMNS}) FROM STDIN`)
-    for (let i = 0; i < held.length; i += 2_000) await copy.write(held.slice(i, i + 2_000).map((entry) => mirrorLine(entry.row, entry.json)).join(""))
+    for (let i = 0; i < held.length; i += 2_000) await copy.write(held.slice(i, i + 2_000).join(""))
     await copy.end()
     const upsert = await client.query(
       `INSERT INTO ${p}.mirror AS m (${MIRROR_COLUMNS})
@@ -478,7 +470,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   }
 
   /** Commits one segment (after the one before it): its mirror lane's transaction takes the held rows and the small sets. */
-  const commitSegment = async (sg: Segment, held: ReadonlyArray<MirrorEntry>, factsDone: Promise<Array<number>>): Promise<void> => {
+  const commitSegment = async (sg: Segment, held: ReadonlyArray<string>, factsDone: Promise<Array<number>>): Promise<void> => {
     const t0 = performance.now()
     // The lane's previous commit ended before the one before this (commits run in order).
     const { client } = lanes[sg.lane]!
@@ -509,10 +501,13 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   const flushSegment = (): Promise<void> => {
     const sg = segment
     if (sg.events === 0) return committing
-    const held: Array<MirrorEntry> = []
-    for (const entry of sg.mirror.values()) {
-      if (entry.held) held.push(entry)
-      known.get(entry.row.table_name)!.add(entry.row.key_id)
+    const held: Array<string> = []
+    for (const [table, keys] of sg.mirror) {
+      const target = known.get(table)!
+      for (const [key, entry] of keys) {
+        if (entry.held !== undefined) held.push(entry.held)
+        target.add(key)
+      }
     }
     const factsDone = Promise.all(Object.values(sg.copies).map((copy) => copy.end()))
     factsDone.catch(() => {})
