@@ -18,7 +18,7 @@ export const COMMAND_DESCRIPTIONS = {
   run: "Run pipeline components in this process with the configuration variables",
   status: "Show the reader's and the consumer's positions, lag, the warehouse's consistent_through and the lake's watermark",
   lake: "The S3 lake: list, print, compact, pull to a folder, query with DuckDB",
-  replay: "Rebuild or catch up a warehouse from the lake, through the consumer's own apply (resumable)",
+  replay: "Rebuild a warehouse from the lake (bulk COPY into an empty target) or catch one up (the consumer's own apply), resumable",
   verify: "Reconcile the warehouse with the source (read-only): row counts and checksums per key bucket, differing keys listed"
 } as const
 

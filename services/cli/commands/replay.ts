@@ -11,7 +11,7 @@ import { lakeFromEnv } from "./lake.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
 
 const formatProgress = (p: ReplayProgress) =>
-  `objects ${p.objectsDone}/${p.objectsTotal - p.objectsSkipped}${p.objectsSkipped > 0 ? ` (+${p.objectsSkipped} done before)` : ""}, ` +
+  `${p.mode}: objects ${p.objectsDone}/${p.objectsTotal - p.objectsSkipped}${p.objectsSkipped > 0 ? ` (+${p.objectsSkipped} done before)` : ""}, ` +
   `events ${p.events.toLocaleString("en")} (${p.eventsPerSecond.toLocaleString("en")}/s), ETA ${p.etaSeconds === null ? "?" : `${p.etaSeconds} s`}`
 
 /** Where the rebuild stops and how far the target is now consistent (the lines a user needs to trust it). */
@@ -47,6 +47,13 @@ export const printReplayReport = (report: ReplayReport) => {
     `${report.dryRun ? "dry run: would apply" : report.aborted ? "stopped after applying" : "applied"} ${report.events} events from ${report.objectsDone} objects ` +
       `(${report.records} records read) in ${(report.elapsedMs / 1000).toFixed(1)} s, ${report.eventsPerSecond}/s${report.resumed ? ", resumed" : ""}`
   )
+  if (!report.dryRun) {
+    console.log(
+      report.mode === "bulk"
+        ? "  bulk: the target was empty: rows written with COPY, dimensions and truncations derived set-wise at the end"
+        : "  row by row: every batch through the consumer's apply, position-guarded"
+    )
+  }
   for (const [tableOp, n] of Object.entries(report.byTableOp).sort()) console.log(`  ${tableOp.padEnd(22)} ${n}`)
   const w = report.warehouse
   console.log(`  warehouse: ${w.mirrorRows} mirror rows, ${w.factRows} fact rows, ${w.dimensionRows} dimension rows, ${w.skipped} skipped${report.dryRun ? ` (planned; ${w.duplicates} duplicates)` : ""}`)
@@ -82,7 +89,16 @@ export const replayCommand = Command.make(
       Flag.withDescription("raw: the raw objects; parquet: the compacted files plus raw objects not compacted yet"),
       Flag.withDefault("raw")
     ),
-    batchSize: Flag.Int("batch-size").pipe(numberIn({ min: 1, max: 100_000, unit: "events" }), Flag.withDescription("Events per warehouse transaction"), Flag.withDefault(5_000))
+    batchSize: Flag.Int("batch-size").pipe(numberIn({ min: 1, max: 100_000, unit: "events" }), Flag.withDescription("Events per batch (row by row: per warehouse transaction)"), Flag.withDefault(5_000)),
+    segmentSize: Flag.Int("segment-size").pipe(
+      numberIn({ min: 1, max: 10_000_000, unit: "events" }),
+      Flag.withDescription("Bulk (an empty target): events per commit and checkpoint"),
+      Flag.withDefault(250_000)
+    ),
+    rowByRow: Flag.Boolean("row-by-row").pipe(
+      Flag.withDescription("Apply every batch through the consumer's apply even into an empty target (default there: bulk, COPY and set-based)"),
+      Flag.withDefault(false)
+    )
   },
   (flags) => {
     let lastWaitNote = 0
@@ -113,6 +129,8 @@ export const replayCommand = Command.make(
           catchUp: flags.catchUp,
           source: flags.source,
           batchSize: flags.batchSize,
+          segmentSize: flags.segmentSize,
+          rowByRow: flags.rowByRow,
           signal,
           onProgress: (p) => process.stderr.write(`${formatProgress(p)}\n`)
         })
