@@ -8,6 +8,8 @@
  *
  * Rows printed:
  * - COPY reference;
+ * - the warehouse's own rows (mirror, facts, dimensions, as the bulk run wrote them) loaded with
+ *   COPY into a fresh warehouse: what writing that warehouse costs PostgreSQL at least;
  * - dry run (list + read + gunzip + decode + project, no database): the reading side alone;
  * - bulk replay into an empty warehouse (what `totes replay` does there): COPY and set-based;
  * - row-by-row replay (applyRecords per batch of BENCH_BATCH, what `--catch-up` does) when
@@ -22,7 +24,7 @@ import { CheckpointStore } from "../services/shared/checkpoint-store.ts"
 import { makeLakeStore } from "../services/shared/lake-store.ts"
 import { dumpWarehouse } from "../test/fixtures/derive-star-schema.ts"
 import { writeSyntheticLake } from "../test/support/synthetic-lake.ts"
-import { copyReference, createDatabase, databaseUrl } from "./copy-reference.ts"
+import { copyReference, copyWarehouseRows, createDatabase, databaseUrl } from "./copy-reference.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
 import { perSecond, seconds, withStack } from "./support.ts"
 
@@ -89,6 +91,7 @@ await withStack(async (stack) => {
   const bulk = await timed("bulk", {})
   if (bulk.report.mode !== "bulk" || dry.events !== EVENTS) throw new Error(`expected a bulk run of ${EVENTS} events (got ${bulk.report.mode}, dry ${dry.events})`)
   const rowByRow = ROW_BY_ROW ? await timed("rows", { rowByRow: true }) : undefined
+  const floor = await copyWarehouseRows(bulk.url, env.SOURCE_DATABASE_URL!)
 
   let same = "not compared (BENCH_ROW_BY_ROW=1 runs the row-by-row path too)"
   if (rowByRow) {
@@ -102,6 +105,7 @@ await withStack(async (stack) => {
   console.log(`| path | events | seconds | events/s | / COPY |`)
   console.log(`|---|---:|---:|---:|---:|`)
   console.log(`| COPY the same rows into plain tables (reference) | ${rows.toLocaleString("en-GB")} | ${seconds(copyMs)} | ${perSecond(rows, copyMs)} | 1 |`)
+  console.log(`| COPY of the warehouse rows the bulk replay wrote (${floor.rows.toLocaleString("en-GB")} mirror and fact rows, indexes, jsonb) into a fresh warehouse | ${EVENTS.toLocaleString("en-GB")} | ${seconds(floor.ms)} | ${perSecond(EVENTS, floor.ms)} | ${ratio(EVENTS, floor.ms)} |`)
   console.log(`| replay dry run: list + read + decode + project | ${dry.events.toLocaleString("en-GB")} | ${seconds(dryMs)} | ${perSecond(dry.events, dryMs)} | ${ratio(dry.events, dryMs)} |`)
   console.log(`| bulk replay into an empty warehouse | ${bulk.report.events.toLocaleString("en-GB")} | ${seconds(bulk.ms)} | ${perSecond(bulk.report.events, bulk.ms)} | ${ratio(bulk.report.events, bulk.ms)} |`)
   if (rowByRow) {
