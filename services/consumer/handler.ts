@@ -17,7 +17,7 @@ let deps: Promise<ConsumerDeps> | undefined
 const runtime = (): Promise<ConsumerDeps> =>
   (deps ??= (async () => {
     // The URL (with its password) comes from Secrets Manager in AWS, never from a plain environment variable.
-    // pipeline: a batch is sent as one round trip (services/consumer/apply.ts).
+    // pipeline: a batch is sent as one round trip (services/warehouse/apply.ts).
     const pool = new pg.Pool({ connectionString: await warehouseUrlFromEnvOrSecret(), max: 2, application_name: "totes-consumer", pipeline: true } as pg.PoolConfig)
     // An idle connection dropped by a warehouse restart or failover must not crash the container.
     pool.on("error", () => {})

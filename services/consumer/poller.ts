@@ -8,9 +8,9 @@
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
 import { Effect, Option } from "effect"
-import { sequencePosition, shardCheckpointKey } from "../../contracts/checkpoint.ts"
+import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
-import { endShard } from "./apply.ts"
+import { endShard } from "../warehouse/shard-positions.ts"
 import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
 
 export interface PollerOptions {
@@ -22,10 +22,6 @@ export interface PollerOptions {
   readonly idleWaitMs?: number
   readonly onBatch?: (shardId: string, outcome: BatchOutcome, records: number) => void
   readonly onError?: (shardId: string, error: unknown) => void
-}
-
-export interface ShardCheckpoint {
-  readonly sequenceNumber: string
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>

@@ -5,12 +5,11 @@
  */
 import { Effect, Option } from "effect"
 import pg from "pg"
-import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
+import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, type ShardCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
 import { compareLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
-import type { ShardCheckpoint } from "../consumer/poller.ts"
-import { readFreshness, readShardPositions } from "../consumer/apply.ts"
+import { readShardPositions } from "../warehouse/shard-positions.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
-import { readWarehouseFreshness } from "../replay/freshness.ts"
+import { readFreshness, readWarehouseFreshness } from "../warehouse/freshness.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { currentWalLsn, slotInfo } from "../reader/source-admin.ts"
 

@@ -1,6 +1,6 @@
 import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { readReplayPosition, recordReplayPosition } from "../../services/replay/freshness.ts"
+import { readReplayPosition, recordReplayPosition } from "../../services/warehouse/freshness.ts"
 import { migrateWarehouse } from "../../services/warehouse/migrate.ts"
 import { connect, freshDatabase } from "../support/stack.ts"
 

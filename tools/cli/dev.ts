@@ -3,7 +3,7 @@ import { runDev } from "../dev/dev.ts"
 import { numberIn } from "../../services/cli/arguments.ts"
 import { untilSignal } from "../../services/cli/effects.ts"
 import { dirFlag } from "./stack.ts"
-import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-descriptions.ts"
 
 export const devCommand = Command.make(
   "dev",

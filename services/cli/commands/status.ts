@@ -8,7 +8,7 @@ import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { readPausedTables, readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { lakeFromEnv } from "./lake.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
