@@ -36,6 +36,7 @@
  */
 import type pg from "pg"
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
+import { dimensionAttributes, STAR_SCHEMA } from "../../contracts/star-schema.ts"
 import type { Freshness } from "./freshness.ts"
 import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
 import {
@@ -104,31 +105,10 @@ const CROSS_ROW_TABLES = new Set(["address", "department", "counterparty", "staf
 export const needsExclusiveApply = (plan: Plan): boolean =>
   plan.truncations.length > 0 || plan.mirror.some((change) => CROSS_ROW_TABLES.has(change.table)) || DIM_TABLES.some((dim) => plan.dims[dim].all)
 
-/** Each dimension's key and diagram columns; the values come from <pipeline>.<dim>_source. */
-const DIMENSIONS: Record<DimTable, { readonly key: string; readonly columns: ReadonlyArray<string> }> = {
-  dim_staff: { key: "staff_id", columns: ["first_name", "last_name", "department_name", "location", "email_address"] },
-  dim_location: {
-    key: "location_id",
-    columns: ["address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone"]
-  },
-  dim_currency: { key: "currency_id", columns: ["currency_code", "currency_name"] },
-  dim_design: { key: "design_id", columns: ["design_name", "file_location", "file_name"] },
-  dim_counterparty: {
-    key: "counterparty_id",
-    columns: [
-      "counterparty_legal_name",
-      "counterparty_legal_address_line_1",
-      "counterparty_legal_address_line_2",
-      "counterparty_legal_district",
-      "counterparty_legal_city",
-      "counterparty_legal_postal_code",
-      "counterparty_legal_country",
-      "counterparty_legal_phone_number"
-    ]
-  },
-  dim_payment_type: { key: "payment_type_id", columns: ["payment_type_name"] },
-  dim_transaction: { key: "transaction_id", columns: ["transaction_type", "sales_order_id", "purchase_order_id"] }
-}
+/** Each dimension's key and diagram columns (contracts/star-schema.ts); the values come from <pipeline>.<dim>_source. */
+const DIMENSIONS = Object.fromEntries(
+  DIM_TABLES.map((dim) => [dim, { key: STAR_SCHEMA[dim].key, columns: dimensionAttributes(dim) }])
+) as Record<DimTable, { readonly key: string; readonly columns: ReadonlyArray<string> }>
 
 const FACT_METADATA = ["source_seq", "change_op", "event_id", "source_lsn", "source_committed_at"] as const
 
