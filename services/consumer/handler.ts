@@ -7,7 +7,7 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
 import { Context, Effect, Layer, ManagedRuntime, Schema } from "effect"
 import pg from "pg"
-import { s3Client } from "../shared/aws-clients.ts"
+import { s3Client } from "../shared/s3-client.ts"
 import { explainConnectionError } from "../shared/database-connection.ts"
 import { LakeBucket, PipelineSchema, readConfig, StreamName, WarehouseSchema } from "../shared/config.ts"
 import { makeLakeStore } from "../shared/lake-store.ts"
