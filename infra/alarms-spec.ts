@@ -289,6 +289,10 @@ export const dashboardBody = (input: DashboardInput): string => {
         pipelineMetric(stage, "PublishRetries"),
         pipelineMetric(stage, "HeartbeatAgeSeconds", { stat: "Maximum", yAxis: "right" })
       ]
+    },
+    {
+      title: "Dependency outages",
+      metrics: [pipelineMetric(stage, "DependencyOutages"), pipelineMetric(stage, "DependencyOutageSeconds", { stat: "Maximum", yAxis: "right" })]
     }
   ])
   row("Stream", [
