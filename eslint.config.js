@@ -14,5 +14,7 @@ export default tseslint.config(
       "no-empty": ["error", { allowEmptyCatch: true }],
       "@typescript-eslint/no-namespace": "off"
     }
-  }
+  },
+  // The console's page script runs in the browser.
+  { files: ["tools/console/page/**/*.js"], languageOptions: { sourceType: "script", globals: { document: "readonly", window: "readonly" } } }
 )
