@@ -4,9 +4,12 @@
  * enough to call every second.
  *
  * - applied changes: a counter of the rows the consumer wrote to the pipeline's mirror of source
- *   rows (one per applied change; a change the position guard refuses writes nothing), from
- *   PostgreSQL's statistics (`pg_stat_user_tables`, flushed by the writing sessions about every
- *   second). Only the difference between two samples means something.
+ *   rows, from PostgreSQL's statistics (`pg_stat_user_tables`, flushed by the writing sessions
+ *   about every second; safe with shards applying in parallel). Every table counts; a change the
+ *   position guard refuses writes nothing, and several changes of one row applied in one
+ *   transaction write it once (so this is at most the number of events applied, at least the
+ *   number of rows they changed); an apply transaction that rolled back still counts. Only the
+ *   difference between two samples means something.
  * - commit → warehouse latency of the fact rows that appeared since the previous sample
  *   (`applied_at` is the apply transaction's start, so this is slightly less than the consumer's
  *   `EndToEndLatency`); snapshot rows are left out. Shards apply in parallel, so a fact row whose

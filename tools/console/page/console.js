@@ -267,7 +267,7 @@ const draw = (snapshot) => {
   $("mode-note").textContent =
     snapshot.mode === "dev"
       ? "Events and latency: the components' EMF metric lines (what CloudWatch receives). Lag, WAL and shards: status readings."
-      : "Against a stage: events applied from the warehouse's statistics (rows written to the mirror), latency from the fact rows applied since the previous reading, WAL rates from successive positions; events published are counted only by the reader's metrics (CloudWatch)."
+      : "Against a stage, from successive status readings and the warehouse itself: applied = rows the consumer wrote to the warehouse's mirror of source rows (its statistics; changes of one row applied together count once), latency = fact rows applied since the previous reading, WAL rates = positions. Events published are counted by the reader's metrics only (CloudWatch)."
   drawPipeline(snapshot.stages)
   drawCharts(snapshot.history)
   if (snapshot.status) {
