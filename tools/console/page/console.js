@@ -120,7 +120,7 @@ const makeChart = (id, unit, series, data) => {
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(1, max ?? 1) * 1.1] } },
       // The legend names the series; the newest values are in the caption (a legend shows values only under the cursor).
       legend: { live: false },
-      axes: [{ stroke: "#6c757d", values: axisTimes }, { stroke: "#6c757d", size: 60, values: axisValues(unit), ...(unit === "bytes" ? { incrs: BYTE_STEPS } : {}) }],
+      axes: [{ stroke: "#6c757d", space: 80, values: axisTimes }, { stroke: "#6c757d", size: 60, values: axisValues(unit), ...(unit === "bytes" ? { incrs: BYTE_STEPS } : {}) }],
       series: [{}, ...series.map(([, label], i) => ({ label, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: false }))]
     },
     data,
