@@ -99,7 +99,8 @@ export const makeLakeActivityReader = (lake: LakeStoreShape, options: LakeActivi
     const listed = yield* lake.list(DEAD_LETTER_PREFIX, hourListingStart(DEAD_LETTER_PREFIX, new Date(at - lookbackDays * 24 * HOUR)))
     const shown = newestFirst(listed).slice(0, newest)
     const deadLetters = yield* Effect.forEach(shown, deadLetter, { concurrency: 4 })
-    for (const key of summaries.keys()) if (!shown.some((o) => o.key === key)) summaries.delete(key)
+    const kept = new Set(shown.map((o) => o.key))
+    for (const key of summaries.keys()) if (!kept.has(key)) summaries.delete(key)
 
     const raw = (yield* listRawObjects(lake, { from: new Date(at) })).filter((o) => o.lastModified === undefined || o.lastModified.getTime() >= at - HOUR)
     return {

@@ -176,7 +176,7 @@ describe("databases that cannot be reached", () => {
       [["replay", "--target", wrongPassword(env.WAREHOUSE_DATABASE_URL!), "--name", "unreachable"], { ...env }, ["replay target database", "authentication failed", "--target"]],
       [["source", "init"], { SOURCE_DATABASE_URL: wrongPassword(env.SOURCE_DATABASE_URL!) }, ["source database", "authentication failed"]],
       [["verify"], { SOURCE_DATABASE_URL: "postgres://totes:pw@127.0.0.1:1/totesys" }, ["source database", "connection refused"]],
-      [["console"], { WAREHOUSE_DATABASE_URL: wrongPassword(env.WAREHOUSE_DATABASE_URL!) }, ["warehouse database", "authentication failed", "WAREHOUSE_DATABASE_URL"]]
+      [["console"], { SOURCE_DATABASE_URL: env.SOURCE_DATABASE_URL!, WAREHOUSE_DATABASE_URL: wrongPassword(env.WAREHOUSE_DATABASE_URL!) }, ["warehouse database", "authentication failed", "WAREHOUSE_DATABASE_URL"]]
     ] as const
     const results = await inParallel(rows, ([args, extra]) => runCli(args, { ...env, ...BASE_ENV, ...extra }))
     rows.forEach(([args, , names], i) => {

@@ -84,6 +84,7 @@ export const runConsole = async (options: ConsoleOptions) => {
           const counts = await activity.sample(wh)
           state.record({ at, status, published: null, applied: counts.appliedChanges, latenciesMs: counts.latenciesMs })
         } catch (error) {
+          // Which part failed is not always clear (a dropped connection, DynamoDB, S3): connect anew, at most once a second.
           source.reset()
           warehouse.reset()
           state.record({ at, status: undefined, published: null, applied: null, latenciesMs: [] })

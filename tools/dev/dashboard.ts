@@ -10,7 +10,6 @@ export interface DashboardInput {
   readonly lake: { objects: number; records: number } | undefined
   readonly errors: ReadonlyArray<string>
   readonly envPath: string
-  readonly consoleUrl?: string
 }
 
 const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? "–" : n.toLocaleString("en-GB", { maximumFractionDigits: digits }))
@@ -26,7 +25,7 @@ export const renderDashboard = (input: DashboardInput, now = Date.now()): Array<
   const uptime = Math.round((now - input.startedAt) / 1000)
   const p = (q: number) => fmt(percentile(f.latencies, q))
   return [
-    `totes dev · up ${uptime}s · Ctrl-C stops everything${input.consoleUrl ? ` · console ${input.consoleUrl}` : ""} · psql: set -a; . ${input.envPath}`,
+    `totes dev · up ${uptime}s · Ctrl-C stops everything · psql: set -a; . ${input.envPath}`,
     "",
     `source     ${fmt(input.simulated.transactions)} transactions, ${fmt(input.simulated.rowChanges)} row changes simulated · WAL ${s?.source.walLsn ?? "–"}`,
     `reader     ${fmt(f.published)} events published (${fmt(ratePerSecond(f.history, "published"), 1)}/s) · durable ${s?.reader.checkpointLsn ?? "–"} · lag ${bytes(s?.reader.lagBytes)} · retries ${fmt(f.publishRetries)}`,

@@ -180,8 +180,7 @@ export const runDev = async (options: DevOptions) => {
       } catch (error) {
         statusOutages.failure(dependencyOf(error, "warehouse", env), error, "read status")
       }
-      devConsole.record(status)
-      const lines = renderDashboard({ consoleUrl: devConsole.url, startedAt, figures: figures.figures, status, simulated, lake: { objects: archiver.stats.objects, records: archiver.stats.records }, errors, envPath: stackFiles(dir).env })
+      const lines = renderDashboard({ startedAt, figures: figures.figures, status, simulated, lake: { objects: archiver.stats.objects, records: archiver.stats.records }, errors, envPath: stackFiles(dir).env })
       if (options.plain) {
         log(lines.slice(2).join("\n"))
       } else {
@@ -189,6 +188,7 @@ export const runDev = async (options: DevOptions) => {
         process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join("\n") + "\n")
         drawn = lines.length
       }
+      devConsole.record(status)
       await sleep(options.refreshMs ?? 1_000, options.signal)
     }
     log("stopping…")
