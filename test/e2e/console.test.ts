@@ -89,6 +89,8 @@ describe("the live console", () => {
       page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
       page.on("console", (message) => message.type() === "error" && problems.push(`console error: ${message.text()}`))
       page.on("requestfailed", (failed) => problems.push(`request failed: ${failed.url()}`))
+      const requested: Array<string> = []
+      page.on("request", (sent) => requested.push(sent.url()))
       await page.goto(url)
 
       // The diagram: every stage with its state; the running pipeline's are running.
@@ -132,6 +134,9 @@ describe("the live console", () => {
       await page.waitForFunction(() => window.totesConsole.charts.latency.data[0].length >= 30, undefined, { timeout: 30_000 })
       await page.screenshot({ path: SCREENSHOT, fullPage: true })
       expect(problems).toEqual([])
+      // Everything the page loaded came from the console itself: no CDN, no external network.
+      expect(requested.length).toBeGreaterThan(5)
+      expect(requested.filter((address) => !address.startsWith(url))).toEqual([])
 
       // The endpoint shares its data with `totes status --json`; the server is read-only and loopback-only.
       const status = JSON.parse(await (await fetch(new URL("api/status", url))).text())
