@@ -1,27 +1,17 @@
 /**
  * The `totes` commands: name, one-line description (shown by `totes --help`) and how to load
  * the command. Only the command a run names is loaded, so `totes --help` and `totes status` do
- * not pay for the modules of every other command. The development commands (dev, stack, source,
- * console) live in tools/, which the production image does not contain: they are reached only through
+ * not pay for the modules of every other command. The development commands (dev, stack, source)
+ * live in tools/, which the production image does not contain: they are reached only through
  * these dynamic imports.
  */
 import type { Command } from "effect/cli"
+import { COMMAND_DESCRIPTIONS } from "./command-descriptions.ts"
+
+export { COMMAND_DESCRIPTIONS }
 
 // The name is invariant in Command, so the table holds commands of any name.
 export type AnyCommand = Command.Command<any, any, any, any, never>
-
-export const COMMAND_DESCRIPTIONS = {
-  dev: "Run everything locally: stack, generated totesys, reader, consumer, simulator, live dashboard and web console (npm start)",
-  stack: "The local stack: real servers from npm packages, no Docker, no AWS account",
-  source: "The totesys source database: schema, snapshots, synthetic data, workload",
-  warehouse: "The star-schema warehouse",
-  run: "Run pipeline components in this process with the configuration variables",
-  status: "Show the reader's and the consumer's positions, lag, the warehouse's consistent_through and the lake's watermark",
-  console: "Serve a live web console of the configured stage on 127.0.0.1 (read-only): stages, latency, throughput, lag, shards, watermarks, dead letters",
-  lake: "The S3 lake: list, print, compact, pull to a folder, query with DuckDB",
-  replay: "Rebuild or catch up a warehouse from the lake, through the consumer's own apply (resumable)",
-  verify: "Reconcile the warehouse with the source (read-only): row counts and checksums per key bucket, differing keys listed"
-} as const
 
 export type CommandName = keyof typeof COMMAND_DESCRIPTIONS
 

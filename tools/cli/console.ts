@@ -2,7 +2,7 @@ import { Command, Flag } from "effect/cli"
 import { runConsole } from "../console/console.ts"
 import { numberIn } from "../../services/cli/arguments.ts"
 import { untilSignal } from "../../services/cli/effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-descriptions.ts"
 
 /** The console's port on 127.0.0.1 (`totes console`, `totes dev`). */
 export const portFlag = Flag.Int("port").pipe(

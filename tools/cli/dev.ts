@@ -1,10 +1,10 @@
 import { Command, Flag } from "effect/cli"
 import { runDev } from "../dev/dev.ts"
+import { portFlag } from "./console.ts"
 import { numberIn } from "../../services/cli/arguments.ts"
 import { untilSignal } from "../../services/cli/effects.ts"
 import { dirFlag } from "./stack.ts"
-import { portFlag } from "./console.ts"
-import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-descriptions.ts"
 
 export const devCommand = Command.make(
   "dev",
