@@ -16,7 +16,7 @@ export type AnyCommand = Command.Command<any, any, any, any, never>
 export type CommandName = keyof typeof COMMAND_DESCRIPTIONS
 
 /** Development tooling: needs a development checkout (tools/ and the devDependencies). */
-export const DEVELOPMENT_COMMANDS: ReadonlyArray<CommandName> = ["dev", "stack", "source"]
+export const DEVELOPMENT_COMMANDS: ReadonlyArray<CommandName> = ["dev", "stack", "source", "console"]
 
 export const COMMAND_LOADERS: Record<CommandName, () => Promise<AnyCommand>> = {
   dev: () => import("../../tools/cli/dev.ts").then((m) => m.devCommand),
@@ -25,6 +25,7 @@ export const COMMAND_LOADERS: Record<CommandName, () => Promise<AnyCommand>> = {
   warehouse: () => import("./commands/warehouse.ts").then((m) => m.warehouseCommand),
   run: () => import("./commands/run.ts").then((m) => m.runCommand),
   status: () => import("./commands/status.ts").then((m) => m.statusCommand),
+  console: () => import("../../tools/cli/console.ts").then((m) => m.consoleCommand),
   lake: () => import("./commands/lake.ts").then((m) => m.lakeCommand),
   replay: () => import("./commands/replay.ts").then((m) => m.replayCommand),
   verify: () => import("./commands/verify.ts").then((m) => m.verifyCommand)

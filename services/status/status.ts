@@ -12,6 +12,7 @@ import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
 import { readFreshness, readWarehouseFreshness } from "../warehouse/freshness.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { currentWalLsn, slotInfo } from "../reader/source-admin.ts"
+import type { LakeActivity, LakeActivityReader } from "./lake-activity.ts"
 
 export interface StatusInputs {
   readonly source: pg.ClientBase
@@ -23,6 +24,8 @@ export interface StatusInputs {
   readonly pipelineSchema?: string
   /** Reads the lake watermark; without it the status has no lake part. */
   readonly lakeWatermarks?: LakeWatermarkReader
+  /** Reads the lake's dead letters and newest objects; without it the status has no lakeActivity part. */
+  readonly lakeActivity?: LakeActivityReader
 }
 
 export interface LakeStatus {
@@ -60,6 +63,8 @@ export interface PipelineStatus {
     readonly lagSeconds: number | null
   }
   readonly lake: LakeStatus | null
+  /** Dead letters (newest first, reason only) and the newest raw objects; `error` says why the lake could not be read. */
+  readonly lakeActivity: (LakeActivity & { readonly error?: string }) | null
   /** Tables paused by a source schema change: the warehouse is not consistent for them. */
   readonly paused: ReadonlyArray<PausedTable>
 }
@@ -123,6 +128,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const readerLag = bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
   const lake = inputs.lakeWatermarks ? await lakeStatus(inputs.lakeWatermarks, walLsn) : null
   const paused = await readPausedTables(inputs.warehouse, inputs.schema)
+  const lakeActivity = inputs.lakeActivity ? await readLakeActivity(inputs.lakeActivity) : null
   return {
     at: new Date().toISOString(),
     source: { walLsn },
@@ -147,8 +153,15 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       lagSeconds: lagSeconds(throughAt, consumerLag)
     },
     lake,
+    lakeActivity,
     paused
   }
+}
+
+const readLakeActivity = async (reader: LakeActivityReader): Promise<NonNullable<PipelineStatus["lakeActivity"]>> => {
+  const reading = await Effect.runPromise(Effect.result(reader.read()))
+  if (reading._tag === "Success") return reading.success
+  return { deadLetters: { count: 0, lookbackDays: 0, newest: [] }, rawLastHour: { objects: 0, bytes: 0 }, newestRawObjects: [], error: reading.failure.message }
 }
 
 const lagSeconds = (at: string | null, bytes: number | null) => (at === null ? null : bytes === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(at)) / 1000))

@@ -5,6 +5,7 @@ import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { connectClient } from "../../shared/database-connection.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
+import { makeLakeActivityReader } from "../../status/lake-activity.ts"
 import { readPausedTables, readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
@@ -40,6 +41,15 @@ const lakeLine = (lake: NonNullable<PipelineStatus["lake"]>): string => {
   )
 }
 
+const deadLetterLine = (activity: PipelineStatus["lakeActivity"]): Array<string> => {
+  if (!activity) return []
+  if (activity.error) return [`dead letters unknown: ${activity.error}`]
+  const { count, lookbackDays, newest } = activity.deadLetters
+  if (count === 0) return []
+  const last = newest[0]!
+  return [`dead letters ${count.toLocaleString("en-GB")} in the last ${lookbackDays} days · newest ${last.at ?? "–"} ${last.shardId ?? "–"} ${last.sequenceNumber ?? "–"}: ${last.reason} (read them under dead-letter/)`]
+}
+
 export const formatStatus = (s: PipelineStatus): string =>
   [
     `source     WAL at ${s.source.walLsn}`,
@@ -47,6 +57,7 @@ export const formatStatus = (s: PipelineStatus): string =>
     `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"})${s.consumer.consistentThroughSource === "replay" ? " [rebuilt by replay]" : ""} · lag ${bytes(s.consumer.lagBytes)}, ${seconds(s.consumer.lagSeconds)}`,
     ...s.reader.schemaChanges.slice(-10).map((c) => `schema     ${c.at} at ${c.lsn}: ${c.summary}`),
     ...(s.lake ? [lakeLine(s.lake)] : []),
+    ...deadLetterLine(s.lakeActivity),
     ...s.paused.map(
       (t) =>
         `paused     ${t.table}: ${t.detail}; consistent only before ${t.consistentBeforeLsn} (${t.consistentBeforeAt ?? "–"}), ${t.parkedEvents} changes kept · decide, then totes warehouse resume --table ${t.table}`
@@ -88,6 +99,7 @@ export const statusCommand = Command.make(
         return
       }
       const checkpoints = Effect.runSync(CheckpointStore.make())
+      const lake = lakeFromEnv()
       const status = yield* task(() =>
         withClients((source, warehouse) =>
           readStatus({
@@ -96,7 +108,8 @@ export const statusCommand = Command.make(
             checkpoints,
             slot: readConfig(SlotName),
             stream: readConfig(StreamName),
-            lakeWatermarks: makeLakeWatermarkReader(lakeFromEnv()),
+            lakeWatermarks: makeLakeWatermarkReader(lake),
+            lakeActivity: makeLakeActivityReader(lake),
             ...schemas
           })
         )
