@@ -74,6 +74,7 @@ export const METRICS = define({
   HeartbeatAgeSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "age of the last heartbeat written to every shard" },
   SchemaChanges: { component: "reader", unit: "Count", dimensions: ["Table"], description: "source schema changes seen in relation messages (absorbed, or pausing the table in the warehouse)" },
   SnapshotRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows published by the initial snapshot" },
+  RepairedRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows re-read and published by an online repair (totes resnapshot)" },
   // consumer
   EventsApplied: { component: "consumer", unit: "Count", dimensions: ["Table"], description: "change events applied to the warehouse" },
   EndToEndLatency: { component: "consumer", unit: "Milliseconds", dimensions: [], description: "source commit time to warehouse commit" },
