@@ -30,6 +30,14 @@ export interface RepairTableProgress {
   readonly estimatedRows: number | null
   /** Resume point: the next chunk starts after this key (null: at the start). */
   readonly lastKey: number | null
+  /**
+   * Where the table's repair began: the LSN of its start marker, and the largest key then. Chunks
+   * cover the keys up to it; the keys above it are covered by one range at the start position
+   * (rows inserted since come through the stream), so a table that grows faster than it is read
+   * still ends.
+   */
+  readonly startLsn: string | null
+  readonly upperKey: number | null
   readonly startedAt: string | null
   readonly finishedAt: string | null
   readonly rowsPerSecond: number | null
@@ -79,6 +87,8 @@ export const newRepairRequest = (options: { id: string; tables: ReadonlyArray<st
     chunks: 0,
     estimatedRows: null,
     lastKey: null,
+    startLsn: null,
+    upperKey: null,
     startedAt: null,
     finishedAt: null,
     rowsPerSecond: null,
@@ -112,19 +122,19 @@ export const describeTableProgress = (p: RepairTableProgress): string => {
   return `${p.table}: ${rows} (${detail})${rate}${eta}${p.waitingFor ? ` · waiting for ${p.waitingFor}` : ""}`
 }
 
-/** A summary line of a request. */
+/** A summary of a request: `<id> of <tables> <state> …`. */
 export const describeRepair = (r: RepairRequest): string => {
   const tables = r.tables.join(", ")
   switch (r.state) {
     case "requested":
-      return `repair ${r.id} of ${tables} requested ${r.requestedAt}: waiting for the reader to pick it up`
+      return `${r.id} of ${tables} requested ${r.requestedAt}: waiting for the reader to pick it up`
     case "running":
-      return `repair ${r.id} of ${tables} running since ${r.startedAt ?? r.requestedAt}${r.through ? `, published through ${r.through}` : ""}`
+      return `${r.id} of ${tables} running since ${r.startedAt ?? r.requestedAt}${r.through ? `, published through ${r.through}` : ""}`
     case "done":
-      return `repair ${r.id} of ${tables} done ${r.finishedAt ?? ""}: published through ${r.through ?? "–"}`
+      return `${r.id} of ${tables} done ${r.finishedAt ?? ""}: published through ${r.through ?? "–"}`
     case "failed":
-      return `repair ${r.id} of ${tables} FAILED ${r.finishedAt ?? ""}: ${r.error ?? "unknown error"}`
+      return `${r.id} of ${tables} FAILED ${r.finishedAt ?? ""}: ${r.error ?? "unknown error"}`
     case "cancelled":
-      return `repair ${r.id} of ${tables} cancelled ${r.finishedAt ?? ""}`
+      return `${r.id} of ${tables} cancelled ${r.finishedAt ?? ""}`
   }
 }

@@ -19,6 +19,7 @@ export const COMMAND_DESCRIPTIONS = {
   status: "Show the reader's and the consumer's positions, lag, the warehouse's consistent_through and the lake's watermark",
   lake: "The S3 lake: list, print, compact, pull to a folder, query with DuckDB",
   replay: "Rebuild or catch up a warehouse from the lake, through the consumer's own apply (resumable)",
+  resnapshot: "Re-read chosen tables while the reader streams (online repair: no gap, no overlap, rows deleted meanwhile removed), with progress",
   verify: "Reconcile the warehouse with the source (read-only): row counts and checksums per key bucket, differing keys listed"
 } as const
 
@@ -36,6 +37,7 @@ export const COMMAND_LOADERS: Record<CommandName, () => Promise<AnyCommand>> = {
   status: () => import("./commands/status.ts").then((m) => m.statusCommand),
   lake: () => import("./commands/lake.ts").then((m) => m.lakeCommand),
   replay: () => import("./commands/replay.ts").then((m) => m.replayCommand),
+  resnapshot: () => import("./commands/resnapshot.ts").then((m) => m.resnapshotCommand),
   verify: () => import("./commands/verify.ts").then((m) => m.verifyCommand)
 }
 

@@ -42,20 +42,20 @@ const keyOf = (event: ChangeEvent, column: string): number | undefined => {
 }
 
 /**
- * Pure: the keys a range deletes, from the live mirror rows in it (`liveInMirror`: key → the
- * row's position) and the batch's changes.
+ * Pure: the keys a range deletes, from the live mirror rows (`liveInMirror`: key → the row's
+ * position; rows outside the range, listed, or not older than it are left alone) and the batch's changes.
  */
 export const keysToDelete = (range: RepairedRange, liveInMirror: ReadonlyMap<number, Position>, batch: ReadonlyArray<StreamRecord>): Array<number> => {
   const at: Position = { lsn: normalizeLsn(range.source.commitLsn), seq: range.source.index }
   const present = new Set(range.presentKeys)
+  const concerned = (key: number, position: Position) => !present.has(key) && inRange(key, range) && compare(position, at) < 0
   const latest = new Map<number, { position: Position; live: boolean }>()
-  for (const [key, position] of liveInMirror) latest.set(key, { position, live: true })
+  for (const [key, position] of liveInMirror) if (concerned(key, position)) latest.set(key, { position, live: true })
   for (const record of batch) {
     if (record.kind !== "change" || record.source.table !== range.source.table || record.op === "t") continue
     const key = keyOf(record, range.keyColumn)
-    if (key === undefined || present.has(key) || !inRange(key, range)) continue
     const position: Position = { lsn: normalizeLsn(record.source.commitLsn), seq: record.source.index }
-    if (compare(position, at) >= 0) continue
+    if (key === undefined || !concerned(key, position)) continue
     const known = latest.get(key)
     if (!known || compare(position, known.position) > 0) latest.set(key, { position, live: record.op !== "d" })
   }

@@ -84,6 +84,12 @@ export class Intake {
     return new Promise((resolve) => this.chunkWaiters.set(chunkId, resolve))
   }
 
+  /** Puts a repair's range record into the outbox now; returns the barrier it is accepted by. */
+  publishRange(range: RepairedRange): number {
+    this.addRange(range)
+    return this.options.outbox.nextTicket
+  }
+
   /** Gives up waiting for a chunk (its repair task stopped). */
   forgetChunk(chunkId: string): void {
     this.chunkWaiters.delete(chunkId)

@@ -26,6 +26,12 @@
  *     written): its change is newer than the row, and (H, -1) sorts before it.
  * So a published row is exactly the row as of H, and the range record's absent keys are exactly
  * the keys that did not exist at H.
+ *
+ * The chunks cover the keys up to the largest one when the table's repair began (its start
+ * marker A, read after the transactions open at A ended); the keys above it are covered by one
+ * range at (A, -1) with no key present (`tailRange`): at A none of them existed, and a row
+ * inserted since has a newer position. So a table that grows faster than it is read still ends,
+ * and rows the warehouse holds beyond the source's largest key are deleted too.
  */
 import { repairedRangeId, repairEventId, SCHEMA_VERSION, type ChangeEvent, type RepairedRange, type Row } from "../../contracts/change-event.ts"
 import { normalizeLsn } from "../../contracts/lsn.ts"
@@ -91,6 +97,30 @@ interface Pending {
   truncated: boolean
   readonly changed: Set<number>
   read: ChunkRead | undefined
+}
+
+/** The range above the largest key at the table's start marker `startLsn` (null: the table was empty). */
+export const tailRange = (options: {
+  readonly database: string
+  readonly repair: string
+  readonly table: string
+  readonly keyColumn: string
+  readonly startLsn: string
+  readonly committedAt: string
+  readonly upperKey: number | null
+}): RepairedRange => {
+  const at = normalizeLsn(options.startLsn)
+  return {
+    kind: "repair",
+    schemaVersion: SCHEMA_VERSION,
+    id: repairedRangeId(at, options.table, options.upperKey, null),
+    repair: options.repair,
+    source: { db: options.database, schema: "public", table: options.table, commitLsn: at, lsn: null, xid: null, committedAt: options.committedAt, index: -1, snapshot: true },
+    keyColumn: options.keyColumn,
+    afterKey: options.upperKey,
+    throughKey: null,
+    presentKeys: []
+  }
 }
 
 export class RepairWindows {

@@ -130,20 +130,31 @@ export const estimateRows = async (client: Queryable, table: string): Promise<nu
   return Number((await client.query(`SELECT count(*) AS n FROM public."${table}"`)).rows[0].n)
 }
 
+/** The largest key of a table (null: the table is empty). */
+export const maxKey = async (client: Queryable, table: string, keyColumn: string): Promise<number | null> => {
+  const { rows } = await client.query(`SELECT max("${keyColumn.replace(/"/g, '""')}")::text AS k FROM public."${table.replace(/"/g, '""')}"`)
+  return rows[0].k === null ? null : Number(rows[0].k)
+}
+
 /**
  * One chunk of a table in key order: the rows whose integer key is after `after` (null: from
- * the smallest), at most `limit`, read in one statement (one snapshot), decoded losslessly.
+ * the smallest) and at most `upTo`, at most `limit` of them, read in one statement (one
+ * snapshot), decoded losslessly.
  */
 export const readKeyChunk = async (
   client: pg.ClientBase,
-  options: { readonly table: string; readonly keyColumn: string; readonly after: number | null; readonly limit: number }
+  options: { readonly table: string; readonly keyColumn: string; readonly after: number | null; readonly upTo: number; readonly limit: number }
 ): Promise<Array<Row>> => {
   const key = `"${options.keyColumn.replace(/"/g, '""')}"`
   const from = `public."${options.table.replace(/"/g, '""')}"`
   const result =
     options.after === null
-      ? await client.query({ text: `SELECT * FROM ${from} ORDER BY ${key} LIMIT $1`, values: [options.limit], types: rawText })
-      : await client.query({ text: `SELECT * FROM ${from} WHERE ${key} > $1 ORDER BY ${key} LIMIT $2`, values: [options.after, options.limit], types: rawText })
+      ? await client.query({ text: `SELECT * FROM ${from} WHERE ${key} <= $1 ORDER BY ${key} LIMIT $2`, values: [options.upTo, options.limit], types: rawText })
+      : await client.query({
+          text: `SELECT * FROM ${from} WHERE ${key} > $1 AND ${key} <= $2 ORDER BY ${key} LIMIT $3`,
+          values: [options.after, options.upTo, options.limit],
+          types: rawText
+        })
   const types = new Map(result.fields.map((f) => [f.name, f.dataTypeID]))
   return result.rows.map((raw) => {
     const row: Record<string, Row[string]> = {}

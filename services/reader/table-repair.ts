@@ -5,7 +5,8 @@
  * exact), and records its progress in the same item. Streaming goes on throughout; no other table
  * is read.
  *
- * Per chunk:
+ * Per table: a start marker A; once the transactions open at A have ended, the largest key M
+ * bounds the chunks (repair-window.ts, tailRange: the keys above M are one range at A). Per chunk:
  *   1. register the chunk with the intake's windows, write the low watermark;
  *   2. wait until every transaction that was running when the marker was written has ended
  *      (its commit may precede the marker in the WAL without being visible yet);
@@ -27,8 +28,8 @@ import { kinesisBackoff } from "../shared/kinesis/publisher.ts"
 import { metrics } from "../shared/metrics.ts"
 import type { SessionContext } from "./context.ts"
 import { isSourceConnectionError, underlying } from "./errors.ts"
-import { integerKey, markerContent } from "./repair-window.ts"
-import { estimateRows, primaryKeyColumns, readKeyChunk } from "./snapshot.ts"
+import { integerKey, markerContent, tailRange } from "./repair-window.ts"
+import { estimateRows, maxKey, primaryKeyColumns, readKeyChunk } from "./snapshot.ts"
 import { emitRepairMarker, runningTransactions, SOURCE_SESSION_OPTIONS, stillRunning } from "./source-admin.ts"
 
 const INTEGER_KEYS = new Set(["smallint", "integer", "bigint"])
@@ -124,13 +125,20 @@ const repairTable = (
     }
     const keyColumn = keys[0]!.name
     let progress: RepairTableProgress = initial
-    if (progress.state === "waiting") {
-      progress = { ...progress, state: "running", startedAt: now(), estimatedRows: yield* Effect.tryPromise(() => estimateRows(client, table)) }
+    const waitingFor = (what: string) => setTable({ ...progress, waitingFor: what })
+    if (progress.state === "waiting" || progress.startLsn === null) {
+      // The start marker; once the transactions open at it have ended, its largest key bounds the chunks.
+      const startLsn = yield* Effect.tryPromise(() => emitRepairMarker(client, markerContent(`${request.id}:${table}:start`, "low", now())))
+      yield* waitForOpenTransactions(client, waitingFor)
+      const upperKey = yield* Effect.tryPromise(() => maxKey(client, table, keyColumn))
+      const estimatedRows = yield* Effect.tryPromise(() => estimateRows(client, table))
+      progress = { ...progress, state: "running", startedAt: progress.startedAt ?? now(), estimatedRows, startLsn, upperKey }
       yield* setTable(progress)
     }
+    const upperKey = progress.upperKey
     let after = progress.lastKey
-    for (;;) {
-      const chunk = yield* readChunk(ctx, client, request, { table, keyColumn, after }, (waitingFor) => setTable({ ...progress, waitingFor }))
+    while (upperKey !== null && (after === null || after < upperKey)) {
+      const chunk = yield* readChunk(ctx, client, request, { table, keyColumn, after, upTo: upperKey }, waitingFor)
       if (chunk._tag === "Truncated") continue // the table was truncated meanwhile: read the chunk again
       metrics.emit("reader", { RepairedRows: chunk.published }, { Table: table })
       progress = {
@@ -139,49 +147,58 @@ const repairTable = (
         published: progress.published + chunk.published,
         superseded: progress.superseded + chunk.superseded,
         chunks: progress.chunks + 1,
-        lastKey: chunk.through ?? progress.lastKey,
+        lastKey: chunk.through,
         waitingFor: undefined
       }
-      const done = chunk.through === null
-      if (done) progress = { ...progress, state: "done", finishedAt: now() }
       yield* setTable(progress, chunk.highWatermark)
-      ctx.progress({ phase: "repair", table, rows: progress.rows, done, through: chunk.highWatermark })
-      if (done) return
+      ctx.progress({ phase: "repair", table, rows: progress.rows, done: false, through: chunk.highWatermark })
       after = chunk.through
     }
+    // The keys above the bound: absent at the start marker (rows inserted since are newer than it).
+    const tail = tailRange({ database: ctx.database, repair: request.id, table, keyColumn, startLsn: progress.startLsn!, committedAt: progress.startedAt ?? now(), upperKey })
+    const barrier = ctx.intake.publishRange(tail)
+    yield* ctx.accepted.until(() => ctx.outbox.acceptedBefore(barrier))
+    progress = { ...progress, state: "done", finishedAt: now(), waitingFor: undefined }
+    yield* setTable(progress)
+    ctx.progress({ phase: "repair", table, rows: progress.rows, done: true, through: undefined })
   })
 
 /**
- * One chunk, steps 1–5 of the module comment. `onWait` is told (once, after a second) which
- * transactions the chunk waits for.
+ * Waits until every transaction running now has ended (visible to a new snapshot): one whose
+ * commit record precedes a marker just written may not be visible yet. `onWait` is told once,
+ * after a second, which transactions it waits for.
  */
+const waitForOpenTransactions = (client: pg.Client, onWait: (what: string) => Effect.Effect<void, unknown>) =>
+  Effect.gen(function* () {
+    let open = yield* Effect.tryPromise(() => runningTransactions(client))
+    const started = Date.now()
+    let reported = false
+    while (open.length > 0) {
+      yield* Effect.sleep("10 millis")
+      open = yield* Effect.tryPromise(() => stillRunning(client, open))
+      if (open.length > 0 && !reported && Date.now() - started > 1_000) {
+        reported = true
+        yield* onWait(`transaction(s) ${open.slice(0, 5).join(", ")}${open.length > 5 ? ` and ${open.length - 5} more` : ""}, open since the chunk began`)
+      }
+    }
+  })
+
+/** One chunk, steps 1–5 of the module comment; `through` is the range's upper key (the bound when the chunk reached it). */
 const readChunk = (
   ctx: SessionContext,
   client: pg.Client,
   request: RepairRequest,
-  range: { readonly table: string; readonly keyColumn: string; readonly after: number | null },
-  onWait: (waitingFor: string) => Effect.Effect<void, unknown>
+  range: { readonly table: string; readonly keyColumn: string; readonly after: number | null; readonly upTo: number },
+  onWait: (what: string) => Effect.Effect<void, unknown>
 ) => {
   const chunkId = `${request.id}:${range.table}:${range.after ?? ""}:${randomUUID().slice(0, 8)}`
   return Effect.gen(function* () {
     ctx.intake.repairs.expect({ id: chunkId, repair: request.id, table: range.table, keyColumn: range.keyColumn, after: range.after })
     const settled = ctx.intake.chunkSettled(chunkId)
     yield* Effect.tryPromise(() => emitRepairMarker(client, markerContent(chunkId, "low", now())))
-
-    let open = yield* Effect.tryPromise(() => runningTransactions(client))
-    const waitStarted = Date.now()
-    let reported = false
-    while (open.length > 0) {
-      yield* Effect.sleep("10 millis")
-      open = yield* Effect.tryPromise(() => stillRunning(client, open))
-      if (open.length > 0 && !reported && Date.now() - waitStarted > 1_000) {
-        reported = true
-        yield* onWait(`transaction(s) ${open.slice(0, 5).join(", ")}${open.length > 5 ? ` and ${open.length - 5} more` : ""}, open since the chunk began`)
-      }
-    }
-
+    yield* waitForOpenTransactions(client, onWait)
     const rows = yield* Effect.tryPromise(() => readKeyChunk(client, { ...range, limit: request.chunkRows }))
-    const through = rows.length < request.chunkRows ? null : integerKey(rows[rows.length - 1]![range.keyColumn], range.keyColumn)
+    const through = rows.length < request.chunkRows ? range.upTo : integerKey(rows[rows.length - 1]![range.keyColumn], range.keyColumn)
     ctx.intake.repairs.supply(chunkId, { rows, through })
     yield* Effect.tryPromise(() => emitRepairMarker(client, markerContent(chunkId, "high", now())))
 

@@ -7,6 +7,7 @@ import { Effect, Option } from "effect"
 import pg from "pg"
 import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
 import { compareLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
+import { repairRequestKey, withRate, type RepairRequest } from "../../contracts/repair.ts"
 import type { ShardCheckpoint } from "../consumer/poller.ts"
 import { readFreshness, readShardPositions } from "../consumer/apply.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
@@ -63,6 +64,8 @@ export interface PipelineStatus {
   readonly lake: LakeStatus | null
   /** Tables paused by a source schema change: the warehouse is not consistent for them. */
   readonly paused: ReadonlyArray<PausedTable>
+  /** The newest online repair (`totes resnapshot`), with its progress per table; null if none was ever requested. */
+  readonly repair: RepairRequest | null
 }
 
 export interface PausedTable {
@@ -107,6 +110,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const slot = await slotInfo(inputs.source, inputs.slot)
   const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
   const schemaChanges = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<SchemaRecord | null>(schemaChangesKey(inputs.slot))))?.data?.changes ?? []
+  const repair = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<RepairRequest | null>(repairRequestKey(inputs.slot))))?.data ?? null
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
   const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
     notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
@@ -148,7 +152,9 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       lagSeconds: lagSeconds(throughAt, consumerLag)
     },
     lake,
-    paused
+    paused,
+    // The rate of a running table as of now (the reader writes it after each chunk).
+    repair: repair && { ...repair, progress: repair.progress.map((p) => (p.state === "running" ? withRate(p, Date.now()) : p)) }
   }
 }
 
