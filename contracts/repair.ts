@@ -115,7 +115,7 @@ const count = (n: number) => n.toLocaleString("en-GB")
 export const describeTableProgress = (p: RepairTableProgress): string => {
   const rows = p.estimatedRows !== null && p.state !== "done" ? `${count(p.rows)} of ~${count(p.estimatedRows)} rows` : `${count(p.rows)} rows`
   const detail = `${p.chunks} chunk${p.chunks === 1 ? "" : "s"}, ${count(p.superseded)} superseded by concurrent changes`
-  if (p.state === "waiting") return `${p.table}: waiting`
+  if (p.state === "waiting") return `${p.table}: waiting${p.waitingFor ? ` for ${p.waitingFor}` : ""}`
   if (p.state === "done") return `${p.table}: done, ${rows} (${detail})${p.rowsPerSecond ? `, ${count(Math.round(p.rowsPerSecond))} rows/s` : ""}`
   const rate = p.rowsPerSecond === null ? "" : `, ${count(Math.round(p.rowsPerSecond))} rows/s`
   const eta = p.etaSeconds === null ? ", ETA –" : `, ETA ${p.etaSeconds.toFixed(1)} s`

@@ -63,7 +63,7 @@ export type ChunkOutcome =
       readonly published: number
       readonly superseded: number
     }
-  /** The table was truncated while the chunk was read: read it again. */
+  /** The table was truncated while the chunk was read (or a change's key could not be read): read it again. */
   | { readonly _tag: "Truncated"; readonly highWatermark: string }
 
 export type WatermarkEdge = "low" | "high"
@@ -82,10 +82,15 @@ const parseMarker = (content: string): { chunk: string; edge: WatermarkEdge; at:
   }
 }
 
+const safeInteger = (value: Row[string] | undefined): number | undefined => {
+  const n = typeof value === "number" ? value : typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : Number.NaN
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
 /** An integer key value (int8 arrives as text); anything else cannot be repaired by key range. */
 export const integerKey = (value: Row[string] | undefined, column: string): number => {
-  const n = typeof value === "number" ? value : typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : Number.NaN
-  if (!Number.isSafeInteger(n)) throw new Error(`primary key ${column} is not an integer: ${JSON.stringify(value)}`)
+  const n = safeInteger(value)
+  if (n === undefined) throw new Error(`primary key ${column} is not an integer a repair can range over: ${JSON.stringify(value)}`)
   return n
 }
 
@@ -162,7 +167,11 @@ export class RepairWindows {
       const column = window.plan.keyColumn
       for (const image of [event.key, event.before, event.after]) {
         // The new key, and the old one of an update that changed it.
-        if (image && column in image) window.changed.add(integerKey(image[column], column))
+        if (!image || !(column in image)) continue
+        const key = safeInteger(image[column])
+        // Never throw on the stream's path: a key the window cannot read makes the chunk be read again.
+        if (key === undefined) window.truncated = true
+        else window.changed.add(key)
       }
     }
   }

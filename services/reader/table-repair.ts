@@ -129,8 +129,11 @@ const repairTable = (
     if (progress.state === "waiting" || progress.startLsn === null) {
       // The start marker; once the transactions open at it have ended, its largest key bounds the chunks.
       const startLsn = yield* Effect.tryPromise(() => emitRepairMarker(client, markerContent(`${request.id}:${table}:start`, "low", now())))
-      yield* waitForOpenTransactions(client, waitingFor)
+      yield* waitForOpenTransactions(client, "the table's repair began", waitingFor)
       const upperKey = yield* Effect.tryPromise(() => maxKey(client, table, keyColumn))
+      if (upperKey !== null && !Number.isSafeInteger(upperKey)) {
+        return yield* Effect.fail(new RepairRefused(`table ${table} cannot be repaired by key range: its largest key is beyond 2^53`))
+      }
       const estimatedRows = yield* Effect.tryPromise(() => estimateRows(client, table))
       progress = { ...progress, state: "running", startedAt: progress.startedAt ?? now(), estimatedRows, startLsn, upperKey }
       yield* setTable(progress)
@@ -165,20 +168,19 @@ const repairTable = (
 
 /**
  * Waits until every transaction running now has ended (visible to a new snapshot): one whose
- * commit record precedes a marker just written may not be visible yet. `onWait` is told once,
- * after a second, which transactions it waits for.
+ * commit record precedes a marker just written may not be visible yet. After a second, `onWait`
+ * is told which transactions it waits for, and again every 2 s (its write also notices a cancel).
  */
-const waitForOpenTransactions = (client: pg.Client, onWait: (what: string) => Effect.Effect<void, unknown>) =>
+const waitForOpenTransactions = (client: pg.Client, since: string, onWait: (what: string) => Effect.Effect<void, unknown>) =>
   Effect.gen(function* () {
     let open = yield* Effect.tryPromise(() => runningTransactions(client))
-    const started = Date.now()
-    let reported = false
+    let nextReport = Date.now() + 1_000
     while (open.length > 0) {
       yield* Effect.sleep("10 millis")
       open = yield* Effect.tryPromise(() => stillRunning(client, open))
-      if (open.length > 0 && !reported && Date.now() - started > 1_000) {
-        reported = true
-        yield* onWait(`transaction(s) ${open.slice(0, 5).join(", ")}${open.length > 5 ? ` and ${open.length - 5} more` : ""}, open since the chunk began`)
+      if (open.length > 0 && Date.now() >= nextReport) {
+        nextReport = Date.now() + 2_000
+        yield* onWait(`transaction(s) ${open.slice(0, 5).join(", ")}${open.length > 5 ? ` and ${open.length - 5} more` : ""}, open since ${since}`)
       }
     }
   })
@@ -196,7 +198,7 @@ const readChunk = (
     ctx.intake.repairs.expect({ id: chunkId, repair: request.id, table: range.table, keyColumn: range.keyColumn, after: range.after })
     const settled = ctx.intake.chunkSettled(chunkId)
     yield* Effect.tryPromise(() => emitRepairMarker(client, markerContent(chunkId, "low", now())))
-    yield* waitForOpenTransactions(client, onWait)
+    yield* waitForOpenTransactions(client, "the chunk began", onWait)
     const rows = yield* Effect.tryPromise(() => readKeyChunk(client, { ...range, limit: request.chunkRows }))
     const through = rows.length < request.chunkRows ? range.upTo : integerKey(rows[rows.length - 1]![range.keyColumn], range.keyColumn)
     ctx.intake.repairs.supply(chunkId, { rows, through })

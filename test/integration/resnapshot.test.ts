@@ -255,4 +255,32 @@ describe("totes resnapshot: online repair of chosen tables", () => {
     await pipeline.caughtUp(120_000)
     expect(differing(await deriveStarSchema(env.SOURCE_DATABASE_URL!), await readStarSchema(env.WAREHOUSE_DATABASE_URL!))).toEqual([])
   }, 300_000)
+
+  it("waits for a transaction that was open when the table's repair began, says so, and goes on when it ends", async () => {
+    const held = await connect(env.SOURCE_DATABASE_URL!)
+    await held.query("BEGIN")
+    await held.query("UPDATE design SET design_name = 'held back' WHERE design_id = (SELECT min(design_id) FROM design)")
+    const xid = (await held.query("SELECT pg_current_xact_id()::text AS xid")).rows[0].xid as string
+
+    const requested = await runTotes(["resnapshot", "--tables", "design", "--no-wait"], env)
+    expect(requested.code, requested.output).toBe(0)
+    const checkpoints = Effect.runSync(CheckpointStore.make(env))
+    const current = async () => Option.getOrThrow(await Effect.runPromise(checkpoints.get<RepairRequest>(repairRequestKey(env.TOTES_SLOT!)))).data
+    await waitFor(async () => (await current()).progress[0]!.waitingFor !== undefined, 30_000, "the repair reporting what it waits for")
+    expect((await current()).progress[0]!.waitingFor).toBe(`transaction(s) ${xid}, open since the table's repair began`)
+    const status = await runTotes(["status"], env)
+    expect(status.output).toMatch(new RegExp(`^ {2}design: waiting for transaction\\(s\\) ${xid}, open since the table's repair began$`, "m"))
+    expect((await current()).progress[0]!.chunks).toBe(0)
+
+    await held.query("COMMIT")
+    await held.end()
+    await waitFor(async () => (await current()).state === "done", 60_000, "the repair done")
+    const done = (await current()).progress[0]!
+    expect(done.state).toBe("done")
+    expect(done.waitingFor).toBeUndefined()
+    await pipeline.caughtUp(120_000)
+    const expected = await deriveStarSchema(env.SOURCE_DATABASE_URL!)
+    expect(expected.dims.dim_design!.some((row) => row.design_name === "held back")).toBe(true)
+    expect(differing(expected, await readStarSchema(env.WAREHOUSE_DATABASE_URL!))).toEqual([])
+  }, 300_000)
 })

@@ -86,6 +86,13 @@ describe("repair windows", () => {
     expect(outcome).toEqual({ _tag: "Truncated", highWatermark: "0/5000200" })
   })
 
+  it("never throws on the stream's path: a change whose key it cannot read makes the chunk be read again", () => {
+    const windows = new RepairWindows("totesys")
+    const odd = changeEvent("u", "design", at("0/5000100"), { after: { ...design(1), design_id: "12345678901234567890" } })
+    const outcome = run(windows, { chunk: "c7", after: null, rows: [design(1)], through: null, inside: [odd] })
+    expect(outcome).toEqual({ _tag: "Truncated", highWatermark: "0/5000200" })
+  })
+
   it("ignores markers of chunks it was not told about (an earlier session's, sent again), and never publishes a window without its rows", () => {
     const windows = new RepairWindows("totesys")
     expect(windows.marker({ lsn: "0/1", content: markerContent("old", "low", AT) })).toBeUndefined()
