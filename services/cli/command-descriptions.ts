@@ -9,5 +9,6 @@ export const COMMAND_DESCRIPTIONS = {
   console: "Serve a live web console of the configured stage on 127.0.0.1 (read-only): stages, latency, throughput, lag, shards, watermarks, dead letters",
   lake: "The S3 lake: list, print, compact, pull to a folder, query with DuckDB",
   replay: "Rebuild or catch up a warehouse from the lake, through the consumer's own apply (resumable)",
+  resnapshot: "Re-read chosen tables while the reader streams (online repair: no gap, no overlap, rows deleted meanwhile removed), with progress",
   verify: "Reconcile the warehouse with the source (read-only): row counts and checksums per key bucket, differing keys listed"
 } as const

@@ -28,6 +28,7 @@ export const COMMAND_LOADERS: Record<CommandName, () => Promise<AnyCommand>> = {
   console: () => import("../../tools/cli/console.ts").then((m) => m.consoleCommand),
   lake: () => import("./commands/lake.ts").then((m) => m.lakeCommand),
   replay: () => import("./commands/replay.ts").then((m) => m.replayCommand),
+  resnapshot: () => import("./commands/resnapshot.ts").then((m) => m.resnapshotCommand),
   verify: () => import("./commands/verify.ts").then((m) => m.verifyCommand)
 }
 

@@ -87,6 +87,7 @@ export const METRICS = define({
     description: "how long a dependency has been unavailable: once a minute while an outage lasts, and its total when it ends"
   },
   SnapshotRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows published by the initial snapshot" },
+  RepairedRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows re-read and published by an online repair (totes resnapshot)" },
   // consumer
   EventsApplied: { component: "consumer", unit: "Count", dimensions: ["Table"], description: "change events applied to the warehouse" },
   EndToEndLatency: { component: "consumer", unit: "Milliseconds", dimensions: [], description: "source commit time to warehouse commit" },

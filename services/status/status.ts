@@ -7,6 +7,7 @@ import { Effect, Option } from "effect"
 import pg from "pg"
 import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, type ShardCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
 import { compareLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
+import { repairRequestKey, withRate, type RepairRequest } from "../../contracts/repair.ts"
 import { readShardPositions } from "../warehouse/shard-positions.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
 import { readFreshness, readWarehouseFreshness } from "../warehouse/freshness.ts"
@@ -67,6 +68,8 @@ export interface PipelineStatus {
   readonly lakeActivity: (LakeActivity & { readonly error?: string }) | null
   /** Tables paused by a source schema change: the warehouse is not consistent for them. */
   readonly paused: ReadonlyArray<PausedTable>
+  /** The newest online repair (`totes resnapshot`), with its progress per table; null if none was ever requested. */
+  readonly repair: RepairRequest | null
 }
 
 export interface PausedTable {
@@ -111,6 +114,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const slot = await slotInfo(inputs.source, inputs.slot)
   const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
   const schemaChanges = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<SchemaRecord | null>(schemaChangesKey(inputs.slot))))?.data?.changes ?? []
+  const repair = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<RepairRequest | null>(repairRequestKey(inputs.slot))))?.data ?? null
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
   const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
     notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
@@ -154,7 +158,9 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
     },
     lake,
     lakeActivity,
-    paused
+    paused,
+    // The rate of a running table as of now (the reader writes it after each chunk).
+    repair: repair && { ...repair, progress: repair.progress.map((p) => (p.state === "running" ? withRate(p, Date.now()) : p)) }
   }
 }
 

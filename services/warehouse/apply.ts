@@ -55,6 +55,7 @@ import {
   type Plan,
   type Position
 } from "./projection.ts"
+import { hasRepairedRanges, withRepairDeletes } from "./repair.ts"
 import { checkEvent, NO_DECISIONS, type TableDecisions, type Violation } from "./schema-check.ts"
 
 export interface ShardBatch {
@@ -305,7 +306,7 @@ const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Pro
 
 /** Source tables whose rows feed a dimension of other rows, and truncations: see needsExclusiveApply. */
 const needsExclusiveForRecords = (records: ReadonlyArray<StreamRecord>) =>
-  records.some((r) => r.kind === "change" && (r.op === "t" || CROSS_ROW_TABLES.has(r.source.table)))
+  records.some((r) => r.kind === "change" && (r.op === "t" || CROSS_ROW_TABLES.has(r.source.table))) || hasRepairedRanges(records) // [repair]
 
 /**
  * Projects and applies one batch of decoded stream records in one transaction, checking every
@@ -325,7 +326,7 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
       void sql.add(lockStatement(exclusive), [APPLY_LOCK, pipelineSchema])
       if (options.shard) void sql.add(...registerShard(p, options.shard))
       const state = await readSchemaState(sql, p)
-      const sorted = sortBySchema(records, state)
+      const sorted = sortBySchema(await withRepairDeletes(sql, p, records), state) // [repair] ranges → deletes (repair.ts)
       if (sorted.pauses.length > 0 && !exclusive) {
         // Pausing a table must not race a batch applying it: start over, alone.
         await settleQuietly(sql)

@@ -207,6 +207,7 @@ export const projectBatch = (records: ReadonlyArray<StreamRecord>): Plan => {
       if (!heartbeat || lsnToBigInt(lsn) > lsnToBigInt(heartbeat.lsn)) heartbeat = { eventId: record.id, lsn, committedAt: record.committedAt }
       continue
     }
+    if (record.kind === "repair") continue // [repair] apply.ts turns a repaired range into deletes first (repair.ts)
     const table = record.source.table
     if (!isTotesysTable(table)) {
       skipped.push({ eventId: record.id, table, reason: "unknown_table", detail: `table ${record.source.schema}.${table} is not part of the star schema`, lsn: normalizeLsn(record.source.commitLsn), event: null })

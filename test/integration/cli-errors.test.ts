@@ -114,6 +114,10 @@ const BAD_ARGUMENTS: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArra
   [["replay", "--from", "yesterday"], ["--from"]],
   [["replay", "--target", "garbage"], ["--target"]],
   [["replay", "--name", "a b"], ["--name"]],
+  [["resnapshot", "--tables", "nope"], ["--tables", "nope"]],
+  [["resnapshot"], ["--tables"]],
+  [["resnapshot", "--tables", "design", "--chunk", "0"], ["--chunk"]],
+  [["resnapshot", "--tables", "design", "--cancel"], ["--cancel", "--tables"]],
   [["verify", "--tables", "nope"], ["--tables", "nope"]],
   [["verify", "--wait", "-5"], ["--wait"]]
 ]

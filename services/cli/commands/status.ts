@@ -1,4 +1,5 @@
 import { Console, Effect } from "effect"
+import { describeRepair, describeTableProgress } from "../../../contracts/repair.ts"
 import { CliError, Command, Flag } from "effect/cli"
 import type pg from "pg"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
@@ -62,6 +63,8 @@ export const formatStatus = (s: PipelineStatus): string =>
       (t) =>
         `paused     ${t.table}: ${t.detail}; consistent only before ${t.consistentBeforeLsn} (${t.consistentBeforeAt ?? "–"}), ${t.parkedEvents} changes kept · decide, then totes warehouse resume --table ${t.table}`
     ),
+    // The newest repair: one line once done, with a line per table while it runs (or after it failed).
+    ...(s.repair ? [`repair     ${describeRepair(s.repair)}`, ...(s.repair.state === "done" ? [] : s.repair.progress.map((p) => `  ${describeTableProgress(p)}`))] : []),
     ...s.consumer.shards.map((shard) => `  ${shard.shardId}  applied seq ${shard.appliedSequence ?? "–"} · checkpoint ${shard.checkpointSequence ?? "–"} · heartbeat ${shard.heartbeatLsn ?? "–"}`)
   ].join("\n")
 
