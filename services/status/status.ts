@@ -68,8 +68,17 @@ export interface PipelineStatus {
   readonly lakeActivity: (LakeActivity & { readonly error?: string }) | null
   /** Tables paused by a source schema change: the warehouse is not consistent for them. */
   readonly paused: ReadonlyArray<PausedTable>
+  /** Dependencies status could not read (the parts that live there are shown as unknown). */
+  readonly unavailable: ReadonlyArray<UnavailableDependency>
   /** The newest online repair (`totes resnapshot`), with its progress per table; null if none was ever requested. */
   readonly repair: RepairRequest | null
+}
+
+export interface UnavailableDependency {
+  readonly dependency: "DynamoDB" | "S3"
+  readonly reason: string
+  /** What status could therefore not tell. */
+  readonly unknown: string
 }
 
 export interface PausedTable {
@@ -112,9 +121,18 @@ const bytesBetween = (newer: string, older: string | null) => (older ? Math.max(
 export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> => {
   const walLsn = await currentWalLsn(inputs.source)
   const slot = await slotInfo(inputs.source, inputs.slot)
-  const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
-  const schemaChanges = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<SchemaRecord | null>(schemaChangesKey(inputs.slot))))?.data?.changes ?? []
-  const repair = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<RepairRequest | null>(repairRequestKey(inputs.slot))))?.data ?? null
+  // DynamoDB down: the rest of the status is still worth showing; what lives there is unknown.
+  const unavailable: Array<UnavailableDependency> = []
+  const fromCheckpoints = async <A>(key: string): Promise<A | undefined> => {
+    if (unavailable.some((u) => u.dependency === "DynamoDB")) return undefined
+    const read = await Effect.runPromise(Effect.result(inputs.checkpoints.get<A>(key)))
+    if (read._tag === "Success") return Option.getOrUndefined(read.success)?.data
+    unavailable.push({ dependency: "DynamoDB", reason: read.failure.message, unknown: "reader checkpoint, shard checkpoints, schema changes, repair" })
+    return undefined
+  }
+  const checkpoint = await fromCheckpoints<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))
+  const schemaChanges = (await fromCheckpoints<SchemaRecord | null>(schemaChangesKey(inputs.slot)))?.changes ?? []
+  const repair = (await fromCheckpoints<RepairRequest | null>(repairRequestKey(inputs.slot))) ?? null
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
   const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
     notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
@@ -122,14 +140,14 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const positions = await readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(notMigratedYet([]))
   const shards = await Promise.all(
     positions.map(async (p) => {
-      const cp = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ShardCheckpoint>(shardCheckpointKey(inputs.stream, p.shardId))))
-      return { shardId: p.shardId, checkpointSequence: cp?.data.sequenceNumber ?? null, appliedSequence: p.sequenceNumber, heartbeatLsn: p.heartbeatLsn }
+      const cp = await fromCheckpoints<ShardCheckpoint>(shardCheckpointKey(inputs.stream, p.shardId))
+      return { shardId: p.shardId, checkpointSequence: cp?.sequenceNumber ?? null, appliedSequence: p.sequenceNumber, heartbeatLsn: p.heartbeatLsn }
     })
   )
   const through = freshness.consistentThroughLsn ? normalizeLsn(freshness.consistentThroughLsn) : null
   const throughAt = freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null
   const consumerLag = bytesBetween(walLsn, through)
-  const readerLag = bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
+  const readerLag = bytesBetween(walLsn, checkpoint?.lsn ?? null)
   const lake = inputs.lakeWatermarks ? await lakeStatus(inputs.lakeWatermarks, walLsn) : null
   const paused = await readPausedTables(inputs.warehouse, inputs.schema)
   const lakeActivity = inputs.lakeActivity ? await readLakeActivity(inputs.lakeActivity) : null
@@ -137,14 +155,14 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
     at: new Date().toISOString(),
     source: { walLsn },
     reader: {
-      checkpointLsn: checkpoint?.data?.lsn ?? null,
-      checkpointCommittedAt: checkpoint?.data?.committedAt ?? null,
+      checkpointLsn: checkpoint?.lsn ?? null,
+      checkpointCommittedAt: checkpoint?.committedAt ?? null,
       slotConfirmedLsn: slot?.confirmedFlushLsn ?? null,
       slotActive: Boolean(slot?.activePid),
       retainedWalBytes: slot ? bytesBetween(walLsn, slot.restartLsn) : null,
       lagBytes: readerLag,
       // Nothing pending means no lag; otherwise the age of the last durable commit.
-      lagSeconds: readerLag === null ? null : readerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(checkpoint!.data!.committedAt)) / 1000),
+      lagSeconds: readerLag === null ? null : readerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(checkpoint!.committedAt)) / 1000),
       schemaChanges
     },
     consumer: {
@@ -160,7 +178,12 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
     lakeActivity,
     paused,
     // The rate of a running table as of now (the reader writes it after each chunk).
-    repair: repair && { ...repair, progress: repair.progress.map((p) => (p.state === "running" ? withRate(p, Date.now()) : p)) }
+    repair: repair && { ...repair, progress: repair.progress.map((p) => (p.state === "running" ? withRate(p, Date.now()) : p)) },
+    unavailable: [
+      ...unavailable,
+      ...(lake?.error ? [{ dependency: "S3" as const, reason: lake.error, unknown: "lake watermark" }] : []),
+      ...(lakeActivity?.error && !lake?.error ? [{ dependency: "S3" as const, reason: lakeActivity.error, unknown: "dead letters, recent lake objects" }] : [])
+    ]
   }
 }
 

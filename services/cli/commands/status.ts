@@ -53,6 +53,7 @@ const deadLetterLine = (activity: PipelineStatus["lakeActivity"]): Array<string>
 
 export const formatStatus = (s: PipelineStatus): string =>
   [
+    ...s.unavailable.map((u) => `UNAVAILABLE ${u.dependency}: ${u.reason} · unknown: ${u.unknown}`),
     `source     WAL at ${s.source.walLsn}`,
     `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)}, ${s.reader.lagSeconds === null ? "–" : `${s.reader.lagSeconds.toFixed(1)} s`} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
     `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"})${s.consumer.consistentThroughSource === "replay" ? " [rebuilt by replay]" : ""} · lag ${bytes(s.consumer.lagBytes)}, ${seconds(s.consumer.lagSeconds)}`,
