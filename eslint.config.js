@@ -6,6 +6,8 @@ export default tseslint.config(
   { ignores: ["node_modules/", ".sst/", ".totes/", ".prof/", "sst-env.d.ts", "coverage/", "dist/", ".scratch/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  // The console's page script runs in the browser.
+  { files: ["tools/console/page/**/*.js"], languageOptions: { sourceType: "script", globals: { document: "readonly", window: "readonly" } } },
   {
     languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", performance: "readonly", AbortController: "readonly", AbortSignal: "readonly", TextEncoder: "readonly", TextDecoder: "readonly", structuredClone: "readonly", fetch: "readonly" } },
     rules: {
@@ -14,5 +16,6 @@ export default tseslint.config(
       "no-empty": ["error", { allowEmptyCatch: true }],
       "@typescript-eslint/no-namespace": "off"
     }
-  }
+  },
+  { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs", globals: { module: "writable", require: "readonly" } } }
 )

@@ -1,6 +1,7 @@
 /**
  * The change event, version 1: the one vocabulary shared by the reader, the stream, the lake,
- * the consumer and replay. A stream record is either a ChangeEvent or a Heartbeat.
+ * the consumer and replay. A stream record is a ChangeEvent, a Heartbeat or (written by an online
+ * table repair) a RepairedRange.
  *
  * Values are lossless JSON: numeric/int8 as strings, date as `YYYY-MM-DD`, timestamp without
  * zone as ISO text without zone, timestamptz as ISO UTC (`…Z`), enums as text, json as JSON,
@@ -77,7 +78,33 @@ export const Heartbeat = Schema.Struct({
 })
 export type Heartbeat = typeof Heartbeat.Type
 
-export const StreamRecord = Schema.Union([ChangeEvent, Heartbeat])
+const Integer = Schema.Number.pipe(Schema.check(Schema.isInt()))
+
+/**
+ * Written by an online repair of a table (`totes resnapshot`) after each chunk it re-read: at
+ * the position (source.commitLsn, source.index) no row of `source.table` existed whose key lies
+ * in (afterKey, throughKey] (null: unbounded on that side) and is not listed in `presentKeys`. The chunk's
+ * rows travel as op "r" change events at the same position; `presentKeys` lists them and the keys
+ * the stream changed while the chunk was read (their own changes decide them). A consumer deletes
+ * the other rows it holds in the range that are older than the position: rows deleted in the
+ * source while no change was captured (a lost slot) go too.
+ */
+export const RepairedRange = Schema.Struct({
+  kind: Schema.Literal("repair"),
+  schemaVersion: Schema.Literal(SCHEMA_VERSION),
+  id: Schema.NonEmptyString,
+  /** The repair request this chunk belongs to. */
+  repair: Schema.NonEmptyString,
+  source: Source,
+  /** The table's primary key (a single integer column). */
+  keyColumn: Schema.NonEmptyString,
+  afterKey: Schema.NullOr(Integer),
+  throughKey: Schema.NullOr(Integer),
+  presentKeys: Schema.Array(Integer)
+})
+export type RepairedRange = typeof RepairedRange.Type
+
+export const StreamRecord = Schema.Union([ChangeEvent, Heartbeat, RepairedRange])
 export type StreamRecord = typeof StreamRecord.Type
 
 export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("EventDecodeError", {
@@ -149,6 +176,16 @@ export const serializeChangeEvent = (event: ChangeEvent): string => {
 /** Event id for a streamed change: unique because of the index within the transaction. */
 export const changeEventId = (commitLsn: string, index: number): string => `${commitLsn}:${index}`
 
+/**
+ * Event id of a row re-read by an online repair, published at the chunk's high watermark
+ * (`highWatermark`: the LSN of that WAL marker; no transaction commits at it).
+ */
+export const repairEventId = (highWatermark: string, table: string, key: number): string => `${highWatermark}:repair:${table}:${key}`
+
+/** Id of a repair's range record; `<its id>:<key>` names the deletes a consumer derives from it. */
+export const repairedRangeId = (highWatermark: string, table: string, after: number | null, through: number | null): string =>
+  `${highWatermark}:repair-range:${table}:${after ?? ""}..${through ?? ""}`
+
 /** Event id for a snapshot row: stable if the snapshot is resumed. */
 export const snapshotEventId = (snapshotLsn: string, table: string, key: Row): string =>
   `${snapshotLsn}:snapshot:${table}:${Object.values(key).map((v) => String(v)).join(",")}`
@@ -162,7 +199,7 @@ export const changeEventJsonSchemaText = () => {
   return `${JSON.stringify(
     {
       $schema: "https://json-schema.org/draft/2020-12/schema",
-      title: "totes-cdc stream record (change event or heartbeat), schemaVersion 1",
+      title: "totes-cdc stream record (change event, heartbeat or repaired range), schemaVersion 1",
       ...(document.schema as object),
       ...(Object.keys(definitions).length > 0 ? { $defs: definitions } : {})
     },

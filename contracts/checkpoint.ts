@@ -25,6 +25,11 @@ export interface SeenSchemaChange {
   readonly summary: string
   readonly breaksWarehouse: ReadonlyArray<string>
 }
+/** What the local poller stores under shardCheckpointKey: the last Kinesis record applied. */
+export interface ShardCheckpoint {
+  readonly sequenceNumber: string
+}
+
 export const shardCheckpointKey = (stream: string, shardId: string) => `consumer#${stream}#${shardId}`
 export const archiverCheckpointKey = (stream: string, shardId: string) => `archiver#${stream}#${shardId}`
 export const replayCheckpointKey = (name: string) => `replay#${name}`

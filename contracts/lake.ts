@@ -17,6 +17,9 @@ const hourPath = (at: Date) => {
   return `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${iso.slice(11, 13)}`
 }
 
+/** `<prefix>YYYY/MM/DD/HH` without its slash: as a listing's StartAfter it sorts just before every key of that hour and later. */
+export const hourListingStart = (prefix: string, at: Date) => `${prefix}${hourPath(at)}`
+
 export const rawObjectKey = (at: Date, stream: string, firstSequence: string, uuid: string) =>
   `raw/${hourPath(at)}/${stream}-${firstSequence}-${uuid}.ndjson.gz`
 

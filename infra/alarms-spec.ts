@@ -270,7 +270,7 @@ export const dashboardBody = (input: DashboardInput): string => {
     y += 6
   }
   row("Reader (source → stream)", [
-    { title: "Events published", metrics: [pipelineMetric(stage, "EventsPublished"), pipelineMetric(stage, "SnapshotRows"), pipelineMetric(stage, "SchemaChanges", { yAxis: "right" })] },
+    { title: "Events published", metrics: [pipelineMetric(stage, "EventsPublished"), pipelineMetric(stage, "SnapshotRows"), pipelineMetric(stage, "RepairedRows"), pipelineMetric(stage, "SchemaChanges", { yAxis: "right" })] },
     { title: "Publish latency (ms)", stat: "p99", metrics: [pipelineMetric(stage, "PublishLatency", { stat: "p50", label: "p50" }), pipelineMetric(stage, "PublishLatency", { stat: "p99", label: "p99" })] },
     {
       title: "Replication lag and WAL",
@@ -289,6 +289,10 @@ export const dashboardBody = (input: DashboardInput): string => {
         pipelineMetric(stage, "PublishRetries"),
         pipelineMetric(stage, "HeartbeatAgeSeconds", { stat: "Maximum", yAxis: "right" })
       ]
+    },
+    {
+      title: "Dependency outages",
+      metrics: [pipelineMetric(stage, "DependencyOutages"), pipelineMetric(stage, "DependencyOutageSeconds", { stat: "Maximum", yAxis: "right" })]
     }
   ])
   row("Stream", [

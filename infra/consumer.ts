@@ -8,13 +8,13 @@
  * (policies.ts). The warehouse URL is never in its environment: the handler reads the secret at
  * cold start (environment-spec.ts, services/shared/warehouse-url.ts).
  */
+import { CONSUMER_COPY_FILES, CONSUMER_HANDLER } from "./consumer-package.ts"
 import { lakeArns, toPermissions } from "./iam.ts"
 import { consumerEnvironment } from "./environment-spec.ts"
 import { consumerStatements } from "./policies.ts"
 import type { DatabaseOutputs } from "./databases.ts"
 import type { StageConfig } from "./stage-config.ts"
 
-export const CONSUMER_HANDLER = "services/consumer/handler.handler"
 
 export const consumer = (
   config: StageConfig,
@@ -34,6 +34,7 @@ export const consumer = (
     "Consumer",
     {
       handler: CONSUMER_HANDLER,
+      copyFiles: CONSUMER_COPY_FILES.map((entry) => ({ ...entry })),
       runtime: "nodejs22.x",
       architecture: "arm64",
       memory: `${c.memoryMb} MB`,

@@ -18,7 +18,8 @@
  */
 import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
+import { setTimeout as wait } from "node:timers/promises"
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import { Effect, Option } from "effect"
 import { archiverCheckpointKey, sequencePosition } from "../../contracts/checkpoint.ts"
 import { rawObjectKey } from "../../contracts/lake.ts"
@@ -26,6 +27,7 @@ import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { encodeRawObject } from "../lake/raw.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
+import { listShards } from "../shared/kinesis/list-shards.ts"
 
 export { archiverCheckpointKey }
 
@@ -72,12 +74,8 @@ export interface ArchiverStats {
   errors: number
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted || ms <= 0) return resolve()
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true })
-  })
+/** Waits `ms`, or less if `signal` aborts (a stop ends the wait, it is not an error). */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined)
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
@@ -120,14 +118,7 @@ export class Archiver {
   }
 
   private async listShards(): Promise<Array<string>> {
-    const out: Array<string> = []
-    let token: string | undefined
-    do {
-      const page = await this.options.kinesis.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: this.options.stream }))
-      out.push(...(page.Shards ?? []).map((s) => s.ShardId!))
-      token = page.NextToken
-    } while (token)
-    return out
+    return (await listShards(this.options.kinesis, this.options.stream)).map((shard) => shard.ShardId!)
   }
 
   private async iteratorAfter(shardId: string, sequenceNumber: string | undefined): Promise<string> {

@@ -6,26 +6,17 @@
  * these dynamic imports.
  */
 import type { Command } from "effect/cli"
+import { COMMAND_DESCRIPTIONS } from "./command-descriptions.ts"
+
+export { COMMAND_DESCRIPTIONS }
 
 // The name is invariant in Command, so the table holds commands of any name.
 export type AnyCommand = Command.Command<any, any, any, any, never>
 
-export const COMMAND_DESCRIPTIONS = {
-  dev: "Run everything locally: stack, generated totesys, reader, consumer, simulator, live dashboard (npm start)",
-  stack: "The local stack: real servers from npm packages, no Docker, no AWS account",
-  source: "The totesys source database: schema, snapshots, synthetic data, workload",
-  warehouse: "The star-schema warehouse",
-  run: "Run pipeline components in this process with the configuration variables",
-  status: "Show the reader's and the consumer's positions, lag, the warehouse's consistent_through and the lake's watermark",
-  lake: "The S3 lake: list, print, compact, pull to a folder, query with DuckDB",
-  replay: "Rebuild a warehouse from the lake (bulk COPY into an empty target) or catch one up (the consumer's own apply), resumable",
-  verify: "Reconcile the warehouse with the source (read-only): row counts and checksums per key bucket, differing keys listed"
-} as const
-
 export type CommandName = keyof typeof COMMAND_DESCRIPTIONS
 
 /** Development tooling: needs a development checkout (tools/ and the devDependencies). */
-export const DEVELOPMENT_COMMANDS: ReadonlyArray<CommandName> = ["dev", "stack", "source"]
+export const DEVELOPMENT_COMMANDS: ReadonlyArray<CommandName> = ["dev", "stack", "source", "console"]
 
 export const COMMAND_LOADERS: Record<CommandName, () => Promise<AnyCommand>> = {
   dev: () => import("../../tools/cli/dev.ts").then((m) => m.devCommand),
@@ -34,8 +25,10 @@ export const COMMAND_LOADERS: Record<CommandName, () => Promise<AnyCommand>> = {
   warehouse: () => import("./commands/warehouse.ts").then((m) => m.warehouseCommand),
   run: () => import("./commands/run.ts").then((m) => m.runCommand),
   status: () => import("./commands/status.ts").then((m) => m.statusCommand),
+  console: () => import("../../tools/cli/console.ts").then((m) => m.consoleCommand),
   lake: () => import("./commands/lake.ts").then((m) => m.lakeCommand),
   replay: () => import("./commands/replay.ts").then((m) => m.replayCommand),
+  resnapshot: () => import("./commands/resnapshot.ts").then((m) => m.resnapshotCommand),
   verify: () => import("./commands/verify.ts").then((m) => m.verifyCommand)
 }
 

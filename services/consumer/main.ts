@@ -21,7 +21,7 @@ export const consumerFromEnv = (
   env: Env = process.env,
   overrides: Partial<Omit<PollerOptions, "deps">> & { kinesis?: KinesisClient; onWarehouseRetry?: (error: unknown) => void } = {}
 ): LocalConsumer => {
-  // pipeline: a batch is sent as one round trip (services/consumer/apply.ts).
+  // pipeline: a batch is sent as one round trip (services/warehouse/apply.ts).
   const pool = new pg.Pool({ connectionString: reveal(readConfig(WarehouseDatabaseUrl, env)), max: 4, application_name: "totes-consumer", pipeline: true } as pg.PoolConfig)
   // A dropped connection of an idle pooled client must not crash the process (warehouse restarts).
   pool.on("error", () => {})

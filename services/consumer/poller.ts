@@ -5,12 +5,14 @@
  * the first failed record after a backoff) and checkpoints each shard in DynamoDB (conditional,
  * monotonic) after the warehouse committed.
  */
-import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
+import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
+import { setTimeout as wait } from "node:timers/promises"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
 import { Effect, Option } from "effect"
-import { sequencePosition, shardCheckpointKey } from "../../contracts/checkpoint.ts"
+import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
-import { endShard } from "./apply.ts"
+import { listShards } from "../shared/kinesis/list-shards.ts"
+import { endShard } from "../warehouse/shard-positions.ts"
 import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
 
 export interface PollerOptions {
@@ -24,16 +26,8 @@ export interface PollerOptions {
   readonly onError?: (shardId: string, error: unknown) => void
 }
 
-export interface ShardCheckpoint {
-  readonly sequenceNumber: string
-}
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true })
-  })
+/** Waits `ms`, or less if `signal` aborts (a stop ends the wait, it is not an error). */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined)
 
 export const toLambdaRecord = (stream: string, region: string, shardId: string, record: _Record): KinesisStreamRecord => ({
   kinesis: {
@@ -63,14 +57,7 @@ export class Poller {
   }
 
   async listShards(): Promise<Array<string>> {
-    const out: Array<string> = []
-    let token: string | undefined
-    do {
-      const page = await this.options.kinesis.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: this.stream }))
-      out.push(...(page.Shards ?? []).map((s) => s.ShardId!))
-      token = page.NextToken
-    } while (token)
-    return out
+    return (await listShards(this.options.kinesis, this.stream)).map((shard) => shard.ShardId!)
   }
 
   /** Polls every shard until `signal` aborts. */

@@ -24,9 +24,9 @@ import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { makeLogger } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
-import { applyRecords, type ApplyResult } from "./apply.ts"
-import type { Violation } from "./schema-check.ts"
-import { isTransientWarehouseError, isWarehouseUnavailable } from "./warehouse-errors.ts"
+import { applyRecords, type ApplyResult } from "../warehouse/apply.ts"
+import type { Violation } from "../warehouse/schema-check.ts"
+import { isTransientWarehouseError, isWarehouseUnavailable } from "../warehouse/warehouse-errors.ts"
 
 export { isTransientWarehouseError }
 

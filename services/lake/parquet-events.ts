@@ -26,8 +26,7 @@
  */
 import { SCHEMA_VERSION, type ChangeEvent, type Row } from "../../contracts/change-event.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
-import { isTotesysTable, type TotesysTable } from "../../contracts/totesys.ts"
-import { SOURCE_COLUMNS } from "../consumer/projection.ts"
+import { isTotesysTable, SOURCE_COLUMNS, type TotesysTable } from "../../contracts/totesys.ts"
 import type { ColumnSpec, ColumnType, ColumnValue } from "./parquet-writer.ts"
 import type { ParquetFileRead, RawValue } from "./parquet-file-reader.ts"
 

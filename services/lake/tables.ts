@@ -19,7 +19,7 @@ export type JsonFieldType =
   | "bigint"
   | "boolean"
   | { readonly map: "string" }
-  | { readonly array: "string" }
+  | { readonly array: "string" | "bigint" }
   | { readonly struct: ReadonlyArray<JsonField> }
 
 export interface JsonField {
@@ -29,12 +29,12 @@ export interface JsonField {
 }
 
 /**
- * Both kinds of stream record in one row shape (contracts/change-event.ts: ChangeEvent and
- * Heartbeat); a field the record does not have is NULL. Row images are maps of column → value
+ * Every kind of stream record in one row shape (contracts/change-event.ts: ChangeEvent, Heartbeat
+ * and RepairedRange); a field the record does not have is NULL. Row images are maps of column → value
  * as text (the contract's lossless JSON: numerics are already strings).
  */
 export const RAW_RECORD_FIELDS: ReadonlyArray<JsonField> = [
-  { key: "kind", type: "string", comment: "change or heartbeat" },
+  { key: "kind", type: "string", comment: "change, heartbeat or repair (a repaired key range)" },
   { key: "schemaVersion", type: "int" },
   { key: "id", type: "string", comment: "event id: <commit LSN>:<index> (snapshot rows: <consistent point>:snapshot:<table>:<key>)" },
   { key: "op", type: "string", comment: "c insert, u update, d delete, t truncate, r snapshot read" },
@@ -61,5 +61,10 @@ export const RAW_RECORD_FIELDS: ReadonlyArray<JsonField> = [
   { key: "claimCheck", type: { struct: [{ key: "bucket", type: "string" }, { key: "key", type: "string" }, { key: "bytes", type: "bigint" }] } },
   { key: "commitLsn", type: "string", comment: "heartbeat: everything committed at or before it has been published" },
   { key: "committedAt", type: "string", comment: "heartbeat" },
-  { key: "emittedAt", type: "string", comment: "heartbeat" }
+  { key: "emittedAt", type: "string", comment: "heartbeat" },
+  { key: "repair", type: "string", comment: "repair: the request id (totes resnapshot)" },
+  { key: "keyColumn", type: "string", comment: "repair: the table's primary key" },
+  { key: "afterKey", type: "bigint", comment: "repair: the range starts after this key (NULL: unbounded)" },
+  { key: "throughKey", type: "bigint", comment: "repair: the range ends at this key (NULL: unbounded)" },
+  { key: "presentKeys", type: { array: "bigint" }, comment: "repair: the keys of the range that existed or were changed while it was read" }
 ]

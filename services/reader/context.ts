@@ -36,6 +36,8 @@ export interface ReaderSettings {
   readonly failoverSlot: boolean
   /** How long a standby may take to synchronise the slot before the reader says it does not. */
   readonly slotSyncGraceMs: number
+  /** How often the reader looks for a repair request (`totes resnapshot`). */
+  readonly repairPollMs: number
 }
 
 export type ReaderProgress =
@@ -46,6 +48,7 @@ export type ReaderProgress =
   | { readonly phase: "warning"; readonly message: string }
   | { readonly phase: "outage"; readonly dependency: string; readonly state: "started" | "ended"; readonly message: string }
   | { readonly phase: "schema"; readonly table: string; readonly lsn: string; readonly breaksWarehouse: ReadonlyArray<string>; readonly message: string }
+  | { readonly phase: "repair"; readonly table: string; readonly rows: number; readonly done: boolean; readonly through: string | undefined }
 
 export interface ReaderStats {
   /** Change events accepted by Kinesis. */

@@ -7,14 +7,20 @@
  * replication socket is paused, so the walsender waits and Postgres keeps the WAL.
  * An event too large for a Kinesis record is stored in the lake (claim check) before the
  * messages after it move on, so per-row order holds.
+ *
+ * An online table repair (table-repair.ts) re-reads chunks of a table between two WAL markers;
+ * the intake tells its windows (repair-window.ts) every change, and at a chunk's high watermark
+ * publishes the chunk's rows and its range record in place of the marker.
  */
 import { Effect } from "effect"
 import type { Pgoutput } from "pg-logical-replication"
-import { serializeChangeEvent, type ChangeEvent } from "../../contracts/change-event.ts"
+import { serializeChangeEvent, type ChangeEvent, type RepairedRange } from "../../contracts/change-event.ts"
+import { REPAIR_MARKER_PREFIX } from "../../contracts/repair.ts"
 import { storeClaimCheck } from "../lake/claims.ts"
 import { partitionKeyFor, type ShardMap } from "../shared/kinesis/shard-map.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import type { Outbox } from "./outbox.ts"
+import { RepairWindows, type ChunkOutcome } from "./repair-window.ts"
 import type { ReplicationStream } from "./replication-stream.ts"
 import { HEARTBEAT_PREFIX } from "./source-admin.ts"
 import { SchemaWatch, type SchemaChange } from "./schema-watch.ts"
@@ -40,6 +46,9 @@ export interface IntakeOptions {
   readonly onSchemaChange: (change: SchemaChange, lsn: string, schemas: Record<string, ReadonlyArray<readonly [string, number]>>) => void
 }
 
+/** A repair chunk's outcome, once its records are in the outbox (`barrier`: accepted when every ticket before it is). */
+export type ChunkSettled = ChunkOutcome & { readonly barrier: number }
+
 /** The time written into a heartbeat marker; anything unreadable (someone else's message) counts as now. */
 const markerTime = (content: string): string => {
   try {
@@ -60,10 +69,31 @@ export class Intake {
   private stopped = false
   private stream: ReplicationStream | undefined
   private capacityWaiters: Array<() => void> = []
+  /** The chunks of an online repair being read (table-repair.ts registers them). */
+  readonly repairs: RepairWindows
+  private readonly chunkWaiters = new Map<string, (settled: ChunkSettled) => void>()
 
   constructor(private readonly options: IntakeOptions) {
     this.assembler = new TransactionAssembler(options.database, options.primaryKeys)
     this.schemas = new SchemaWatch(options.knownSchemas)
+    this.repairs = new RepairWindows(options.database)
+  }
+
+  /** Resolves once the chunk's high watermark has passed the intake and its records are in the outbox. */
+  chunkSettled(chunkId: string): Promise<ChunkSettled> {
+    return new Promise((resolve) => this.chunkWaiters.set(chunkId, resolve))
+  }
+
+  /** Puts a repair's range record into the outbox now; returns the barrier it is accepted by. */
+  publishRange(range: RepairedRange): number {
+    this.addRange(range)
+    return this.options.outbox.nextTicket
+  }
+
+  /** Gives up waiting for a chunk (its repair task stopped). */
+  forgetChunk(chunkId: string): void {
+    this.chunkWaiters.delete(chunkId)
+    this.repairs.forget(chunkId)
   }
 
   attach(stream: ReplicationStream) {
@@ -133,6 +163,7 @@ export class Intake {
     switch (out._tag) {
       case "Events":
         for (const event of out.events) {
+          this.repairs.observe(event)
           const pending = this.encode(event)
           if (pending) {
             // A claim check: the messages after this one wait until the event is in the outbox.
@@ -159,8 +190,58 @@ export class Intake {
         if (out.message.prefix === HEARTBEAT_PREFIX && !this.assembler.inTransaction) {
           this.options.outbox.addPosition({ lsn: out.message.lsn, committedAt: markerTime(out.message.content) })
         }
+        if (out.message.prefix === REPAIR_MARKER_PREFIX && !this.assembler.inTransaction) {
+          const closed = this.repairs.marker(out.message)
+          if (closed) this.publishChunk(closed.chunkId, closed.outcome)
+        }
         break
     }
+  }
+
+  /**
+   * Puts a repair chunk's rows and range record into the outbox, then tells its task. Rows that
+   * need a claim check hold the messages after them back until they are in (as in a transaction).
+   */
+  private publishChunk(chunkId: string, outcome: ChunkOutcome) {
+    const settle = () => {
+      const waiter = this.chunkWaiters.get(chunkId)
+      this.chunkWaiters.delete(chunkId)
+      waiter?.({ ...outcome, barrier: this.options.outbox.nextTicket })
+    }
+    if (outcome._tag !== "Published") return settle()
+    const claims = outcome.events.map((event) => this.encode(event)).filter((pending) => pending !== undefined)
+    const finish = () => {
+      this.addRange(outcome.range)
+      settle()
+    }
+    if (claims.length === 0) return finish()
+    this.claimInProgress = true
+    this.stream?.pause()
+    Promise.all(claims).then(
+      () => {
+        try {
+          finish()
+        } catch (error) {
+          this.stopped = true
+          this.options.onFailure(error as Error)
+          return
+        }
+        this.claimInProgress = false
+        this.drain()
+      },
+      (error: unknown) => {
+        this.stopped = true
+        this.options.onFailure(error as Error)
+      }
+    )
+  }
+
+  private addRange(range: RepairedRange) {
+    const data = JSON.stringify(range)
+    const bytes = Buffer.byteLength(data)
+    if (bytes > this.options.outbox.maxUserRecordBytes) throw new Error(`repair range record ${range.id} is ${bytes} bytes: use smaller chunks`)
+    // Not a change event: not counted as one (like heartbeats).
+    this.addRecord(undefined, partitionKeyFor(range.source.table, { range: range.id }), data, bytes)
   }
 
   /** Puts the event into its lane; returns a promise only when it needs a claim check first. */
@@ -181,10 +262,15 @@ export class Intake {
   }
 
   private addEncoded(event: ChangeEvent, partitionKey: string, data: string, bytes: number) {
+    this.addRecord(event.source.table + ":" + event.op, partitionKey, data, bytes)
+  }
+
+  /** `label`: table:op of a change event, for the per-table metrics. */
+  private addRecord(label: string | undefined, partitionKey: string, data: string, bytes: number) {
     const { outbox } = this.options
     const map = this.options.routing()
     const index = map.indexOfPartitionKey(partitionKey)
-    outbox.add(index, partitionKey, data, bytes, event.source.table + ":" + event.op)
+    outbox.add(index, partitionKey, data, bytes, label)
     if (outbox.bufferedRecords > this.maxQueued) this.options.onNewMaximum((this.maxQueued = outbox.bufferedRecords))
     this.options.wake(map.shards[index]!.shardId)
   }

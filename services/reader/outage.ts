@@ -1,7 +1,9 @@
 /**
  * Reports a dependency outage once when it starts and once when it ends (how long, how many
- * retries), never a line per attempt.
+ * retries), never a line per attempt; and as metrics (outageMetrics).
  */
+import { outageMetrics } from "../shared/outage-reporter.ts"
+
 export interface OutageReport {
   readonly dependency: string
   readonly state: "started" | "ended"
@@ -11,6 +13,7 @@ export interface OutageReport {
 export class OutageTracker {
   private since: number | undefined
   private attempts = 0
+  private readonly metrics = outageMetrics("reader")
 
   constructor(
     private readonly dependency: string,
@@ -19,14 +22,17 @@ export class OutageTracker {
 
   failed(reason: string): void {
     this.attempts++
-    if (this.since !== undefined) return
+    if (this.since !== undefined) return this.metrics.ongoing(this.dependency, this.since)
     this.since = Date.now()
+    this.metrics.started(this.dependency)
     this.report({ dependency: this.dependency, state: "started", message: `${this.dependency} unavailable, retrying with backoff: ${reason}` })
   }
 
   recovered(): void {
     if (this.since === undefined) return
-    const seconds = ((Date.now() - this.since) / 1000).toFixed(1)
+    const durationMs = Date.now() - this.since
+    this.metrics.ended(this.dependency, durationMs)
+    const seconds = (durationMs / 1000).toFixed(1)
     this.report({ dependency: this.dependency, state: "ended", message: `${this.dependency} available again after ${seconds} s (${this.attempts} attempts retried)` })
     this.since = undefined
     this.attempts = 0

@@ -52,6 +52,8 @@ export interface ReaderOptions {
   readonly failoverSlot?: boolean
   /** How long a standby may take to synchronise a failover slot before the reader reports that it does not (default 60 s). */
   readonly slotSyncGraceMs?: number
+  /** How often the reader looks for a repair request written by `totes resnapshot` (default 1 s). */
+  readonly repairPollMs?: number
   /** How long a stop may spend publishing what is in hand (then it stops anyway; nothing is confirmed that was not published). */
   readonly drainTimeoutMs?: number
   readonly onProgress?: (progress: ReaderProgress) => void
@@ -90,7 +92,8 @@ export class Reader {
       maxEventsPerRecord: options.maxEventsPerRecord ?? Number.POSITIVE_INFINITY,
       resnapshot: options.resnapshot ?? false,
       failoverSlot: options.failoverSlot ?? false,
-      slotSyncGraceMs: options.slotSyncGraceMs ?? 60_000
+      slotSyncGraceMs: options.slotSyncGraceMs ?? 60_000,
+      repairPollMs: options.repairPollMs ?? 1_000
     }
   }
 

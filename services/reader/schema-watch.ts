@@ -3,7 +3,7 @@
  * message before its first change in a session and again after every change of its columns, so
  * comparing each with the last one seen says what an ALTER TABLE did. The reader reports it (a
  * log line, the SchemaChanges metric, `totes status`); whether the warehouse can absorb it is the
- * consumer's decision (services/consumer/schema-check.ts), which pauses a table it cannot.
+ * consumer's decision (services/warehouse/schema-check.ts), which pauses a table it cannot.
  */
 import { usedColumns } from "../../contracts/warehouse-catalogue.ts"
 

@@ -5,7 +5,8 @@
  *   where to start (slot guard), initial snapshot if needed     → slot-guard.ts, initial-snapshot.ts
  *   replication messages → intake (assembler, encoder) → outbox → lanes (PutRecords per shard)
  *     → checkpointer (DynamoDB) → confirmation to Postgres
- *   beside it: status updates, WAL markers, stream heartbeats, lag metrics, shard refresh, metrics
+ *   beside it: status updates, WAL markers, stream heartbeats, lag metrics, shard refresh, metrics,
+ *   online table repairs (table-repair.ts)
  *
  * Every fiber is supervised: the first failure ends the session. A lost source connection ends
  * it with SourceUnavailable after draining whole transactions; the reader then reconnects.
@@ -27,6 +28,7 @@ import { describeChange } from "./schema-watch.ts"
 import { laneSender, lagMetrics, metricsFlush, schemaRecorder, shardRefresh, statusUpdates, streamHeartbeats, walMarkers } from "./side-tasks.ts"
 import { Signal } from "./signal.ts"
 import { decideStart } from "./slot-guard.ts"
+import { tableRepairs } from "./table-repair.ts"
 import { serverVersionNum, setSlotFailover, slotInfo, tableSchemas } from "./source-admin.ts"
 import { FAILOVER_MIN_VERSION } from "./slot-health.ts"
 
@@ -170,6 +172,7 @@ export const runSession = (control: SessionControl) =>
       yield* supervise(lagMetrics(ctx))
       yield* supervise(shardRefresh(ctx, startLane))
       yield* supervise(schemaRecorder(ctx))
+      yield* supervise(tableRepairs(ctx))
       control.onStreaming()
       control.progress({ phase: "info", message: `streaming slot '${settings.slot}' from ${start.lsn}` })
 

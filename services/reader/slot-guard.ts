@@ -28,7 +28,7 @@ export interface StartFacts {
 }
 
 const RESNAPSHOT_ADVICE =
-  "Refusing to run. To start over, restart with --resnapshot (a new slot and initial snapshot) and rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time): changes in the gap were never captured, so rows deleted in it would otherwise linger; totes verify shows what differs."
+  "Refusing to run. To start over, restart with --resnapshot (a new slot and initial snapshot), then rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time) or repair the tables online with totes resnapshot --tables <tables>: changes in the gap were never captured, so rows deleted in it would otherwise linger; totes verify shows what differs."
 
 const INVALIDATED_ADVICE =
   "Refusing to run: the server no longer streams from this slot. Repair: restart the reader with --resnapshot (it drops the slot, creates a new one and publishes a new initial snapshot), then rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time) or repair the tables online with totes resnapshot --tables <tables>: rows deleted while the slot was lost were never captured and linger otherwise; totes verify shows what differs. Against a repeat: keep the reader running, act on the slot-wal-headroom and retained-wal alarms, or raise max_slot_wal_keep_size / idle_replication_slot_timeout."

@@ -10,7 +10,7 @@ import pg from "pg"
 import { snapshotEventId, SCHEMA_VERSION, type ChangeEvent, type Row } from "../../contracts/change-event.ts"
 import { normalizeLsn } from "../../contracts/lsn.ts"
 import { PRIMARY_KEYS, isTotesysTable } from "../../contracts/totesys.ts"
-import { SOURCE_SESSION_OPTIONS } from "./source-admin.ts"
+import { SOURCE_SESSION_OPTIONS, type Queryable } from "./source-admin.ts"
 import { decodeValue } from "./values.ts"
 
 export interface CreatedSlot {
@@ -109,4 +109,56 @@ export const readTableSnapshot = async (client: pg.ClientBase, options: Snapshot
   }
   await client.query(`CLOSE "${cursor}"`)
   return total
+}
+
+/** The primary key of a table with each column's type (the online repair reads by key range). */
+export const primaryKeyColumns = async (client: Queryable, table: string): Promise<Array<{ readonly name: string; readonly type: string }>> => {
+  const { rows } = await client.query(
+    `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type FROM pg_index i
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+      WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,
+    [`public."${table}"`]
+  )
+  return rows.map((r) => ({ name: r.name as string, type: r.type as string }))
+}
+
+/** The table's size as the planner estimates it; counted when it has no estimate or is small. */
+export const estimateRows = async (client: Queryable, table: string): Promise<number> => {
+  const { rows } = await client.query("SELECT reltuples::bigint AS n FROM pg_class WHERE oid = $1::regclass", [`public."${table}"`])
+  const estimate = Number(rows[0]?.n ?? -1)
+  if (estimate >= 100_000) return estimate
+  return Number((await client.query(`SELECT count(*) AS n FROM public."${table}"`)).rows[0].n)
+}
+
+/** The largest key of a table (null: the table is empty). */
+export const maxKey = async (client: Queryable, table: string, keyColumn: string): Promise<number | null> => {
+  const { rows } = await client.query(`SELECT max("${keyColumn.replace(/"/g, '""')}")::text AS k FROM public."${table.replace(/"/g, '""')}"`)
+  return rows[0].k === null ? null : Number(rows[0].k)
+}
+
+/**
+ * One chunk of a table in key order: the rows whose integer key is after `after` (null: from
+ * the smallest) and at most `upTo`, at most `limit` of them, read in one statement (one
+ * snapshot), decoded losslessly.
+ */
+export const readKeyChunk = async (
+  client: pg.ClientBase,
+  options: { readonly table: string; readonly keyColumn: string; readonly after: number | null; readonly upTo: number; readonly limit: number }
+): Promise<Array<Row>> => {
+  const key = `"${options.keyColumn.replace(/"/g, '""')}"`
+  const from = `public."${options.table.replace(/"/g, '""')}"`
+  const result =
+    options.after === null
+      ? await client.query({ text: `SELECT * FROM ${from} WHERE ${key} <= $1 ORDER BY ${key} LIMIT $2`, values: [options.upTo, options.limit], types: rawText })
+      : await client.query({
+          text: `SELECT * FROM ${from} WHERE ${key} > $1 AND ${key} <= $2 ORDER BY ${key} LIMIT $3`,
+          values: [options.after, options.upTo, options.limit],
+          types: rawText
+        })
+  const types = new Map(result.fields.map((f) => [f.name, f.dataTypeID]))
+  return result.rows.map((raw) => {
+    const row: Record<string, Row[string]> = {}
+    for (const [column, text] of Object.entries(raw)) row[column] = decodeValue(types.get(column) ?? 25, text as string | null) as Row[string]
+    return row
+  })
 }

@@ -5,6 +5,7 @@
  */
 import pg from "pg"
 import { normalizeLsn } from "../../contracts/lsn.ts"
+import { REPAIR_MARKER_PREFIX } from "../../contracts/repair.ts"
 
 export class SourceValidationError extends Error {
   override readonly name = "SourceValidationError"
@@ -255,3 +256,25 @@ export const dropSlot = async (client: Queryable, slot: string, waitMs = 10_000)
   }
   await client.query("SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", [slot])
 }
+
+/** A repair's WAL marker (see repair-window.ts); returns its LSN. */
+export const emitRepairMarker = async (client: Queryable, content: string): Promise<string> => {
+  const { rows } = await client.query("SELECT pg_logical_emit_message(false, $1, $2)::text AS lsn", [REPAIR_MARKER_PREFIX, content])
+  return normalizeLsn(rows[0].lsn)
+}
+
+/** The top-level transactions running now (xid8 as text), as a new snapshot sees them. */
+export const runningTransactions = async (client: Queryable): Promise<Array<string>> =>
+  (await client.query("SELECT x::text AS xid FROM pg_snapshot_xip(pg_current_snapshot()) x")).rows.map((r) => r.xid as string)
+
+/**
+ * Those of `xids` a new snapshot still sees as running. (A committed transaction can be in the
+ * commit log and still running for snapshots while it waits for its WAL flush or a synchronous
+ * standby; only this, not pg_xact_status, says when its changes become visible.)
+ */
+export const stillRunning = async (client: Queryable, xids: ReadonlyArray<string>): Promise<Array<string>> =>
+  xids.length === 0
+    ? []
+    : (await client.query("SELECT x::text AS xid FROM unnest($1::xid8[]) x WHERE NOT pg_visible_in_snapshot(x, pg_current_snapshot())", [xids])).rows.map(
+        (r) => r.xid as string
+      )

@@ -37,15 +37,15 @@ import type pg from "pg"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { lsnFromBigInt, lsnToBigInt } from "../../contracts/lsn.ts"
-import { applyRecords, type ApplyResult } from "../consumer/apply.ts"
-import { isTransientWarehouseError } from "../consumer/warehouse-errors.ts"
+import { applyRecords, type ApplyResult } from "../warehouse/apply.ts"
+import { isTransientWarehouseError } from "../warehouse/warehouse-errors.ts"
 import { openBulkLoader, type BulkCounts, type BulkLoader } from "./bulk/loader.ts"
 import { projectSortedBatch } from "./bulk/project.ts"
 import { makeLakeWatermarkReader, type LakeWatermarkReader } from "../lake/watermark-read.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { connectClient } from "../shared/database-connection.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
-import { readReplayPosition, recordReplayPosition, type ReplayPosition } from "./freshness.ts"
+import { readReplayPosition, recordReplayPosition, type ReplayPosition } from "../warehouse/freshness.ts"
 import { advanceCheckpoint, pendingObjects, type CommitPosition, type ReplayCheckpoint, type ReplayMode } from "./progress-state.ts"
 import { parquetUnits, rawUnits, type LoadedUnit } from "./sources.ts"
 import { describeUrl, prepareTarget } from "./target.ts"
@@ -254,7 +254,7 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
 
   // 3. The target: migrate when empty, refuse data unless catch-up or our own earlier run.
   let client: pg.Client | undefined
-  // pipeline: each batch is sent to the target as one round trip (services/consumer/apply.ts)
+  // pipeline: each batch is sent to the target as one round trip (services/warehouse/apply.ts)
   const connect = () =>
     connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}`, pipeline: true } as pg.ClientConfig)
   const schemas = { schema: options.schema, pipelineSchema: options.pipelineSchema }

@@ -10,6 +10,15 @@
  * yields `lsn`, the source position its row reflects; `positions` gives it for keys that have no
  * live row (deleted dimension rows, facts whose latest change is a delete).
  */
+import {
+  dimensionAttributes,
+  factAttributes,
+  STAR_SCHEMA,
+  type DimensionName,
+  type FactName,
+  type StarColumn,
+  type StarTable
+} from "../../contracts/star-schema.ts"
 import type { WarehouseSchemas } from "../warehouse/migrate.ts"
 import { resolveSchemas } from "../warehouse/migrate.ts"
 
@@ -124,100 +133,111 @@ const fact = (
   }
 }
 
-const timestampParts = (column: string) => [`${column}::date`, `${column}::time(3)`]
+/** The four columns every fact derives from the source row's created_at and last_updated. */
+const createdAndUpdated = () => ({
+  created_date: "created_at::date",
+  created_time: "created_at::time(3)",
+  last_updated_date: "last_updated::date",
+  last_updated_time: "last_updated::time(3)"
+})
+
+/** A derivation: for each of the table's columns after its key (the catalogue's), the source expression. */
+type Derivation<T extends DimensionName | FactName> = Record<Exclude<StarColumn<T>, (typeof STAR_SCHEMA)[T]["key"] | RecordId<T>>, string>
+type RecordId<T extends StarTable> = (typeof STAR_SCHEMA)[T] extends { readonly recordId: infer R } ? R : never
+
+/** A dimension's spec from its source key expression and derivation, columns in the catalogue's order. */
+const dimension = <T extends DimensionName>(table: T, sourceKey: string, derivation: Derivation<T>, from: string): VerifySpec => {
+  const columns = dimensionAttributes(table)
+  return dim(table, STAR_SCHEMA[table].key, columns, sourceKey, columns.map((c) => (derivation as Record<string, string>)[c]!), from)
+}
+
+/** A fact's spec (its current rows) from its derivation, columns in the catalogue's order. */
+const factOf = <T extends FactName>(table: T, derivation: Derivation<T>): VerifySpec => {
+  const columns = factAttributes(table)
+  const key = STAR_SCHEMA[table].key
+  return fact(table, key, columns, columns.map((c) => (derivation as Record<string, string>)[c]!), `public.${STAR_SCHEMA[table].source}`)
+}
 
 export const VERIFY_SPECS: ReadonlyArray<VerifySpec> = [
-  dim(
+  dimension(
     "dim_staff",
-    "staff_id",
-    ["first_name", "last_name", "department_name", "location", "email_address"],
     "s.staff_id",
-    ["s.first_name", "s.last_name", "d.department_name", "d.location", "s.email_address"],
+    { first_name: "s.first_name", last_name: "s.last_name", department_name: "d.department_name", location: "d.location", email_address: "s.email_address" },
     `public.staff s LEFT JOIN public.department d ON d.department_id = s.department_id`
   ),
-  dim(
+  dimension(
     "dim_location",
-    "location_id",
-    ["address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone"],
     "address_id",
-    ["address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone"],
+    {
+      address_line_1: "address_line_1", address_line_2: "address_line_2", district: "district", city: "city", postal_code: "postal_code",
+      country: "country", phone: "phone"
+    },
     `public.address`
   ),
-  dim(
+  dimension(
     "dim_currency",
     "currency_id",
-    ["currency_code", "currency_name"],
-    "currency_id",
     // ISO 4217 name; an unknown code keeps the code.
-    ["currency_code", "COALESCE($1::jsonb ->> upper(currency_code), currency_code)"],
+    { currency_code: "currency_code", currency_name: "COALESCE($1::jsonb ->> upper(currency_code), currency_code)" },
     `public.currency`
   ),
-  dim("dim_design", "design_id", ["design_name", "file_location", "file_name"], "design_id", ["design_name", "file_location", "file_name"], `public.design`),
-  dim(
+  dimension("dim_design", "design_id", { design_name: "design_name", file_location: "file_location", file_name: "file_name" }, `public.design`),
+  dimension(
     "dim_counterparty",
-    "counterparty_id",
-    [
-      "counterparty_legal_name",
-      "counterparty_legal_address_line_1",
-      "counterparty_legal_address_line_2",
-      "counterparty_legal_district",
-      "counterparty_legal_city",
-      "counterparty_legal_postal_code",
-      "counterparty_legal_country",
-      "counterparty_legal_phone_number"
-    ],
     "c.counterparty_id",
-    ["c.counterparty_legal_name", "a.address_line_1", "a.address_line_2", "a.district", "a.city", "a.postal_code", "a.country", "a.phone"],
+    {
+      counterparty_legal_name: "c.counterparty_legal_name",
+      counterparty_legal_address_line_1: "a.address_line_1",
+      counterparty_legal_address_line_2: "a.address_line_2",
+      counterparty_legal_district: "a.district",
+      counterparty_legal_city: "a.city",
+      counterparty_legal_postal_code: "a.postal_code",
+      counterparty_legal_country: "a.country",
+      counterparty_legal_phone_number: "a.phone"
+    },
     `public.counterparty c LEFT JOIN public.address a ON a.address_id = c.legal_address_id`
   ),
-  dim("dim_payment_type", "payment_type_id", ["payment_type_name"], "payment_type_id", ["payment_type_name::text"], `public.payment_type`),
-  dim(
+  dimension("dim_payment_type", "payment_type_id", { payment_type_name: "payment_type_name::text" }, `public.payment_type`),
+  dimension(
     "dim_transaction",
     "transaction_id",
-    ["transaction_type", "sales_order_id", "purchase_order_id"],
-    "transaction_id",
-    ["transaction_type::text", "sales_order_id", "purchase_order_id"],
+    { transaction_type: "transaction_type::text", sales_order_id: "sales_order_id", purchase_order_id: "purchase_order_id" },
     `public."transaction"`
   ),
-  fact(
-    "fact_sales_order",
-    "sales_order_id",
-    [
-      "created_date", "created_time", "last_updated_date", "last_updated_time", "sales_staff_id", "counterparty_id", "units_sold",
-      "unit_price", "currency_id", "design_id", "agreed_payment_date", "agreed_delivery_date", "agreed_delivery_location_id"
-    ],
-    [
-      ...timestampParts("created_at"), ...timestampParts("last_updated"), "staff_id", "counterparty_id", "units_sold", "unit_price",
-      "currency_id", "design_id", "agreed_payment_date::date", "agreed_delivery_date::date", "agreed_delivery_location_id"
-    ],
-    `public.sales_order`
-  ),
-  fact(
-    "fact_purchase_order",
-    "purchase_order_id",
-    [
-      "created_date", "created_time", "last_updated_date", "last_updated_time", "staff_id", "counterparty_id", "item_code", "item_quantity",
-      "item_unit_price", "currency_id", "agreed_delivery_date", "agreed_payment_date", "agreed_delivery_location_id"
-    ],
-    [
-      ...timestampParts("created_at"), ...timestampParts("last_updated"), "staff_id", "counterparty_id", "item_code", "item_quantity",
-      "item_unit_price", "currency_id", "agreed_delivery_date::date", "agreed_payment_date::date", "agreed_delivery_location_id"
-    ],
-    `public.purchase_order`
-  ),
-  fact(
-    "fact_payment",
-    "payment_id",
-    [
-      "created_date", "created_time", "last_updated_date", "last_updated_time", "transaction_id", "counterparty_id", "payment_amount",
-      "currency_id", "payment_type_id", "paid", "payment_date"
-    ],
-    [
-      ...timestampParts("created_at"), ...timestampParts("last_updated"), "transaction_id", "counterparty_id", "payment_amount",
-      "currency_id", "payment_type_id", "paid", "payment_date::date"
-    ],
-    `public.payment`
-  )
+  factOf("fact_sales_order", {
+    ...createdAndUpdated(),
+    sales_staff_id: "staff_id",
+    counterparty_id: "counterparty_id",
+    units_sold: "units_sold",
+    unit_price: "unit_price",
+    currency_id: "currency_id",
+    design_id: "design_id",
+    agreed_payment_date: "agreed_payment_date::date",
+    agreed_delivery_date: "agreed_delivery_date::date",
+    agreed_delivery_location_id: "agreed_delivery_location_id"
+  }),
+  factOf("fact_purchase_order", {
+    ...createdAndUpdated(),
+    staff_id: "staff_id",
+    counterparty_id: "counterparty_id",
+    item_code: "item_code",
+    item_quantity: "item_quantity",
+    item_unit_price: "item_unit_price",
+    currency_id: "currency_id",
+    agreed_delivery_date: "agreed_delivery_date::date",
+    agreed_payment_date: "agreed_payment_date::date",
+    agreed_delivery_location_id: "agreed_delivery_location_id"
+  }),
+  factOf("fact_payment", {
+    ...createdAndUpdated(),
+    transaction_id: "transaction_id",
+    counterparty_id: "counterparty_id",
+    payment_amount: "payment_amount",
+    currency_id: "currency_id",
+    payment_type_id: "payment_type_id",
+    paid: "paid",
+    payment_date: "payment_date::date"
+  })
 ]
 
 export const VERIFY_TABLES = VERIFY_SPECS.map((spec) => spec.table)

@@ -33,7 +33,7 @@ import { compareLsn } from "../../contracts/lsn.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
 import { connectClient } from "../shared/database-connection.ts"
 import type { WarehouseSchemas } from "../warehouse/migrate.ts"
-import { readWarehouseFreshness, type WarehouseFreshness } from "./freshness.ts"
+import { readWarehouseFreshness, type WarehouseFreshness } from "../warehouse/freshness.ts"
 import { resolveSchemas } from "../warehouse/migrate.ts"
 import { VERIFY_SPECS, type VerifySpec } from "./verify-spec.ts"
 

@@ -2,7 +2,7 @@
  * The lake bucket. Every write creates a new object with `IfNoneMatch: *` (S3 rejects an
  * overwrite with 412; the local servers don't enforce it, so tests also watch the requests).
  */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { GetObjectCommand, paginateListObjectsV2, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { Context, Effect, Layer, Schedule, Schema } from "effect"
 import { s3Client } from "./s3-client.ts"
 import { LakeBucket, readConfig } from "./config.ts"
@@ -57,14 +57,9 @@ export const makeLakeStore = (bucket: string, client: S3Client): LakeStoreShape 
     Effect.tryPromise({
       try: async () => {
         const objects: Array<LakeObject> = []
-        let token: string | undefined
-        do {
-          const page = await client.send(
-            new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, ...(startAfter && !token ? { StartAfter: startAfter } : {}) })
-          )
+        for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix, ...(startAfter ? { StartAfter: startAfter } : {}) })) {
           for (const o of page.Contents ?? []) objects.push({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified })
-          token = page.NextContinuationToken
-        } while (token)
+        }
         return objects
       },
       catch: (error) => new LakeError({ key: prefix, message: errorMessage(error) })

@@ -37,9 +37,10 @@ export const DIMENSIONS = {
   stage: "Stage",
   component: "Component",
   table: "Table",
-  operation: "Operation"
+  operation: "Operation",
+  dependency: "Dependency"
 } as const
-export type ExtraDimension = "Table" | "Operation"
+export type ExtraDimension = "Table" | "Operation" | "Dependency"
 export type Dimensions = Partial<Record<ExtraDimension, string>>
 
 /** CloudWatch units used by the catalogue (a subset of the EMF unit list). */
@@ -73,7 +74,20 @@ export const METRICS = define({
   },
   HeartbeatAgeSeconds: { component: "reader", unit: "Seconds", dimensions: [], description: "age of the last heartbeat written to every shard" },
   SchemaChanges: { component: "reader", unit: "Count", dimensions: ["Table"], description: "source schema changes seen in relation messages (absorbed, or pausing the table in the warehouse)" },
+  DependencyOutages: {
+    component: "reader",
+    unit: "Count",
+    dimensions: ["Dependency"],
+    description: "outages of a dependency (source database, Kinesis, DynamoDB, S3, warehouse) a component started waiting out; the consumer and archiver emit it under their own Component"
+  },
+  DependencyOutageSeconds: {
+    component: "reader",
+    unit: "Seconds",
+    dimensions: ["Dependency"],
+    description: "how long a dependency has been unavailable: once a minute while an outage lasts, and its total when it ends"
+  },
   SnapshotRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows published by the initial snapshot" },
+  RepairedRows: { component: "reader", unit: "Count", dimensions: ["Table"], description: "rows re-read and published by an online repair (totes resnapshot)" },
   // consumer
   EventsApplied: { component: "consumer", unit: "Count", dimensions: ["Table"], description: "change events applied to the warehouse" },
   EndToEndLatency: { component: "consumer", unit: "Milliseconds", dimensions: [], description: "source commit time to warehouse commit" },

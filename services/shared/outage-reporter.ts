@@ -13,6 +13,34 @@
  * `dependencyOf` names the dependency behind an error.
  */
 import { type Logger } from "./logger.ts"
+import { metrics, type Component } from "./metrics.ts"
+
+/** How often an outage still going on repeats its duration as a metric. */
+const ONGOING_METRIC_MS = 60_000
+
+/**
+ * The outage metrics of a component: DependencyOutages when one starts, DependencyOutageSeconds
+ * once a minute while it lasts (`ongoing` is called on each failed attempt) and when it ends.
+ */
+export const outageMetrics = (component: Component, now: () => number = Date.now) => {
+  const lastEmitted = new Map<string, number>()
+  return {
+    started: (dependency: string) => {
+      lastEmitted.set(dependency, now())
+      metrics.emit(component, { DependencyOutages: 1 }, { Dependency: dependency })
+    },
+    ongoing: (dependency: string, since: number) => {
+      const at = now()
+      if (at - (lastEmitted.get(dependency) ?? since) < ONGOING_METRIC_MS) return
+      lastEmitted.set(dependency, at)
+      metrics.emit(component, { DependencyOutageSeconds: (at - since) / 1000 }, { Dependency: dependency })
+    },
+    ended: (dependency: string, durationMs: number) => {
+      lastEmitted.delete(dependency)
+      metrics.emit(component, { DependencyOutageSeconds: durationMs / 1000 }, { Dependency: dependency })
+    }
+  }
+}
 
 export interface Outage {
   readonly dependency: string
@@ -43,6 +71,8 @@ export interface OutageReporter {
 
 export interface OutageReporterOptions {
   readonly log: Logger
+  /** Emits the outage metrics under this component (none without it). */
+  readonly component?: Component
   /** With no failure for this long an outage is over (default 10 s); 0: only `success` ends one. */
   readonly quietMs?: number
   /** A success this soon after a failure does not end an outage (default 2 s). */
@@ -67,6 +97,7 @@ export const makeOutageReporter = (options: OutageReporterOptions): OutageReport
   const settleMs = options.settleMs ?? 2_000
   const outages = new Map<string, Outage>()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
+  const emitted = options.component ? outageMetrics(options.component, now) : undefined
 
   const end = (dependency: string, endedAt: number) => {
     const outage = outages.get(dependency)
@@ -76,6 +107,7 @@ export const makeOutageReporter = (options: OutageReporterOptions): OutageReport
     timers.delete(dependency)
     const durationMs = Math.max(0, endedAt - outage.since)
     const retries = outage.failures
+    emitted?.ended(dependency, durationMs)
     options.log.info(`${dependency} is available again after ${seconds(durationMs)}; ${retries} failed attempt${retries === 1 ? "" : "s"} retried`, {
       dependency,
       durationMs,
@@ -110,6 +142,8 @@ export const makeOutageReporter = (options: OutageReporterOptions): OutageReport
         ...(errorCode ? { errorCode } : {})
       }
       outages.set(dependency, next)
+      if (known) emitted?.ongoing(dependency, known.since)
+      else emitted?.started(dependency)
       if (!known) {
         options.log.warn(`${dependency} is unavailable; retrying with backoff (one line when it is back)`, {
           dependency,

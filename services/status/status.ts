@@ -5,14 +5,15 @@
  */
 import { Effect, Option } from "effect"
 import pg from "pg"
-import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
+import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, type ShardCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
 import { compareLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
-import type { ShardCheckpoint } from "../consumer/poller.ts"
-import { readFreshness, readShardPositions } from "../consumer/apply.ts"
+import { repairRequestKey, withRate, type RepairRequest } from "../../contracts/repair.ts"
+import { readShardPositions } from "../warehouse/shard-positions.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
-import { readWarehouseFreshness } from "../replay/freshness.ts"
+import { readFreshness, readWarehouseFreshness } from "../warehouse/freshness.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { currentWalLsn, slotInfo } from "../reader/source-admin.ts"
+import type { LakeActivity, LakeActivityReader } from "./lake-activity.ts"
 
 export interface StatusInputs {
   readonly source: pg.ClientBase
@@ -24,6 +25,8 @@ export interface StatusInputs {
   readonly pipelineSchema?: string
   /** Reads the lake watermark; without it the status has no lake part. */
   readonly lakeWatermarks?: LakeWatermarkReader
+  /** Reads the lake's dead letters and newest objects; without it the status has no lakeActivity part. */
+  readonly lakeActivity?: LakeActivityReader
 }
 
 export interface LakeStatus {
@@ -61,8 +64,21 @@ export interface PipelineStatus {
     readonly lagSeconds: number | null
   }
   readonly lake: LakeStatus | null
+  /** Dead letters (newest first, reason only) and the newest raw objects; `error` says why the lake could not be read. */
+  readonly lakeActivity: (LakeActivity & { readonly error?: string }) | null
   /** Tables paused by a source schema change: the warehouse is not consistent for them. */
   readonly paused: ReadonlyArray<PausedTable>
+  /** Dependencies status could not read (the parts that live there are shown as unknown). */
+  readonly unavailable: ReadonlyArray<UnavailableDependency>
+  /** The newest online repair (`totes resnapshot`), with its progress per table; null if none was ever requested. */
+  readonly repair: RepairRequest | null
+}
+
+export interface UnavailableDependency {
+  readonly dependency: "DynamoDB" | "S3"
+  readonly reason: string
+  /** What status could therefore not tell. */
+  readonly unknown: string
 }
 
 export interface PausedTable {
@@ -105,8 +121,18 @@ const bytesBetween = (newer: string, older: string | null) => (older ? Math.max(
 export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> => {
   const walLsn = await currentWalLsn(inputs.source)
   const slot = await slotInfo(inputs.source, inputs.slot)
-  const checkpoint = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))))
-  const schemaChanges = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<SchemaRecord | null>(schemaChangesKey(inputs.slot))))?.data?.changes ?? []
+  // DynamoDB down: the rest of the status is still worth showing; what lives there is unknown.
+  const unavailable: Array<UnavailableDependency> = []
+  const fromCheckpoints = async <A>(key: string): Promise<A | undefined> => {
+    if (unavailable.some((u) => u.dependency === "DynamoDB")) return undefined
+    const read = await Effect.runPromise(Effect.result(inputs.checkpoints.get<A>(key)))
+    if (read._tag === "Success") return Option.getOrUndefined(read.success)?.data
+    unavailable.push({ dependency: "DynamoDB", reason: read.failure.message, unknown: "reader checkpoint, shard checkpoints, schema changes, repair" })
+    return undefined
+  }
+  const checkpoint = await fromCheckpoints<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))
+  const schemaChanges = (await fromCheckpoints<SchemaRecord | null>(schemaChangesKey(inputs.slot)))?.changes ?? []
+  const repair = (await fromCheckpoints<RepairRequest | null>(repairRequestKey(inputs.slot))) ?? null
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
   const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
     notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
@@ -114,28 +140,29 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
   const positions = await readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(notMigratedYet([]))
   const shards = await Promise.all(
     positions.map(async (p) => {
-      const cp = Option.getOrUndefined(await Effect.runPromise(inputs.checkpoints.get<ShardCheckpoint>(shardCheckpointKey(inputs.stream, p.shardId))))
-      return { shardId: p.shardId, checkpointSequence: cp?.data.sequenceNumber ?? null, appliedSequence: p.sequenceNumber, heartbeatLsn: p.heartbeatLsn }
+      const cp = await fromCheckpoints<ShardCheckpoint>(shardCheckpointKey(inputs.stream, p.shardId))
+      return { shardId: p.shardId, checkpointSequence: cp?.sequenceNumber ?? null, appliedSequence: p.sequenceNumber, heartbeatLsn: p.heartbeatLsn }
     })
   )
   const through = freshness.consistentThroughLsn ? normalizeLsn(freshness.consistentThroughLsn) : null
   const throughAt = freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null
   const consumerLag = bytesBetween(walLsn, through)
-  const readerLag = bytesBetween(walLsn, checkpoint?.data?.lsn ?? null)
+  const readerLag = bytesBetween(walLsn, checkpoint?.lsn ?? null)
   const lake = inputs.lakeWatermarks ? await lakeStatus(inputs.lakeWatermarks, walLsn) : null
   const paused = await readPausedTables(inputs.warehouse, inputs.schema)
+  const lakeActivity = inputs.lakeActivity ? await readLakeActivity(inputs.lakeActivity) : null
   return {
     at: new Date().toISOString(),
     source: { walLsn },
     reader: {
-      checkpointLsn: checkpoint?.data?.lsn ?? null,
-      checkpointCommittedAt: checkpoint?.data?.committedAt ?? null,
+      checkpointLsn: checkpoint?.lsn ?? null,
+      checkpointCommittedAt: checkpoint?.committedAt ?? null,
       slotConfirmedLsn: slot?.confirmedFlushLsn ?? null,
       slotActive: Boolean(slot?.activePid),
       retainedWalBytes: slot ? bytesBetween(walLsn, slot.restartLsn) : null,
       lagBytes: readerLag,
       // Nothing pending means no lag; otherwise the age of the last durable commit.
-      lagSeconds: readerLag === null ? null : readerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(checkpoint!.data!.committedAt)) / 1000),
+      lagSeconds: readerLag === null ? null : readerLag === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(checkpoint!.committedAt)) / 1000),
       schemaChanges
     },
     consumer: {
@@ -148,8 +175,22 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       lagSeconds: lagSeconds(throughAt, consumerLag)
     },
     lake,
-    paused
+    lakeActivity,
+    paused,
+    // The rate of a running table as of now (the reader writes it after each chunk).
+    repair: repair && { ...repair, progress: repair.progress.map((p) => (p.state === "running" ? withRate(p, Date.now()) : p)) },
+    unavailable: [
+      ...unavailable,
+      ...(lake?.error ? [{ dependency: "S3" as const, reason: lake.error, unknown: "lake watermark" }] : []),
+      ...(lakeActivity?.error && !lake?.error ? [{ dependency: "S3" as const, reason: lakeActivity.error, unknown: "dead letters, recent lake objects" }] : [])
+    ]
   }
+}
+
+const readLakeActivity = async (reader: LakeActivityReader): Promise<NonNullable<PipelineStatus["lakeActivity"]>> => {
+  const reading = await Effect.runPromise(Effect.result(reader.read()))
+  if (reading._tag === "Success") return reading.success
+  return { deadLetters: { count: 0, lookbackDays: 0, newest: [] }, rawLastHour: { objects: 0, bytes: 0 }, newestRawObjects: [], error: reading.failure.message }
 }
 
 const lagSeconds = (at: string | null, bytes: number | null) => (at === null ? null : bytes === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(at)) / 1000))

@@ -11,7 +11,8 @@
  * under an advisory lock, and `<pipeline>.schema_migrations` records what ran. After the files,
  * the ISO 4217 names are synchronised from the npm package `currency-codes` (a no-op when unchanged).
  */
-import { readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { data as iso4217 } from "currency-codes"
 import type pg from "pg"
 
@@ -52,8 +53,12 @@ export interface Migration {
 }
 
 /** The migration files in order: `NNN_name.sql`. */
-export const listMigrations = (): ReadonlyArray<Migration> =>
-  readdirSync(MIGRATIONS_DIR)
+export const listMigrations = (): ReadonlyArray<Migration> => {
+  if (!existsSync(MIGRATIONS_DIR)) {
+    // A bundle (the Lambda package, the CLI build) must ship the migrations beside the module that reads them.
+    throw new Error(`the warehouse migrations are not at ${fileURLToPath(MIGRATIONS_DIR)}: the package must include services/warehouse/migrations there`)
+  }
+  return readdirSync(MIGRATIONS_DIR)
     .filter((file) => /^\d{3}_[a-z0-9_]+\.sql$/.test(file))
     .sort()
     .map((file) => ({
@@ -61,6 +66,7 @@ export const listMigrations = (): ReadonlyArray<Migration> =>
       name: file.slice(4, -4),
       sql: readFileSync(new URL(file, MIGRATIONS_DIR), "utf8")
     }))
+}
 
 export const renderMigration = (sql: string, schemas: { s: string; p: string }): string =>
   sql.replaceAll("{{schema}}", schemas.s).replaceAll("{{pipeline}}", schemas.p)

@@ -103,6 +103,7 @@ const BAD_ARGUMENTS: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArra
   [["warehouse", "migrate", "--bogus"], ["--bogus"]],
   [["run", "--components", "bogus"], ["--components", "bogus"]],
   [["status", "--timeout", "-1"], ["--timeout"]],
+  [["console", "--port", "70000"], ["--port"]],
   [["status", "--timeout", "abc"], ["--timeout"]],
   [["lake", "ls", "--bogus"], ["--bogus"]],
   [["lake", "cat", ""], ["key"]],
@@ -113,6 +114,10 @@ const BAD_ARGUMENTS: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArra
   [["replay", "--from", "yesterday"], ["--from"]],
   [["replay", "--target", "garbage"], ["--target"]],
   [["replay", "--name", "a b"], ["--name"]],
+  [["resnapshot", "--tables", "nope"], ["--tables", "nope"]],
+  [["resnapshot"], ["--tables"]],
+  [["resnapshot", "--tables", "design", "--chunk", "0"], ["--chunk"]],
+  [["resnapshot", "--tables", "design", "--cancel"], ["--cancel", "--tables"]],
   [["verify", "--tables", "nope"], ["--tables", "nope"]],
   [["verify", "--wait", "-5"], ["--wait"]]
 ]
@@ -177,7 +182,8 @@ describe("databases that cannot be reached", () => {
       [["warehouse", "migrate"], { WAREHOUSE_DATABASE_URL: `${env.WAREHOUSE_DATABASE_URL!}?sslmode=verify-full` }, ["warehouse database", "TLS"]],
       [["replay", "--target", wrongPassword(env.WAREHOUSE_DATABASE_URL!), "--name", "unreachable"], { ...env }, ["replay target database", "authentication failed", "--target"]],
       [["source", "init"], { SOURCE_DATABASE_URL: wrongPassword(env.SOURCE_DATABASE_URL!) }, ["source database", "authentication failed"]],
-      [["verify"], { SOURCE_DATABASE_URL: "postgres://totes:pw@127.0.0.1:1/totesys" }, ["source database", "connection refused"]]
+      [["verify"], { SOURCE_DATABASE_URL: "postgres://totes:pw@127.0.0.1:1/totesys" }, ["source database", "connection refused"]],
+      [["console"], { SOURCE_DATABASE_URL: env.SOURCE_DATABASE_URL!, WAREHOUSE_DATABASE_URL: wrongPassword(env.WAREHOUSE_DATABASE_URL!) }, ["warehouse database", "authentication failed", "WAREHOUSE_DATABASE_URL"]]
     ] as const
     const results = await inParallel(rows, ([args, extra]) => runCli(args, { ...env, ...BASE_ENV, ...extra }))
     rows.forEach(([args, , names], i) => {

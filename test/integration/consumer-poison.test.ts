@@ -1,12 +1,13 @@
 /**
  * Poison on the stream: undecodable records and events the warehouse rejects go to the lake's
- * dead-letter prefix with their reason, are counted, and never stop the shard. Also drives the
- * Lambda handler itself with a Kinesis event.
+ * dead-letter prefix with their reason, are counted, and never stop the shard, through both entry
+ * points of the one consumer core (process-batch.ts): the local poller and the Lambda handler
+ * itself, driven with the stream's own records as a Kinesis event.
  */
-import { PutRecordsCommand } from "@aws-sdk/client-kinesis"
+import { GetRecordsCommand, GetShardIteratorCommand, PutRecordsCommand } from "@aws-sdk/client-kinesis"
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import type { KinesisStreamEvent } from "aws-lambda"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, vi } from "vitest"
 import { kinesisClient, s3Client } from "../../services/shared/aws-clients.ts"
 import { partitionKeyFor } from "../../services/shared/kinesis/shard-map.ts"
 import { toLambdaRecord } from "../../services/consumer/poller.ts"
@@ -50,10 +51,34 @@ const design = (id: number, name: string, lsn: string, lastUpdated = "2024-03-01
     after: { design_id: id, created_at: "2024-03-01T10:00:00.000", design_name: name, file_location: "/usr", file_name: `${name}.json`, last_updated: lastUpdated }
   })
 
-describe("poison records", () => {
+/** The stream's records as the event source mapping hands them to the Lambda: raw (aggregated), in order. */
+const streamAsLambdaEvent = async (env: Record<string, string>): Promise<KinesisStreamEvent> => {
+  const kinesis = kinesisClient(env)
+  const shardId = "shardId-000000000000"
+  let iterator = (await kinesis.send(new GetShardIteratorCommand({ StreamName: env.TOTES_STREAM, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" }))).ShardIterator
+  const records: Array<KinesisStreamEvent["Records"][number]> = []
+  while (iterator) {
+    const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator }))
+    for (const record of page.Records ?? []) records.push(toLambdaRecord(env.TOTES_STREAM!, "eu-west-2", shardId, record))
+    if ((page.Records ?? []).length === 0) break
+    iterator = page.NextShardIterator
+  }
+  kinesis.destroy()
+  return { Records: records }
+}
+
+/** A Lambda container configured with `env`: a fresh module, so a fresh runtime. */
+const lambdaHandler = async (env: Record<string, string>) => {
+  Object.assign(process.env, env)
+  vi.resetModules()
+  return await import("../../services/consumer/handler.ts")
+}
+
+// The same behaviour through both entry points: the poller (local, tests) and the Lambda handler (AWS).
+describe.each(["the local poller", "the Lambda handler"] as const)("poison records through %s", (entry) => {
   it("are dead-lettered with their reason while every good record is applied", async () => {
     const env = await isolatedPipelineEnv({ shards: 1 })
-    const pipeline = await startPipeline(env, { reader: false })
+    const pipeline = await startPipeline(env, { reader: false, consumer: entry === "the local poller" })
     const key = partitionKeyFor("design", { design_id: 1 })
     await put(env, [
       { key, data: JSON.stringify(design(1, "Wooden", "0/1000")) },
@@ -63,18 +88,26 @@ describe("poison records", () => {
       { key, data: JSON.stringify(brokenSalesOrder("0/1200")) },
       { key, data: JSON.stringify(design(4, "Steel", "0/1300")) }
     ])
-    await waitFor(async () => (await deadLetters(env)).length === 3 && pipeline.consumer!.poller.stats.records >= 2, 20_000, "dead letters and good records").catch(async (e) => {
-      throw new Error(`${e.message}: ${JSON.stringify(pipeline.consumer!.poller.stats)} ${JSON.stringify((await deadLetters(env)).map((d) => d.reason))}`)
-    })
+    if (entry === "the local poller") {
+      await waitFor(async () => (await deadLetters(env)).length === 3 && pipeline.consumer!.poller.stats.records >= 2, 20_000, "dead letters and good records").catch(async (e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(pipeline.consumer!.poller.stats)} ${JSON.stringify((await deadLetters(env)).map((d) => d.reason))}`)
+      })
+      expect(pipeline.consumer!.poller.stats.deadLettered).toBe(3)
+      expect(pipeline.consumer!.poller.stats.bisections).toBeGreaterThan(0)
+    } else {
+      const { handler, disposeConsumerRuntime } = await lambdaHandler(env)
+      // One invocation: the handler sets the poison aside itself, so the mapping has nothing to retry.
+      expect(await handler(await streamAsLambdaEvent(env))).toEqual({ batchItemFailures: [] })
+      await disposeConsumerRuntime()
+    }
     const warehouse = await connect(env.WAREHOUSE_DATABASE_URL!)
     const names = (await warehouse.query("SELECT design_name FROM dim_design ORDER BY design_id")).rows.map((r) => r.design_name)
     expect(names).toEqual(["Wooden", "Steel"])
     const reasons = (await deadLetters(env)).map((d) => d.reason).sort()
+    expect(reasons).toHaveLength(3)
     expect(reasons[0]).toMatch(/processing failed 2 times/)
     expect(reasons[1]).toMatch(/undecodable: not JSON/)
     expect(reasons[2]).toMatch(/undecodable: schemaVersion: unsupported schemaVersion 99/)
-    expect(pipeline.consumer!.poller.stats.deadLettered).toBe(3)
-    expect(pipeline.consumer!.poller.stats.bisections).toBeGreaterThan(0)
     await warehouse.end()
     await pipeline.stop()
   })
@@ -113,8 +146,7 @@ describe("the Lambda handler", () => {
       { key: "b", data: JSON.stringify(heartbeatEvent("0/2100", "2024-03-01T10:00:01.000Z")) }
     ])
     const records = await readWholeStream(env)
-    Object.assign(process.env, env)
-    const { handler } = await import("../../services/consumer/handler.ts")
+    const { handler, disposeConsumerRuntime } = await lambdaHandler(env)
     const event: KinesisStreamEvent = {
       Records: records.map((r) =>
         toLambdaRecord(env.TOTES_STREAM!, "eu-west-2", r.shardId, {
@@ -137,6 +169,7 @@ describe("the Lambda handler", () => {
     expect((await warehouse.query("SELECT design_name FROM dim_design ORDER BY design_id")).rows).toEqual([{ design_name: "Lambda" }, { design_name: "AfterPoison" }])
     expect((await warehouse.query("SELECT consistent_through_lsn::text AS lsn FROM pipeline_freshness")).rows[0].lsn).toBe("0/2100")
     await warehouse.end()
+    await disposeConsumerRuntime()
     await pipeline.stop()
   })
 })

@@ -6,9 +6,19 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { afterAll, describe, expect, it } from "vitest"
+import { createServer as createTcpServer } from "node:net"
+import { afterAll, describe, expect, it, vi } from "vitest"
 import { warehouseUrlFromEnvOrSecret } from "../../services/shared/warehouse-url.ts"
 import { connect, freshDatabase, stackEnv } from "../support/stack.ts"
+
+/** A port nothing listens on: bound, noted, closed. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createTcpServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
 
 const ARN = "arn:aws:secretsmanager:eu-west-2:111122223333:secret:WarehouseUrlSecret-AbC123"
 
@@ -47,6 +57,27 @@ describe("the consumer Lambda's warehouse URL", () => {
     const warehouse = await connect(warehouseUrl)
     const { rows } = await warehouse.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('dim_staff', 'fact_sales_order')")
     expect(rows[0].n).toBe(2)
+    await warehouse.end()
+  })
+
+  it("a container whose first invocation cannot reach the warehouse tries again at the next; shutting down closes its pool", async () => {
+    const warehouseUrl = await freshDatabase("wh2")
+    const unreachable = new URL(warehouseUrl)
+    unreachable.port = String(await closedPort())
+    secretValue = unreachable.toString()
+    vi.resetModules() // a new container: a fresh module, so a fresh runtime
+    const { handler, disposeConsumerRuntime } = await import("../../services/consumer/handler.ts")
+    await expect(handler({ Records: [] })).rejects.toThrow(/^cannot connect to the warehouse database \(127.0.0.1:[0-9]+\/wh2_[a-z0-9_]+ as [a-z]+\): /)
+    secretValue = warehouseUrl
+    expect(await handler({ Records: [] })).toEqual({ batchItemFailures: [] })
+    expect(await handler({ Records: [] })).toEqual({ batchItemFailures: [] })
+
+    const warehouse = await connect(warehouseUrl)
+    const consumerConnections = async () =>
+      (await warehouse.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'totes-consumer' AND pid <> pg_backend_pid()")).rows[0].n
+    expect(await consumerConnections()).toBeGreaterThan(0)
+    await disposeConsumerRuntime()
+    await expect.poll(consumerConnections, { timeout: 5_000 }).toBe(0)
     await warehouse.end()
   })
 

@@ -25,8 +25,11 @@ interface ChildRun {
   readonly output: string
 }
 
-/** Runs the replay child; kills it (SIGKILL) once it has printed `killAfter` batches, if it gets that far. */
-const runChild = (config: object, killAfter: number | undefined): Promise<ChildRun> =>
+/**
+ * Runs the replay child; kills it (SIGKILL) once it has printed `killAfter` batches and reported at
+ * least `minObjects` objects done, if it gets that far.
+ */
+const runChild = (config: object, killAfter: number | undefined, minObjects = 0): Promise<ChildRun> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", CHILD], {
       env: { ...process.env, REPLAY_CHILD: JSON.stringify(config) },
@@ -39,10 +42,12 @@ const runChild = (config: object, killAfter: number | undefined): Promise<ChildR
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk.toString()
       const lines = output.split("\n")
-      batches = lines.filter((l) => l.startsWith("batch ")).length
+      const batchLines = lines.filter((l) => l.startsWith("batch "))
+      batches = batchLines.length
+      const objectsDone = Math.max(0, ...batchLines.map((l) => Number(l.split(" ")[2] ?? 0)))
       const done = lines.find((l) => l.startsWith("done "))
       if (done) report = JSON.parse(done.slice(5)) as ReplayReport
-      if (killAfter !== undefined && batches >= killAfter && !killed) {
+      if (killAfter !== undefined && batches >= killAfter && objectsDone >= minObjects && !killed) {
         killed = true
         child.kill("SIGKILL")
       }
@@ -90,7 +95,9 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
       // The first run may be killed before its first checkpoint: the target then holds data but the
       // replay's initial checkpoint names it as its own, so the restart is accepted.
       for (let kill = 0; kill < 6; kill++) {
-        runs.push(await runChild(config, 1 + Math.floor(random() * 12)))
+        // One run is killed only after it has checkpointed a whole object (a batch reported after the
+        // object's completion): otherwise, on a slow machine, every kill could fall inside the first object.
+        runs.push(await runChild(config, 1 + Math.floor(random() * 12), kill === 2 ? 2 : 0))
         await new Promise((r) => setTimeout(r, 250))
       }
       const last = await runChild(config, undefined)

@@ -1,7 +1,7 @@
 /**
  * Runs one replay in a child process, for crash tests: `node --import tsx test/support/replay-child.ts`
- * with REPLAY_CHILD = JSON {env, target, name, batchSize, segmentSize?, rowByRow?, listingMarginMs}. Prints `batch <events>`
- * after every applied batch and `done <report JSON>` at the end.
+ * with REPLAY_CHILD = JSON {env, target, name, batchSize, segmentSize?, rowByRow?, listingMarginMs}. Prints
+ * `batch <events> <objects done>` after every applied batch (and its checkpoint) and `done <report JSON>` at the end.
  */
 import { Effect } from "effect"
 import { replay } from "../../services/replay/replay.ts"
@@ -29,7 +29,7 @@ const report = await replay({
   ...(config.rowByRow !== undefined ? { rowByRow: config.rowByRow } : {}),
   listingMarginMs: config.listingMarginMs,
   progressIntervalMs: 0,
-  onProgress: (p) => process.stdout.write(`batch ${p.events}\n`)
+  onProgress: (p) => process.stdout.write(`batch ${p.events} ${p.objectsDone}\n`)
 })
 process.stdout.write(`done ${JSON.stringify(report)}\n`)
 process.exit(0)

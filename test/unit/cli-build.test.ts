@@ -74,7 +74,7 @@ describe("production build", () => {
     const inputs = Object.keys(built.metafile.inputs)
     expect(inputs.filter((path) => path.startsWith("tools/"))).toEqual([])
     // The development commands are there only as the placeholders that throw.
-    expect(inputs.filter((path) => path.startsWith("absent-tools:")).sort()).toEqual(["absent-tools:tools/cli/dev.ts", "absent-tools:tools/cli/source.ts", "absent-tools:tools/cli/stack.ts", "absent-tools:tools/lake/duckdb.ts"])
+    expect(inputs.filter((path) => path.startsWith("absent-tools:")).sort()).toEqual(["absent-tools:tools/cli/console.ts", "absent-tools:tools/cli/dev.ts", "absent-tools:tools/cli/source.ts", "absent-tools:tools/cli/stack.ts", "absent-tools:tools/lake/duckdb.ts"])
     const production = productionPackages()
     const bundled = inputs.filter((path) => path.includes("node_modules/")).map((path) => packageOf(path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length)))
     expect([...new Set(bundled.filter((name) => !production.has(name)))]).toEqual([])
@@ -102,6 +102,9 @@ describe("production build", () => {
     const stack = totes(root, ["stack", "up"], env)
     expect(stack.status).toBe(1)
     expect(stack.stderr).toContain("totes stack is development tooling (tools/)")
+    const consoleRun = totes(root, ["console"], env)
+    expect(consoleRun.status).toBe(1)
+    expect(consoleRun.stderr).toContain("totes console is development tooling (tools/)")
     const query = totes(root, ["lake", "query", "--named", "sales-order-history", "--param", "1"], env)
     expect(query.status).toBe(1)
     expect(query.stdout + query.stderr).toContain("tools/lake/duckdb.ts: tools/ (development tooling) is not part of this production build")

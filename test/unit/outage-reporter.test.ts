@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
 import { MemoryLogSink, makeLogger } from "../../services/shared/logger.ts"
+import { metrics } from "../../services/shared/metrics.ts"
 import { dependencyOf, makeOutageReporter } from "../../services/shared/outage-reporter.ts"
 
 const refused = (port: number) => Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:${port}`), { code: "ECONNREFUSED" })
@@ -104,6 +105,32 @@ describe("outage reporter", () => {
     outages.success("S3")
     outages.failure("S3", new Error("b"))
     expect(sink.records().map((r) => r.level)).toEqual(["warn", "info", "warn"])
+  })
+})
+
+describe("outage metrics", () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+    vi.setSystemTime(new Date("2026-11-20T10:00:00.000Z"))
+  })
+  afterEach(() => vi.useRealTimers())
+
+  it("count an outage when it starts, repeat its duration once a minute while it lasts, and give the total when it ends", () => {
+    const captured = metrics.capture()
+    try {
+      const outages = makeOutageReporter({ log: makeLogger("archiver", { sink: new MemoryLogSink(), now: () => new Date() }), component: "archiver", quietMs: 0 })
+      for (let second = 0; second <= 150; second += 5) {
+        outages.failure("S3", refused(4569), "put raw object")
+        vi.advanceTimersByTime(5_000)
+      }
+      outages.success("S3") // 5 s after the last failure: the outage lasted 155 s
+      const where = { Component: "archiver", Dependency: "S3" }
+      expect(captured.sink.values("DependencyOutages", where)).toEqual([1])
+      expect(captured.sink.values("DependencyOutageSeconds", where)).toEqual([60, 120, 155])
+      outages.close()
+    } finally {
+      captured.restore()
+    }
   })
 })
 

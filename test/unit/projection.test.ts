@@ -8,7 +8,7 @@ import {
   projectBatch,
   splitTimestamp,
   UnresolvedClaimCheckError
-} from "../../services/consumer/projection.ts"
+} from "../../services/warehouse/projection.ts"
 import { changeEvent, heartbeatEvent, snapshotEvent, truncateEvent } from "../fixtures/events.ts"
 
 const at = (commitLsn: string, index = 0, committedAt = "2024-03-01T10:00:00.000Z") => ({ commitLsn, index, committedAt })

@@ -47,7 +47,7 @@ const facts = (overrides: Partial<StartFacts> = {}): StartFacts => ({
 })
 
 const ADVICE =
-  "Refusing to run. To start over, restart with --resnapshot (a new slot and initial snapshot) and rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time): changes in the gap were never captured, so rows deleted in it would otherwise linger; totes verify shows what differs."
+  "Refusing to run. To start over, restart with --resnapshot (a new slot and initial snapshot), then rebuild the warehouse from that snapshot (a fresh warehouse, or totes replay --from the new snapshot's time) or repair the tables online with totes resnapshot --tables <tables>: changes in the gap were never captured, so rows deleted in it would otherwise linger; totes verify shows what differs."
 
 describe("decideStart", () => {
   it("streams from the checkpoint when the slot confirmed exactly checkpoint + 1 (what the reader acknowledges)", () => {

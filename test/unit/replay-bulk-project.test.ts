@@ -6,15 +6,15 @@
 import { describe, expect, it } from "vitest"
 import type { ChangeEvent, StreamRecord } from "../../contracts/change-event.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
-import { projectBatch, UnresolvedClaimCheckError } from "../../services/consumer/projection.ts"
+import { projectBatch, UnresolvedClaimCheckError } from "../../services/warehouse/projection.ts"
 import { projectSortedBatch } from "../../services/replay/bulk/project.ts"
 import { changeEvent, heartbeatEvent, seededRandom } from "../fixtures/events.ts"
 import { randomHistory, shuffleForDelivery } from "../support/random-history.ts"
 
 const inSourceOrder = (records: ReadonlyArray<StreamRecord>): Array<StreamRecord> =>
   [...records].sort((a, b) => {
-    const x = lsnToBigInt(a.kind === "change" ? a.source.commitLsn : a.commitLsn)
-    const y = lsnToBigInt(b.kind === "change" ? b.source.commitLsn : b.commitLsn)
+    const x = lsnToBigInt(a.kind === "heartbeat" ? a.commitLsn : a.source.commitLsn)
+    const y = lsnToBigInt(b.kind === "heartbeat" ? b.commitLsn : b.source.commitLsn)
     return x < y ? -1 : x > y ? 1 : (a.kind === "change" ? a.source.index : 0) - (b.kind === "change" ? b.source.index : 0)
   })
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest"
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
-import { completePlan, FACT_COLUMNS, FACT_KEYS, projectBatch } from "../../services/consumer/projection.ts"
+import { completePlan, FACT_COLUMNS, FACT_KEYS, projectBatch } from "../../services/warehouse/projection.ts"
 import { completedBatchRows, FACT_FIELDS, FACT_TABLES, simpleBatchRows } from "../../services/replay/bulk/batch-rows.ts"
 import { seededRandom } from "../fixtures/events.ts"
 import { randomHistory } from "../support/random-history.ts"

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import type { ChangeEvent, Row } from "../../contracts/change-event.ts"
 import { PRIMARY_KEYS, SOURCE_COLUMNS, type TotesysTable } from "../../contracts/totesys.ts"
 import { USED_SOURCE_COLUMNS } from "../../contracts/warehouse-catalogue.ts"
-import { checkEvent, fitValue, NO_DECISIONS } from "../../services/consumer/schema-check.ts"
+import { checkEvent, fitValue, NO_DECISIONS } from "../../services/warehouse/schema-check.ts"
 
 const design = (after: Row | null, op: ChangeEvent["op"] = "u", before: Row | null = null, unchanged: Array<string> = []): ChangeEvent => ({
   kind: "change",

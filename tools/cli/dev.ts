@@ -1,9 +1,10 @@
 import { Command, Flag } from "effect/cli"
 import { runDev } from "../dev/dev.ts"
+import { portFlag } from "./console.ts"
 import { numberIn } from "../../services/cli/arguments.ts"
 import { untilSignal } from "../../services/cli/effects.ts"
 import { dirFlag } from "./stack.ts"
-import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-descriptions.ts"
 
 export const devCommand = Command.make(
   "dev",
@@ -16,8 +17,9 @@ export const devCommand = Command.make(
       Flag.withDefault(5)
     ),
     days: Flag.Int("days").pipe(numberIn({ min: 1, max: 3_650, unit: "days" }), Flag.withDescription("Days of history to generate"), Flag.withDefault(60)),
+    port: portFlag,
     plain: Flag.Boolean("plain").pipe(Flag.withDescription("Print status lines instead of redrawing a dashboard (default when not a terminal)"), Flag.withDefault(false))
   },
-  ({ dir, seed, rate, days, plain }) =>
-    untilSignal((signal) => runDev({ dir, seed, rate, days, signal, plain: plain || !process.stdout.isTTY }))
+  ({ dir, seed, rate, days, port, plain }) =>
+    untilSignal((signal) => runDev({ dir, seed, rate, days, port, signal, plain: plain || !process.stdout.isTTY }))
 ).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.dev))

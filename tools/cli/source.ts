@@ -10,7 +10,7 @@ import { DEFAULT_MIX, REAL_MIX, simulate, type SimulationReport } from "../sourc
 import { CsvLoadError, initSourceSchema, loadCsvSnapshot, sourceSchemaExists } from "../source/totesys-db.ts"
 import { numberIn, timeFlag } from "../../services/cli/arguments.ts"
 import { task, untilSignal } from "../../services/cli/effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-descriptions.ts"
 
 export const withSourceClient = <A>(work: (client: pg.Client) => Promise<A>) =>
   task(async () => {

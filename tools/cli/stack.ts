@@ -3,7 +3,7 @@ import { Command, Flag } from "effect/cli"
 import { readStackEnv, runningStackPid, serveStack, stackDown, stackUp } from "../local/stack-process.ts"
 import { numberIn, textMatching } from "../../services/cli/arguments.ts"
 import { task, untilSignal } from "../../services/cli/effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../../services/cli/command-descriptions.ts"
 
 export const dirFlag = Flag.String("dir").pipe(
   textMatching(/\S/, "a folder path"),

@@ -1,6 +1,7 @@
 /**
  * `totes dev` (= `npm start`): the whole pipeline on the local stack in one process, with the
- * simulator writing changes and a live dashboard. Ctrl-C stops everything it started.
+ * simulator writing changes, a live dashboard and the web console (tools/console/). Ctrl-C stops
+ * everything it started.
  */
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
@@ -18,6 +19,8 @@ import { dependencyOf, makeOutageReporter } from "../../services/shared/outage-r
 import { generateTotesys } from "../source/generate.ts"
 import { DEFAULT_MIX, simulate } from "../source/simulate.ts"
 import { readStatus, type PipelineStatus } from "../../services/status/status.ts"
+import { makeLakeActivityReader, throttledLakeActivityReader } from "../../services/status/lake-activity.ts"
+import { startDevConsole } from "../console/dev-console.ts"
 import { renderDashboard } from "./dashboard.ts"
 import { FiguresSink } from "./figures.ts"
 
@@ -30,6 +33,8 @@ export interface DevOptions {
   /** Print a plain status line per refresh instead of redrawing in place (non-TTY output). */
   readonly plain?: boolean
   readonly refreshMs?: number
+  /** Port of the web console on 127.0.0.1 (0: a free one). */
+  readonly port?: number
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -145,18 +150,24 @@ export const runDev = async (options: DevOptions) => {
     // 5. the live dashboard
     const checkpoints = Effect.runSync(CheckpointStore.make(env))
     // One reader for the whole session (it reads each new lake object once), at most every 5 s.
-    const lakeWatermarks = throttledLakeWatermarkReader(makeLakeWatermarkReader(makeLakeStore(env.TOTES_LAKE_BUCKET!, s3Client(env))), 5_000)
+    const lakeStore = makeLakeStore(env.TOTES_LAKE_BUCKET!, s3Client(env))
+    const lakeWatermarks = throttledLakeWatermarkReader(makeLakeWatermarkReader(lakeStore), 5_000)
+    const lakeActivity = throttledLakeActivityReader(makeLakeActivityReader(lakeStore), 5_000)
     const warehouse = await connectClient("warehouse", env.WAREHOUSE_DATABASE_URL!, { application_name: "totes-dev-status", onError: remember("status") })
     cleanups.push(() => warehouse.end())
     const statusOutages = makeOutageReporter({ log: outageLog("status") })
     cleanups.push(async () => statusOutages.close())
+    // 6. the web console, fed by the same readings as the dashboard
+    const devConsole = await startDevConsole({ port: options.port ?? 0, figures, intervalMs: options.refreshMs ?? 1_000, errors: () => errors })
+    cleanups.push(() => devConsole.close())
+    log(`console    ${devConsole.url}`)
     const startedAt = Date.now()
     let drawn = 0
     while (!options.signal.aborted) {
       figures.sample()
       let status: PipelineStatus | undefined
       try {
-        status = await readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM!, lakeWatermarks })
+        status = await readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM!, lakeWatermarks, lakeActivity })
         for (const dependency of ["source", "warehouse", "DynamoDB"]) statusOutages.success(dependency)
       } catch (error) {
         statusOutages.failure(dependencyOf(error, "warehouse", env), error, "read status")
@@ -169,6 +180,7 @@ export const runDev = async (options: DevOptions) => {
         process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join("\n") + "\n")
         drawn = lines.length
       }
+      devConsole.record(status)
       await sleep(options.refreshMs ?? 1_000, options.signal)
     }
     log("stopping…")

@@ -15,6 +15,8 @@ export interface LiveFigures {
   replicationLagBytes: number | null
   /** Recent end-to-end latencies (ms), newest last, bounded. */
   readonly latencies: Array<number>
+  /** How many latencies were ever recorded (the newest `latenciesSeen − n` of `latencies` are those after the n-th). */
+  latenciesSeen: number
   /** (time, published, applied) samples for throughput over the last seconds. */
   readonly history: Array<{ at: number; published: number; applied: number }>
 }
@@ -32,6 +34,7 @@ export class FiguresSink implements MetricsSink {
     lakeBytes: 0,
     replicationLagBytes: null,
     latencies: [],
+    latenciesSeen: 0,
     history: []
   }
 
@@ -52,8 +55,9 @@ export class FiguresSink implements MetricsSink {
     f.lakeBytes += num("LakeBytesWritten")
     if (typeof doc.ReplicationLagBytes === "number") f.replicationLagBytes = doc.ReplicationLagBytes
     const latency = doc.EndToEndLatency
-    if (typeof latency === "number") f.latencies.push(latency)
-    else if (Array.isArray(latency)) f.latencies.push(...latency.filter((v): v is number => typeof v === "number"))
+    const latencies = typeof latency === "number" ? [latency] : Array.isArray(latency) ? latency.filter((v): v is number => typeof v === "number") : []
+    f.latencies.push(...latencies)
+    f.latenciesSeen += latencies.length
     if (f.latencies.length > WINDOW) f.latencies.splice(0, f.latencies.length - WINDOW)
   }
 
@@ -63,6 +67,12 @@ export class FiguresSink implements MetricsSink {
     h.push({ at: now, published: this.figures.published, applied: this.figures.applied })
     while (h.length > 0 && now - h[0]!.at > 60_000) h.shift()
   }
+}
+
+/** The latencies recorded after the first `seen` ones (as many as the bounded window still holds). */
+export const latenciesAfter = (figures: LiveFigures, seen: number): Array<number> => {
+  const fresh = Math.min(figures.latencies.length, Math.max(0, figures.latenciesSeen - seen))
+  return fresh === 0 ? [] : figures.latencies.slice(-fresh)
 }
 
 export const percentile = (values: ReadonlyArray<number>, p: number): number | null => {

@@ -45,7 +45,7 @@ export const duckdbType = (type: JsonFieldType): string => {
   if (type === "bigint") return "BIGINT"
   if (type === "boolean") return "BOOLEAN"
   if ("map" in type) return "MAP(VARCHAR, VARCHAR)"
-  if ("array" in type) return "VARCHAR[]"
+  if ("array" in type) return `${duckdbType(type.array)}[]`
   return `STRUCT(${type.struct.map((field) => `"${field.key}" ${duckdbType(field.type)}`).join(", ")})`
 }
 

@@ -10,7 +10,7 @@ import { readParquetEvents } from "../../lake/parquet-read.ts"
 import { decodeRawLines } from "../../lake/raw.ts"
 import { timeFlag, validation, windowProblem } from "../arguments.ts"
 import { task } from "../effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 
 export const lakeFromEnv = () => makeLakeStore(readConfig(LakeBucket), s3Client())
 

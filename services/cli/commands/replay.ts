@@ -8,7 +8,7 @@ import { TOTESYS_TABLES } from "../../../contracts/totesys.ts"
 import { boundFlag, namesFrom, numberIn, postgresUrlFlag, textMatching, validation, windowProblem } from "../arguments.ts"
 import { untilSignal } from "../effects.ts"
 import { lakeFromEnv } from "./lake.ts"
-import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 
 const formatProgress = (p: ReplayProgress) =>
   `${p.mode}: objects ${p.objectsDone}/${p.objectsTotal - p.objectsSkipped}${p.objectsSkipped > 0 ? ` (+${p.objectsSkipped} done before)` : ""}, ` +

@@ -9,7 +9,7 @@ import { errorReason, makeLogger } from "../../shared/logger.ts"
 import { dependencyOf, makeOutageReporter } from "../../shared/outage-reporter.ts"
 import { namesFrom } from "../arguments.ts"
 import { aborted, untilSignal } from "../effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { firstExit, spawnComponents, stopComponents } from "../component-processes.ts"
 import { ReportedFailure } from "../outcome.ts"
 import { archiverOutageCallbacks, consumerOutageCallbacks } from "../outages.ts"
@@ -112,7 +112,7 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
             }),
             firstFailure
           ])
-          const outages = makeOutageReporter({ log: makeLogger("consumer", { fields: { stream } }) })
+          const outages = makeOutageReporter({ log: makeLogger("consumer", { fields: { stream } }), component: "consumer" })
           const consumer = consumerFromEnv(process.env, consumerOutageCallbacks(outages, process.env))
           const stopConsumer = new AbortController()
           const polling = consumer.poller.run(stopConsumer.signal)
@@ -125,7 +125,7 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
           watch("consumer", polling)
         }
         if (selected.includes("archiver")) {
-          const outages = makeOutageReporter({ log: makeLogger("archiver", { fields: { stream } }) })
+          const outages = makeOutageReporter({ log: makeLogger("archiver", { fields: { stream } }), component: "archiver" })
           const archiver = archiverFromEnv(process.env, archiverOutageCallbacks(outages, process.env))
           const stopArchiver = new AbortController()
           const archiving = archiver.run(stopArchiver.signal)

@@ -1,14 +1,16 @@
 import { Console, Effect } from "effect"
+import { describeRepair, describeTableProgress } from "../../../contracts/repair.ts"
 import { CliError, Command, Flag } from "effect/cli"
 import type pg from "pg"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { connectClient } from "../../shared/database-connection.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
+import { makeLakeActivityReader } from "../../status/lake-activity.ts"
 import { readPausedTables, readStatus, waitCaughtUp, type PipelineStatus } from "../../status/status.ts"
 import { numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { lakeFromEnv } from "./lake.ts"
 
 const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
@@ -40,17 +42,30 @@ const lakeLine = (lake: NonNullable<PipelineStatus["lake"]>): string => {
   )
 }
 
+const deadLetterLine = (activity: PipelineStatus["lakeActivity"]): Array<string> => {
+  if (!activity) return []
+  if (activity.error) return [`dead letters unknown: ${activity.error}`]
+  const { count, lookbackDays, newest } = activity.deadLetters
+  if (count === 0) return []
+  const last = newest[0]!
+  return [`dead letters ${count.toLocaleString("en-GB")} in the last ${lookbackDays} days · newest ${last.at ?? "–"} ${last.shardId ?? "–"} ${last.sequenceNumber ?? "–"}: ${last.reason} (read them under dead-letter/)`]
+}
+
 export const formatStatus = (s: PipelineStatus): string =>
   [
+    ...s.unavailable.map((u) => `UNAVAILABLE ${u.dependency}: ${u.reason} · unknown: ${u.unknown}`),
     `source     WAL at ${s.source.walLsn}`,
     `reader     checkpoint ${s.reader.checkpointLsn ?? "none"} (commit ${s.reader.checkpointCommittedAt ?? "–"}) · slot ${s.reader.slotConfirmedLsn ?? "missing"}${s.reader.slotActive ? " (active)" : " (inactive)"} · lag ${bytes(s.reader.lagBytes)}, ${s.reader.lagSeconds === null ? "–" : `${s.reader.lagSeconds.toFixed(1)} s`} · retained WAL ${bytes(s.reader.retainedWalBytes)}`,
     `consumer   consistent through ${s.consumer.consistentThroughLsn ?? "–"} (${s.consumer.consistentThroughAt ?? "–"})${s.consumer.consistentThroughSource === "replay" ? " [rebuilt by replay]" : ""} · lag ${bytes(s.consumer.lagBytes)}, ${seconds(s.consumer.lagSeconds)}`,
     ...s.reader.schemaChanges.slice(-10).map((c) => `schema     ${c.at} at ${c.lsn}: ${c.summary}`),
     ...(s.lake ? [lakeLine(s.lake)] : []),
+    ...deadLetterLine(s.lakeActivity),
     ...s.paused.map(
       (t) =>
         `paused     ${t.table}: ${t.detail}; consistent only before ${t.consistentBeforeLsn} (${t.consistentBeforeAt ?? "–"}), ${t.parkedEvents} changes kept · decide, then totes warehouse resume --table ${t.table}`
     ),
+    // The newest repair: one line once done, with a line per table while it runs (or after it failed).
+    ...(s.repair ? [`repair     ${describeRepair(s.repair)}`, ...(s.repair.state === "done" ? [] : s.repair.progress.map((p) => `  ${describeTableProgress(p)}`))] : []),
     ...s.consumer.shards.map((shard) => `  ${shard.shardId}  applied seq ${shard.appliedSequence ?? "–"} · checkpoint ${shard.checkpointSequence ?? "–"} · heartbeat ${shard.heartbeatLsn ?? "–"}`)
   ].join("\n")
 
@@ -88,6 +103,7 @@ export const statusCommand = Command.make(
         return
       }
       const checkpoints = Effect.runSync(CheckpointStore.make())
+      const lake = lakeFromEnv()
       const status = yield* task(() =>
         withClients((source, warehouse) =>
           readStatus({
@@ -96,7 +112,8 @@ export const statusCommand = Command.make(
             checkpoints,
             slot: readConfig(SlotName),
             stream: readConfig(StreamName),
-            lakeWatermarks: makeLakeWatermarkReader(lakeFromEnv()),
+            lakeWatermarks: makeLakeWatermarkReader(lake),
+            lakeActivity: makeLakeActivityReader(lake),
             ...schemas
           })
         )

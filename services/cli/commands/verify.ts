@@ -6,7 +6,7 @@ import { verify, type VerifyReport } from "../../replay/verify.ts"
 import { VERIFY_TABLES } from "../../replay/verify-spec.ts"
 import { namesFrom, numberIn } from "../arguments.ts"
 import { task } from "../effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { lakeFromEnv } from "./lake.ts"
 
 export const printVerifyReport = (report: VerifyReport) => {

@@ -1,12 +1,12 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { usedColumns } from "../../../contracts/warehouse-catalogue.ts"
-import { resumeTable, ResumeRefused } from "../../consumer/apply.ts"
+import { resumeTable, ResumeRefused } from "../../warehouse/apply.ts"
 import { migrateFromEnv } from "../../consumer/main.ts"
 import { PipelineSchema, readConfig, reveal, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
 import { connectClient, explainConnectionError } from "../../shared/database-connection.ts"
 import { task } from "../effects.ts"
-import { COMMAND_DESCRIPTIONS } from "../command-table.ts"
+import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { CliError } from "effect/cli"
 
 const migrate = Command.make("migrate", {}, () =>

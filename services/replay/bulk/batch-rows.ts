@@ -29,7 +29,7 @@ import {
   type Plan,
   type SkippedEvent,
   type Truncation
-} from "../../consumer/projection.ts"
+} from "../../warehouse/projection.ts"
 import { copyField, isCopyScalar } from "./copy-text.ts"
 
 type Json = Row[string]

@@ -32,7 +32,7 @@ import type pg from "pg"
 import type { ChangeEvent, Row } from "../../../contracts/change-event.ts"
 import { isLsn, type Lsn } from "../../../contracts/lsn.ts"
 import { TOTESYS_TABLES, type TotesysTable } from "../../../contracts/totesys.ts"
-import { sortBySchema } from "../../consumer/apply.ts"
+import { sortBySchema } from "../../warehouse/apply.ts"
 import {
   completePlan,
   DIM_TABLES,
@@ -47,8 +47,8 @@ import {
   type MirrorRow,
   type SkippedEvent,
   type Truncation
-} from "../../consumer/projection.ts"
-import type { TableDecisions, Violation } from "../../consumer/schema-check.ts"
+} from "../../warehouse/projection.ts"
+import type { TableDecisions, Violation } from "../../warehouse/schema-check.ts"
 import { resolveSchemas, type WarehouseSchemas } from "../../warehouse/migrate.ts"
 import { completedBatchRows, FACT_COPY_COLUMNS, FACT_TABLES, simpleBatchRows, type BatchRows } from "./batch-rows.ts"
 import { copyEscape, startCopy, type CopyWriter } from "./copy-text.ts"

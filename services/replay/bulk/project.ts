@@ -1,5 +1,5 @@
 /**
- * The consumer's projection of one batch (services/consumer/projection.ts projectBatch), for a
+ * The consumer's projection of one batch (services/warehouse/projection.ts projectBatch), for a
  * batch that is already in source order: the same Plan, without sorting again and without the
  * per-event LSN arithmetic and image copies that cost most of projectBatch's time on a replay of
  * millions of events. Pure.
@@ -26,7 +26,7 @@ import {
   type RowChange,
   type SkippedEvent,
   type Truncation
-} from "../../consumer/projection.ts"
+} from "../../warehouse/projection.ts"
 
 type Json = Row[string]
 
@@ -154,6 +154,7 @@ export const projectSortedBatch = (records: ReadonlyArray<StreamRecord>): Plan =
       if (!heartbeat || lsnToBigInt(lsn) > lsnToBigInt(heartbeat.lsn)) heartbeat = { eventId: record.id, lsn, committedAt: record.committedAt }
       continue
     }
+    if (record.kind === "repair") continue // as projectBatch: replay selects change events only (window.ts)
     const table = record.source.table
     if (!isTotesysTable(table)) {
       unknown.push({ eventId: record.id, table, reason: "unknown_table", detail: `table ${record.source.schema}.${table} is not part of the star schema`, lsn: normal(record.source.commitLsn), event: null })

@@ -3,11 +3,12 @@
  * open shards. Retry policy belongs to the caller (the reader's lanes wait out an outage with
  * capped backoff); the SDK client is built with `maxAttempts: 1` so retries are not stacked.
  */
-import { KinesisClient, ListShardsCommand, PutRecordsCommand } from "@aws-sdk/client-kinesis"
+import { KinesisClient, PutRecordsCommand } from "@aws-sdk/client-kinesis"
 import { Context, Effect, Layer, Schedule, Schema } from "effect"
 import { kinesisClient } from "../aws-clients.ts"
 import { readConfig, StreamName } from "../config.ts"
 import { deaggregate } from "./aggregation.ts"
+import { isOpenShard, listShards } from "./list-shards.ts"
 import type { ShardInfo } from "./shard-map.ts"
 
 export class PublishError extends Schema.TaggedError<PublishError>()("PublishError", {
@@ -64,20 +65,10 @@ export const kinesisBackoff = Schedule.min([Schedule.exponential("100 millis", 2
 
 export const listOpenShards = (client: KinesisClient, stream: string): Effect.Effect<ReadonlyArray<ShardInfo>, PublishError> =>
   Effect.tryPromise({
-    // The SDK has no paginator for ListShards: follow NextToken by hand.
-    try: async () => {
-      const out: Array<ShardInfo> = []
-      let token: string | undefined
-      do {
-        const page = await client.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: stream }))
-        for (const shard of page.Shards ?? []) {
-          if (shard.SequenceNumberRange?.EndingSequenceNumber) continue // closed by a reshard
-          out.push({ shardId: shard.ShardId!, startingHashKey: shard.HashKeyRange!.StartingHashKey!, endingHashKey: shard.HashKeyRange!.EndingHashKey! })
-        }
-        token = page.NextToken
-      } while (token)
-      return out
-    },
+    try: async () =>
+      (await listShards(client, stream))
+        .filter(isOpenShard)
+        .map((shard) => ({ shardId: shard.ShardId!, startingHashKey: shard.HashKeyRange!.StartingHashKey!, endingHashKey: shard.HashKeyRange!.EndingHashKey! })),
     catch: callError(stream, "ListShards")
   })
 

@@ -1,5 +1,5 @@
 -- A warehouse rebuilt from the lake has no shards: how far it is consistent is what the replay
--- that built it applied (the lake watermark, or its --to bound). services/replay/freshness.ts
+-- that built it applied (the lake watermark, or its --to bound). services/warehouse/freshness.ts
 -- writes this one row; it only moves forward.
 
 CREATE TABLE {{pipeline}}.replay_position (

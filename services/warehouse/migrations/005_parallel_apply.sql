@@ -1,4 +1,4 @@
--- Shards apply in parallel (services/consumer/apply.ts).
+-- Shards apply in parallel (services/warehouse/apply.ts).
 --
 -- 1. Referential integrity of the facts is guaranteed by the order of apply (every date and dimension
 --    key a fact row references is written earlier in the same transaction, as a placeholder if need

@@ -1,6 +1,6 @@
 -- Source schema changes that break a column the warehouse uses (a rename, a drop, a type whose
 -- values no longer fit) pause that table instead of writing NULLs or failing row by row:
--- services/consumer/schema-check.ts decides, services/consumer/apply.ts pauses and parks.
+-- services/warehouse/schema-check.ts decides, services/warehouse/apply.ts pauses and parks.
 
 -- A paused table: what broke, and the change it broke at (everything from there is parked).
 CREATE TABLE {{pipeline}}.paused_table (

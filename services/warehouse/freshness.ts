@@ -7,12 +7,18 @@
  */
 import type pg from "pg"
 import { normalizeLsn } from "../../contracts/lsn.ts"
-import { resolveSchemas, type WarehouseSchemas } from "../warehouse/migrate.ts"
+import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
 
 export interface ReplayPosition {
   readonly lsn: string
   /** Commit time of the position (null when unknown). */
   readonly committedAt: string | null
+}
+
+/** The warehouse's pipeline_freshness: how far it is consistent with the source. */
+export interface Freshness {
+  readonly consistentThroughLsn: string | null
+  readonly consistentThroughAt: Date | null
 }
 
 export interface WarehouseFreshness {
@@ -63,4 +69,14 @@ export const readWarehouseFreshness = async (client: pg.ClientBase, schemas: War
     consistentThroughAt: row.consistent_through_at,
     source: source === "stream" || source === "replay" ? source : null
   }
+}
+
+/** The warehouse's freshness watermark (view <schema>.pipeline_freshness). */
+export const readFreshness = async (
+  client: pg.ClientBase,
+  options: WarehouseSchemas = {}
+): Promise<Freshness> => {
+  const { s } = resolveSchemas(options)
+  const { rows } = await client.query(`SELECT consistent_through_lsn::text, consistent_through_at FROM ${s}.pipeline_freshness`)
+  return { consistentThroughLsn: rows[0].consistent_through_lsn, consistentThroughAt: rows[0].consistent_through_at }
 }

@@ -36,7 +36,9 @@
  */
 import type pg from "pg"
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
-import { resolveSchemas, type WarehouseSchemas } from "../warehouse/migrate.ts"
+import { dimensionAttributes, STAR_SCHEMA } from "../../contracts/star-schema.ts"
+import type { Freshness } from "./freshness.ts"
+import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
 import {
   completePlan,
   comparePositions,
@@ -53,6 +55,7 @@ import {
   type Plan,
   type Position
 } from "./projection.ts"
+import { hasRepairedRanges, withRepairDeletes } from "./repair.ts"
 import { checkEvent, NO_DECISIONS, type TableDecisions, type Violation } from "./schema-check.ts"
 
 export interface ShardBatch {
@@ -93,11 +96,6 @@ export interface ApplyResult {
   readonly pausedTables: ReadonlyArray<string>
 }
 
-export interface Freshness {
-  readonly consistentThroughLsn: string | null
-  readonly consistentThroughAt: Date | null
-}
-
 /** Advisory lock class for apply (migrations use 74010). */
 const APPLY_LOCK = 74_011
 
@@ -108,31 +106,10 @@ const CROSS_ROW_TABLES = new Set(["address", "department", "counterparty", "staf
 export const needsExclusiveApply = (plan: Plan): boolean =>
   plan.truncations.length > 0 || plan.mirror.some((change) => CROSS_ROW_TABLES.has(change.table)) || DIM_TABLES.some((dim) => plan.dims[dim].all)
 
-/** Each dimension's key and diagram columns; the values come from <pipeline>.<dim>_source. */
-const DIMENSIONS: Record<DimTable, { readonly key: string; readonly columns: ReadonlyArray<string> }> = {
-  dim_staff: { key: "staff_id", columns: ["first_name", "last_name", "department_name", "location", "email_address"] },
-  dim_location: {
-    key: "location_id",
-    columns: ["address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone"]
-  },
-  dim_currency: { key: "currency_id", columns: ["currency_code", "currency_name"] },
-  dim_design: { key: "design_id", columns: ["design_name", "file_location", "file_name"] },
-  dim_counterparty: {
-    key: "counterparty_id",
-    columns: [
-      "counterparty_legal_name",
-      "counterparty_legal_address_line_1",
-      "counterparty_legal_address_line_2",
-      "counterparty_legal_district",
-      "counterparty_legal_city",
-      "counterparty_legal_postal_code",
-      "counterparty_legal_country",
-      "counterparty_legal_phone_number"
-    ]
-  },
-  dim_payment_type: { key: "payment_type_id", columns: ["payment_type_name"] },
-  dim_transaction: { key: "transaction_id", columns: ["transaction_type", "sales_order_id", "purchase_order_id"] }
-}
+/** Each dimension's key and diagram columns (contracts/star-schema.ts); the values come from <pipeline>.<dim>_source. */
+const DIMENSIONS = Object.fromEntries(
+  DIM_TABLES.map((dim) => [dim, { key: STAR_SCHEMA[dim].key, columns: dimensionAttributes(dim) }])
+) as Record<DimTable, { readonly key: string; readonly columns: ReadonlyArray<string> }>
 
 const FACT_METADATA = ["source_seq", "change_op", "event_id", "source_lsn", "source_committed_at"] as const
 
@@ -329,7 +306,7 @@ const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Pro
 
 /** Source tables whose rows feed a dimension of other rows, and truncations: see needsExclusiveApply. */
 const needsExclusiveForRecords = (records: ReadonlyArray<StreamRecord>) =>
-  records.some((r) => r.kind === "change" && (r.op === "t" || CROSS_ROW_TABLES.has(r.source.table)))
+  records.some((r) => r.kind === "change" && (r.op === "t" || CROSS_ROW_TABLES.has(r.source.table))) || hasRepairedRanges(records) // [repair]
 
 /**
  * Projects and applies one batch of decoded stream records in one transaction, checking every
@@ -349,7 +326,7 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
       void sql.add(lockStatement(exclusive), [APPLY_LOCK, pipelineSchema])
       if (options.shard) void sql.add(...registerShard(p, options.shard))
       const state = await readSchemaState(sql, p)
-      const sorted = sortBySchema(records, state)
+      const sorted = sortBySchema(await withRepairDeletes(sql, p, records), state) // [repair] ranges → deletes (repair.ts)
       if (sorted.pauses.length > 0 && !exclusive) {
         // Pausing a table must not race a batch applying it: start over, alone.
         await settleQuietly(sql)
@@ -677,64 +654,3 @@ const recordShardPosition = (p: string, shard: ShardBatch, heartbeat: HeartbeatM
      updated_at = now()`,
   [shard.stream, shard.shardId, shard.lastSequenceNumber ?? null, heartbeat?.lsn ?? null, heartbeat?.committedAt ?? null]
 ]
-
-/** Declares the shards of a stream, so that freshness waits for a heartbeat from each of them. */
-export const registerShards = async (
-  client: pg.ClientBase,
-  options: WarehouseSchemas & { readonly stream: string; readonly shardIds: ReadonlyArray<string> }
-): Promise<void> => {
-  const { p } = resolveSchemas(options)
-  await client.query(
-    `INSERT INTO ${p}.shard_position (stream, shard_id) SELECT $1, unnest($2::text[]) ON CONFLICT (stream, shard_id) DO NOTHING`,
-    [options.stream, options.shardIds]
-  )
-}
-
-/** Retires a shard that is closed and fully applied (after a reshard): it no longer holds freshness back. */
-export const endShard = async (client: pg.ClientBase, options: WarehouseSchemas & { readonly stream: string; readonly shardId: string }) => {
-  const { p } = resolveSchemas(options)
-  await client.query(
-    `INSERT INTO ${p}.shard_position (stream, shard_id, ended) VALUES ($1, $2, true)
-     ON CONFLICT (stream, shard_id) DO UPDATE SET ended = true, updated_at = now()`,
-    [options.stream, options.shardId]
-  )
-}
-
-export interface ShardPosition {
-  readonly shardId: string
-  /** Last applied sequence number (decimal text), null before the first batch. */
-  readonly sequenceNumber: string | null
-  readonly heartbeatLsn: string | null
-  readonly heartbeatCommittedAt: Date | null
-  readonly ended: boolean
-}
-
-/** The applied position of every known shard of a stream (where a poller resumes). */
-export const readShardPositions = async (
-  client: pg.ClientBase,
-  options: WarehouseSchemas & { readonly stream: string }
-): Promise<ReadonlyArray<ShardPosition>> => {
-  const { p } = resolveSchemas(options)
-  const { rows } = await client.query(
-    `SELECT shard_id, sequence_number::text, heartbeat_lsn::text, heartbeat_committed_at, ended
-     FROM ${p}.shard_position WHERE stream = $1 ORDER BY shard_id`,
-    [options.stream]
-  )
-  return rows.map((row) => ({
-    shardId: row.shard_id,
-    sequenceNumber: row.sequence_number,
-    heartbeatLsn: row.heartbeat_lsn,
-    heartbeatCommittedAt: row.heartbeat_committed_at,
-    ended: row.ended
-  }))
-}
-
-/** The warehouse's freshness watermark (view <schema>.pipeline_freshness). */
-export const readFreshness = async (
-  client: pg.ClientBase,
-  options: WarehouseSchemas = {}
-): Promise<{ readonly consistentThroughLsn: string | null; readonly consistentThroughAt: Date | null }> => {
-  const { s } = resolveSchemas(options)
-  const { rows } = await client.query(`SELECT consistent_through_lsn::text, consistent_through_at FROM ${s}.pipeline_freshness`)
-  return { consistentThroughLsn: rows[0].consistent_through_lsn, consistentThroughAt: rows[0].consistent_through_at }
-}

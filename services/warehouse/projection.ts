@@ -19,6 +19,7 @@
  */
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
 import { lsnToBigInt, normalizeLsn, type Lsn } from "../../contracts/lsn.ts"
+import { DIMENSION_NAMES, diagramColumns, FACT_NAMES, STAR_SCHEMA, type DimensionName, type FactName, type StarColumn } from "../../contracts/star-schema.ts"
 import { isTotesysTable, PRIMARY_KEYS, SOURCE_COLUMNS, type TotesysTable } from "../../contracts/totesys.ts"
 
 type Json = Row[string]
@@ -26,27 +27,17 @@ type Json = Row[string]
 /** Columns of each source table: tells a complete delete image from a key-only one. */
 export { SOURCE_COLUMNS }
 
-export type DimTable =
-  | "dim_staff"
-  | "dim_location"
-  | "dim_currency"
-  | "dim_design"
-  | "dim_counterparty"
-  | "dim_payment_type"
-  | "dim_transaction"
+/** A record with one entry per fact. */
+const perFact = <A>(make: (fact: FactName) => A): Record<FactName, A> => Object.fromEntries(FACT_NAMES.map((fact) => [fact, make(fact)])) as Record<FactName, A>
 
-export const DIM_TABLES: ReadonlyArray<DimTable> = [
-  "dim_staff", "dim_location", "dim_currency", "dim_design", "dim_counterparty", "dim_payment_type", "dim_transaction"
-]
+/** The dimensions derived from source rows, and the facts (contracts/star-schema.ts). */
+export type DimTable = DimensionName
+export type FactTable = FactName
 
-export type FactTable = "fact_sales_order" | "fact_purchase_order" | "fact_payment"
+export const DIM_TABLES: ReadonlyArray<DimTable> = DIMENSION_NAMES
 
 /** The source table of each fact. */
-export const FACT_SOURCES: Record<FactTable, TotesysTable> = {
-  fact_sales_order: "sales_order",
-  fact_purchase_order: "purchase_order",
-  fact_payment: "payment"
-}
+export const FACT_SOURCES = perFact((fact): TotesysTable => STAR_SCHEMA[fact].source)
 
 const factOf = (table: TotesysTable): FactTable | undefined =>
   (Object.keys(FACT_SOURCES) as Array<FactTable>).find((fact) => FACT_SOURCES[fact] === table)
@@ -216,6 +207,7 @@ export const projectBatch = (records: ReadonlyArray<StreamRecord>): Plan => {
       if (!heartbeat || lsnToBigInt(lsn) > lsnToBigInt(heartbeat.lsn)) heartbeat = { eventId: record.id, lsn, committedAt: record.committedAt }
       continue
     }
+    if (record.kind === "repair") continue // [repair] apply.ts turns a repaired range into deletes first (repair.ts)
     const table = record.source.table
     if (!isTotesysTable(table)) {
       skipped.push({ eventId: record.id, table, reason: "unknown_table", detail: `table ${record.source.schema}.${table} is not part of the star schema`, lsn: normalizeLsn(record.source.commitLsn), event: null })
@@ -432,8 +424,11 @@ const timestamps = (row: Row) => {
   return { created_date: created.date, created_time: created.time, last_updated_date: updated.date, last_updated_time: updated.time }
 }
 
-/** The diagram's columns of each fact, in order, from the source row image. */
-const FACT_MAPPINGS: Record<FactTable, (row: Row) => Record<string, Json>> = {
+/** A fact's diagram columns but its record id: what one change of the source row becomes. */
+type FactValues<F extends FactTable> = Record<Exclude<StarColumn<F>, (typeof STAR_SCHEMA)[F]["recordId"]>, Json>
+
+/** The diagram's columns of each fact from the source row image (the catalogue makes the compiler check every column is here). */
+const FACT_MAPPINGS: { readonly [F in FactTable]: (row: Row) => FactValues<F> } = {
   fact_sales_order: (row) => ({
     sales_order_id: value(row, "sales_order_id"),
     ...timestamps(row),
@@ -474,47 +469,18 @@ const FACT_MAPPINGS: Record<FactTable, (row: Row) => Record<string, Json>> = {
 }
 
 /** The natural key column of each fact. */
-export const FACT_KEYS: Record<FactTable, string> = {
-  fact_sales_order: "sales_order_id",
-  fact_purchase_order: "purchase_order_id",
-  fact_payment: "payment_id"
-}
+export const FACT_KEYS = perFact((fact): string => STAR_SCHEMA[fact].key)
 
 /** The diagram's columns of each fact after the serial record id, in order. */
-export const FACT_COLUMNS: Record<FactTable, ReadonlyArray<string>> = {
-  fact_sales_order: Object.keys(FACT_MAPPINGS.fact_sales_order({ created_at: null, last_updated: null })),
-  fact_purchase_order: Object.keys(FACT_MAPPINGS.fact_purchase_order({ created_at: null, last_updated: null })),
-  fact_payment: Object.keys(FACT_MAPPINGS.fact_payment({ created_at: null, last_updated: null }))
-}
+export const FACT_COLUMNS = perFact((fact) => diagramColumns(fact))
 
-const FACT_DATE_COLUMNS: Record<FactTable, ReadonlyArray<string>> = {
-  fact_sales_order: ["created_date", "last_updated_date", "agreed_payment_date", "agreed_delivery_date"],
-  fact_purchase_order: ["created_date", "last_updated_date", "agreed_delivery_date", "agreed_payment_date"],
-  fact_payment: ["created_date", "last_updated_date", "payment_date"]
-}
+const factReferences = (fact: FactTable) => Object.entries(STAR_SCHEMA[fact].references) as Array<[string, DimTable | "dim_date"]>
 
-/** Fact columns that reference a dimension (foreign keys). */
-const FACT_REFERENCES: Record<FactTable, ReadonlyArray<readonly [string, DimTable]>> = {
-  fact_sales_order: [
-    ["sales_staff_id", "dim_staff"],
-    ["counterparty_id", "dim_counterparty"],
-    ["currency_id", "dim_currency"],
-    ["design_id", "dim_design"],
-    ["agreed_delivery_location_id", "dim_location"]
-  ],
-  fact_purchase_order: [
-    ["staff_id", "dim_staff"],
-    ["counterparty_id", "dim_counterparty"],
-    ["currency_id", "dim_currency"],
-    ["agreed_delivery_location_id", "dim_location"]
-  ],
-  fact_payment: [
-    ["transaction_id", "dim_transaction"],
-    ["counterparty_id", "dim_counterparty"],
-    ["currency_id", "dim_currency"],
-    ["payment_type_id", "dim_payment_type"]
-  ]
-}
+/** Fact columns holding dates (they reference dim_date, which apply extends to cover them). */
+const FACT_DATE_COLUMNS = perFact((fact) => factReferences(fact).filter(([, dim]) => dim === "dim_date").map(([column]) => column))
+
+/** Fact columns that reference a dimension derived from source rows (placeholders until it arrives). */
+const FACT_REFERENCES = perFact((fact) => factReferences(fact).filter((ref): ref is [string, DimTable] => ref[1] !== "dim_date"))
 
 export const toFactRow = (fact: FactTable, change: RowChange, image: Row): FactRow => ({
   ...FACT_MAPPINGS[fact](image),
