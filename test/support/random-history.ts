@@ -2,7 +2,9 @@
  * Random change histories of every totesys table, for comparing two ways of applying the same
  * events: a snapshot, then transactions of inserts, updates (some with unsent TOAST columns, some
  * changing the primary key), deletes (full and key-only images), truncations, and a few events the
- * warehouse must skip (a key that is not an integer, a table it does not know). Values carry the
+ * warehouse must skip (a key that is not an integer, a table it does not know), and optionally
+ * changes that no longer fit the warehouse (a used column missing or of another type: the table
+ * pauses and its later changes are parked). Values carry the
  * characters that need escaping on the way into Postgres (tabs, newlines, backslashes, quotes).
  * Deterministic for a seed.
  *
@@ -12,6 +14,7 @@
 import type { ChangeEvent, Row } from "../../contracts/change-event.ts"
 import { lsnFromBigInt } from "../../contracts/lsn.ts"
 import { PRIMARY_KEYS, SOURCE_COLUMNS, TOTESYS_TABLES, type TotesysTable } from "../../contracts/totesys.ts"
+import { usedColumns } from "../../contracts/warehouse-catalogue.ts"
 import { changeEvent, seededRandom, snapshotEvent, truncateEvent } from "../fixtures/events.ts"
 
 const TEXTS = ["plain", "O'Keefe", "tab\there", "line\nbreak", "back\\slash", 'quote "q"', "comma, semi;", "é ü 東京", "\\N", ""]
@@ -27,6 +30,8 @@ export interface RandomHistoryOptions {
   readonly truncateRate?: number
   /** Whether to include events the warehouse must skip (default true). */
   readonly invalid?: boolean
+  /** Chance that an insert or update no longer fits the warehouse (a schema change; default 0). */
+  readonly breakingRate?: number
 }
 
 export const randomHistory = (options: RandomHistoryOptions): Array<ChangeEvent> => {
@@ -57,6 +62,16 @@ export const randomHistory = (options: RandomHistoryOptions): Array<ChangeEvent>
     return `${pick(TEXTS)} ${int(1000)}`
   }
   const rowOf = (table: TotesysTable, key: number): Row => Object.fromEntries(SOURCE_COLUMNS[table].map((column) => [column, valueOf(table, column, key)]))
+
+  /** The image as a schema change would send it: a column the warehouse uses dropped, or of another type. */
+  const breaking = (table: TotesysTable, image: Row): Row => {
+    const column = pick(Object.keys(usedColumns(table)).filter((c) => c !== PRIMARY_KEYS[table]))
+    if (random() < 0.5) return Object.fromEntries(Object.entries(image).filter(([c]) => c !== column))
+    return { ...image, [column]: [image[column] ?? null] }
+  }
+  // No draw at all without the option: the histories of a seed stay what they were.
+  const maybeBreaking = (table: TotesysTable, image: Row): Row =>
+    (options.breakingRate ?? 0) > 0 && random() < options.breakingRate! && Object.keys(usedColumns(table)).length > 1 ? breaking(table, image) : image
 
   const state = new Map<TotesysTable, Map<number, Row>>(TOTESYS_TABLES.map((t) => [t, new Map()]))
   const events: Array<ChangeEvent> = []
@@ -95,7 +110,7 @@ export const randomHistory = (options: RandomHistoryOptions): Array<ChangeEvent>
         const existed = rows.has(key)
         const row = rowOf(table, key)
         rows.set(key, row)
-        events.push(changeEvent(existed ? "u" : "c", table, position(index), { after: row }))
+        events.push(changeEvent(existed ? "u" : "c", table, position(index), { after: maybeBreaking(table, row) }))
       } else if (roll < 0.75) {
         const key = pick(existing)
         const before = rows.get(key)!
@@ -104,7 +119,7 @@ export const randomHistory = (options: RandomHistoryOptions): Array<ChangeEvent>
         const unchanged = random() < 0.15 && toastable.length > 0 ? [pick(toastable)] : []
         for (const column of unchanged) after[column] = before[column]!
         rows.set(key, after)
-        events.push(changeEvent("u", table, position(index), { after, unchanged }))
+        events.push(changeEvent("u", table, position(index), { after: maybeBreaking(table, after), unchanged }))
       } else if (roll < 0.8) {
         // The primary key changes (an update with the old key in its before image).
         const key = pick(existing)
