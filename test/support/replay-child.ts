@@ -1,12 +1,14 @@
 /**
  * Runs one replay in a child process, for crash tests: `node --import tsx test/support/replay-child.ts`
  * with REPLAY_CHILD = JSON {env, target, name, batchSize, segmentSize?, rowByRow?, listingMarginMs}. Prints
- * `batch <events> <objects done>` after every applied batch (and its checkpoint) and `done <report JSON>` at the end.
+ * `batch <events> <objects done>` after every applied batch, `checkpoint <objects>` after every
+ * checkpoint written (bulk writes it after its segment's commit, in the background, so a batch line
+ * does not say what is durable) and `done <report JSON>` at the end.
  */
 import { Effect } from "effect"
 import { replay } from "../../services/replay/replay.ts"
 import { s3Client } from "../../services/shared/aws-clients.ts"
-import { CheckpointStore } from "../../services/shared/checkpoint-store.ts"
+import { CheckpointStore, type CheckpointStoreShape } from "../../services/shared/checkpoint-store.ts"
 import { makeLakeStore } from "../../services/shared/lake-store.ts"
 
 const config = JSON.parse(process.env.REPLAY_CHILD ?? "{}") as {
@@ -19,10 +21,19 @@ const config = JSON.parse(process.env.REPLAY_CHILD ?? "{}") as {
   listingMarginMs: number
 }
 
+const store = Effect.runSync(CheckpointStore.make(config.env))
+const checkpoints: CheckpointStoreShape = {
+  ...store,
+  advance: (key, position, data) =>
+    store.advance(key, position, data).pipe(
+      Effect.tap((written) => Effect.sync(() => written && process.stdout.write(`checkpoint ${(data as { objects?: number }).objects ?? 0}\n`)))
+    )
+}
+
 const report = await replay({
   lake: makeLakeStore(config.env.TOTES_LAKE_BUCKET!, s3Client(config.env)),
   targetUrl: config.target,
-  checkpoints: Effect.runSync(CheckpointStore.make(config.env)),
+  checkpoints,
   name: config.name,
   batchSize: config.batchSize,
   ...(config.segmentSize !== undefined ? { segmentSize: config.segmentSize } : {}),
