@@ -114,5 +114,11 @@ await withStack(async (stack) => {
   console.log("")
   const w = bulk.report.warehouse
   console.log(`bulk replay / COPY throughput: ${ratio(bulk.report.events, bulk.ms)} (${w.factRows.toLocaleString("en-GB")} fact rows, ${w.mirrorRows.toLocaleString("en-GB")} mirror rows, ${w.dimensionRows.toLocaleString("en-GB")} dimension rows written)`)
+  const waits = bulk.report.bulkWaits
+  if (waits) {
+    console.log(
+      `bulk replay waited: ${seconds(waits.factCopyMs)} s for the fact COPYs to take more rows, ${seconds(waits.segmentCommitMs)} s for segment commits, ${seconds(waits.finishMs)} s deriving dimensions at the end`
+    )
+  }
   console.log(`bulk and row-by-row warehouses: ${same}`)
 })
