@@ -117,7 +117,7 @@ await withStack(async (stack) => {
   const waits = bulk.report.bulkWaits
   if (waits) {
     console.log(
-      `bulk replay waited: ${seconds(waits.factCopyMs)} s for the fact COPYs to take more rows, ${seconds(waits.segmentCommitMs)} s for segment commits, ${seconds(waits.finishMs)} s deriving dimensions at the end`
+      `bulk replay: ${seconds(waits.factCopyMs)} s waiting for the fact COPYs to take more rows, ${seconds(waits.segmentCommitMs)} s in segment commits (in the background while the next segment is read, but for the last), ${seconds(waits.finishMs)} s deriving dimensions at the end`
     )
   }
   console.log(`bulk and row-by-row warehouses: ${same}`)
