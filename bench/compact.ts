@@ -13,6 +13,7 @@
  */
 import { gzipSync } from "node:zlib"
 import { Bool, Float64, Int32, Table, tableToIPC, Utf8, vectorFromArray, type Vector } from "apache-arrow"
+import { Effect } from "effect"
 import { compactLake } from "../services/lake/compact.ts"
 import { encodeEvents } from "../services/lake/parquet-events.ts"
 import { writeParquetColumns, writeParquetRows, type ColumnSpec, type ColumnValue, type Compression } from "../services/lake/parquet-writer.ts"
@@ -97,7 +98,7 @@ await withStack(async (stack) => {
   console.log("")
   console.log(`## 2. Compaction of a lake of ${EVENTS.toLocaleString("en-GB")} events`)
   const written = await writeSyntheticLake(lake, { count: EVENTS })
-  const report = await compactLake({ lake })
+  const report = await Effect.runPromise(compactLake({ lake }))
   if (report.events !== EVENTS) throw new Error(`compacted ${report.events} of ${EVENTS} events`)
   console.log("")
   console.log("| measure | value |")
@@ -107,7 +108,7 @@ await withStack(async (stack) => {
   console.log(`| time | ${seconds(report.ms)} s |`)
   console.log(`| throughput | ${perSecond(report.events, report.ms)} events/s, ${(written.uncompressedBytes / MiB / (report.ms / 1000)).toFixed(1)} MiB/s of NDJSON |`)
   console.log(`| Parquet / raw gzip size | ${(report.outputBytes / written.bytes).toFixed(2)} |`)
-  const again = await compactLake({ lake })
+  const again = await Effect.runPromise(compactLake({ lake }))
   console.log(`| re-run | ${again.runs.length} runs, ${again.alreadyCompacted} objects already compacted, ${seconds(again.ms)} s |`)
   const copy = await copyReference(env.SOURCE_DATABASE_URL!, EVENTS)
   console.log(`| reference: the same ${copy.rows.toLocaleString("en-GB")} rows loaded with COPY into plain tables | ${seconds(copy.ms)} s, ${perSecond(copy.rows, copy.ms)} rows/s, ${mib(copy.bytes)} MiB on disk |`)

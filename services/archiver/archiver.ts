@@ -77,8 +77,6 @@ export interface ArchiverStats {
 /** Waits `ms`, or less if `signal` aborts (a stop ends the wait, it is not an error). */
 const sleep = (ms: number, signal: AbortSignal): Promise<void> => wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined)
 
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
-
 interface Buffered {
   lines: Array<string>
   bytes: number
@@ -144,7 +142,7 @@ export class Archiver {
     while (!signal.aborted) {
       try {
         if (!loaded) {
-          const checkpoint = Option.getOrUndefined(await run(this.options.checkpoints.get<ArchiverCheckpoint>(key)))
+          const checkpoint = Option.getOrUndefined(await Effect.runPromise(this.options.checkpoints.get<ArchiverCheckpoint>(key)))
           resumeAfter = checkpoint?.data.sequenceNumber
           loaded = true
         }
@@ -212,14 +210,14 @@ export class Archiver {
   private async flush(shardId: string, buffer: Buffered, reason: ArchiverFlush["reason"]): Promise<undefined> {
     const body = encodeRawObject(buffer.lines)
     const key = rawObjectKey(buffer.oldestArrival, this.options.stream, buffer.firstSequence, randomUUID())
-    await run(this.options.lake.putNew(key, body, "application/x-ndjson"))
+    await Effect.runPromise(this.options.lake.putNew(key, body, "application/x-ndjson"))
     metrics.emit("lake", { LakeObjectsWritten: 1, LakeBytesWritten: body.byteLength })
     this.stats.objects++
     this.stats.bytes += body.byteLength
     this.stats.records += buffer.lines.length
     // The object is durable: a failed checkpoint must not write it again (the next flush's
     // checkpoint supersedes this one; a restart before that re-delivers, which is allowed).
-    await run(
+    await Effect.runPromise(
       this.options.checkpoints.advance(archiverCheckpointKey(this.options.stream, shardId), sequencePosition(buffer.lastSequence), {
         sequenceNumber: buffer.lastSequence,
         object: key

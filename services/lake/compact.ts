@@ -2,7 +2,7 @@
  * Compaction: raw gzip NDJSON → Parquet per source table and UTC day of the commit,
  * `parquet/<table>/date=YYYY-MM-DD/<uuid>.parquet`, plus one manifest per run.
  *
- *   const report = await compactLake({ lake, from, to })
+ *   const report = yield* compactLake({ lake, from, to })
  *
  * Raw objects already listed by a manifest are skipped, so re-running changes nothing that exists
  * (and writes nothing when there is nothing new). Every write is a new key (`IfNoneMatch: *`). A
@@ -47,8 +47,6 @@ export interface CompactReport {
   readonly ms: number
 }
 
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
-
 const HOUR = 3_600_000
 const floorHour = (at: Date) => new Date(Math.floor(at.getTime() / HOUR) * HOUR)
 
@@ -63,11 +61,11 @@ const byPosition = (a: ChangeEvent, b: ChangeEvent) => {
 
 export const WRITER = "parquetjs-lite 0.8 page encoder, flat columns, one row group"
 
-export const compactLake = async (options: CompactOptions): Promise<CompactReport> => {
+export const compactLake = Effect.fn("compactLake")(function* (options: CompactOptions) {
   const started = Date.now()
   const { lake } = options
-  const compacted = new Set((await run(readManifests(lake))).flatMap((m) => m.inputs.map((i) => i.key)))
-  const listed = await run(listRawObjects(lake, {}))
+  const compacted = new Set((yield* readManifests(lake)).flatMap((m) => m.inputs.map((i) => i.key)))
+  const listed = yield* listRawObjects(lake, {})
   const from = options.from ? floorHour(options.from) : undefined
   const inWindow = listed.filter((o) => (!from || o.hour >= from) && (!options.to || o.hour <= options.to))
   const pending = inWindow.filter((o) => !compacted.has(o.key))
@@ -91,9 +89,9 @@ export const compactLake = async (options: CompactOptions): Promise<CompactRepor
     while (cursor < pending.length && (chunk.length === 0 || buffered < maxEvents)) {
       const object = pending[cursor++]!
       chunk.push(object)
-      const read = await run(readRawObject(lake, object.key))
+      const read = yield* readRawObject(lake, object.key)
       undecodable += read.undecodable.length
-      const { records } = await resolveClaimChecks(lake, read.records)
+      const { records } = yield* Effect.promise(() => resolveClaimChecks(lake, read.records))
       let objectEvents = 0
       for (const record of records) {
         if (record.kind !== "change") continue
@@ -117,12 +115,14 @@ export const compactLake = async (options: CompactOptions): Promise<CompactRepor
       const [table, date] = partition.split("\u0000") as [string, string]
       list.sort(byPosition)
       const encoded = encodeEvents(table, list)
-      const body = await writeParquetColumns(encoded.columns, encoded.data, encoded.rows, {
-        compression: options.compression ?? "GZIP",
-        keyValues: { "totes.table": table, "totes.date": date }
-      })
+      const body = yield* Effect.promise(() =>
+        writeParquetColumns(encoded.columns, encoded.data, encoded.rows, {
+          compression: options.compression ?? "GZIP",
+          keyValues: { "totes.table": table, "totes.date": date }
+        })
+      )
       const key = parquetObjectKey(table, date, randomUUID())
-      await run(lake.putNew(key, body, "application/vnd.apache.parquet"))
+      yield* lake.putNew(key, body, "application/vnd.apache.parquet")
       metrics.emit("lake", { LakeObjectsWritten: 1, LakeBytesWritten: body.byteLength })
       written.push({ key, table, date, rows: encoded.rows, bytes: body.byteLength })
     }
@@ -139,7 +139,7 @@ export const compactLake = async (options: CompactOptions): Promise<CompactRepor
       duplicates,
       undecodable
     }
-    await run(lake.putNew(parquetManifestKey(id), JSON.stringify(manifest, null, 1), "application/json"))
+    yield* lake.putNew(parquetManifestKey(id), JSON.stringify(manifest, null, 1), "application/json")
     options.onRun?.(manifest, Date.now() - runStarted)
     runs.push(id)
     events += buffered
@@ -147,7 +147,7 @@ export const compactLake = async (options: CompactOptions): Promise<CompactRepor
     outputBytes += written.reduce((sum, o) => sum + o.bytes, 0)
   }
 
-  return {
+  const report: CompactReport = {
     runs,
     inputs: pending.length,
     alreadyCompacted: inWindow.length - pending.length,
@@ -157,4 +157,5 @@ export const compactLake = async (options: CompactOptions): Promise<CompactRepor
     outputBytes,
     ms: Date.now() - started
   }
-}
+  return report
+})

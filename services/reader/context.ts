@@ -8,6 +8,7 @@ import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import type { KinesisPublisherShape } from "../shared/kinesis/publisher.ts"
 import type { ShardMap } from "../shared/kinesis/shard-map.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
+import type { OutageTracker } from "./outage.ts"
 import type { Intake } from "./intake.ts"
 import type { Outbox, SourcePosition } from "./outbox.ts"
 import type { ReplicationStream } from "./replication-stream.ts"
@@ -101,6 +102,8 @@ export interface SessionContext {
   durable: SourcePosition | undefined
   /** Wakes the lane senders (one signal per lane id). */
   readonly laneSignal: (laneId: string) => Signal
+  /** One Kinesis outage for all lanes: a line when the first lane fails, one when the last recovers. */
+  readonly kinesisOutage: OutageTracker
   /** Kinesis accepted something: durability and capacity may have changed. */
   readonly accepted: Signal
   /** The checkpointer wrote a new position. */

@@ -8,7 +8,6 @@ import { Effect } from "effect"
 import { kinesisBackoff, PublishError, type PutOutcome } from "../shared/kinesis/publisher.ts"
 import type { SessionContext } from "./context.ts"
 import type { OutboundAggregate } from "./outbox.ts"
-import { OutageTracker } from "./outage.ts"
 
 const RETRYABLE_ENTRY_ERRORS = new Set(["ProvisionedThroughputExceededException", "InternalFailure", "NoResult"])
 
@@ -32,7 +31,6 @@ const putOnce = (ctx: SessionContext, aggregate: OutboundAggregate) =>
 export const laneSender = (ctx: SessionContext, laneId: string) =>
   Effect.gen(function* () {
     const wake = ctx.laneSignal(laneId)
-    const outage = new OutageTracker("Kinesis", (r) => ctx.progress({ phase: "outage", ...r }))
     for (;;) {
       yield* wake.until(() => ctx.outbox.hasWork(laneId) || !ctx.outbox.laneIds().includes(laneId))
       // Woken while the intake is still handing over the messages of one socket read: let it finish,
@@ -48,12 +46,12 @@ export const laneSender = (ctx: SessionContext, laneId: string) =>
           Effect.sync(() => {
             retries++
             ctx.stats.publishCalls++
-            if (error.retryable) outage.failed(error.message)
+            if (error.retryable) ctx.kinesisOutage.failed(error.message, laneId)
           })
         ),
         Effect.retry({ schedule: kinesisBackoff, while: (error) => error.retryable })
       )
-      outage.recovered()
+      ctx.kinesisOutage.recovered(laneId)
       ctx.outbox.accepted(laneId, aggregate)
       if (accepted.shardId !== aggregate.shard.shardId) ctx.shardsChanged.notify() // the stream was resharded
       const events = [...aggregate.labels.values()].reduce((a, b) => a + b, 0)

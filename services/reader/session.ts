@@ -26,6 +26,7 @@ import { Outbox } from "./outbox.ts"
 import { openReplicationStream } from "./replication-stream.ts"
 import { describeChange } from "./schema-watch.ts"
 import { laneSender, lagMetrics, metricsFlush, schemaRecorder, shardRefresh, statusUpdates, streamHeartbeats, walMarkers } from "./side-tasks.ts"
+import { OutageTracker } from "./outage.ts"
 import { Signal } from "./signal.ts"
 import { decideStart } from "./slot-guard.ts"
 import { tableRepairs } from "./table-repair.ts"
@@ -105,6 +106,7 @@ export const runSession = (control: SessionControl) =>
       stream: undefined,
       durable: undefined,
       laneSignal,
+      kinesisOutage: new OutageTracker("Kinesis", (r) => control.progress({ phase: "outage", ...r })),
       accepted: new Signal(),
       checkpointed: new Signal(),
       shardsChanged: new Signal(),

@@ -88,7 +88,7 @@ describe("compaction to Parquet", () => {
 
   it("writes Parquet per table and day that an independent reader reads back as the raw events", async () => {
     const { client, puts } = recordingS3(env)
-    const report = await compactLake({ lake: lakeOf(env, client) })
+    const report = await Effect.runPromise(compactLake({ lake: lakeOf(env, client) }))
     expect(report.runs).toHaveLength(1)
     expect(puts.every((p) => p.ifNoneMatch === "*")).toBe(true)
     expect(new Set(puts.map((p) => p.key)).size).toBe(puts.length)
@@ -168,13 +168,13 @@ describe("compaction to Parquet", () => {
 
   it("re-running writes nothing; a later run takes only the raw objects that arrived since", async () => {
     const { client, puts } = recordingS3(env)
-    const again = await compactLake({ lake: lakeOf(env, client) })
+    const again = await Effect.runPromise(compactLake({ lake: lakeOf(env, client) }))
     expect(again.runs).toEqual([])
     expect(puts).toEqual([])
 
     const before = await Effect.runPromise(readManifests(lakeOf(env)))
     await archivedWorkload(52, 60)
-    const later = await compactLake({ lake: lakeOf(env, client) })
+    const later = await Effect.runPromise(compactLake({ lake: lakeOf(env, client) }))
     expect(later.runs).toHaveLength(1)
     const manifests = await Effect.runPromise(readManifests(lakeOf(env)))
     const fresh = manifests.find((m) => m.run === later.runs[0])!

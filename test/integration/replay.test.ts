@@ -101,7 +101,7 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
   })
 
   it("rebuilds from the compacted Parquet files (plus raw objects compacted later) equally", async () => {
-    const compacted = await compactLake({ lake: lakeOf(env) })
+    const compacted = await Effect.runPromise(compactLake({ lake: lakeOf(env) }))
     expect(compacted.outputs).toBeGreaterThan(3)
     const target = await freshDatabase("replay")
     const report = await replay(options(target, "from-parquet", { source: "parquet" }))

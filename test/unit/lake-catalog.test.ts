@@ -225,7 +225,7 @@ describe("the lake compacted and queried locally", () => {
       const arrival = new Date(Date.parse(first.kind === "heartbeat" ? first.committedAt : first.source.committedAt) + 1_000)
       await run(lake.putNew(rawObjectKey(arrival, "totes", String(i + 1).padStart(20, "0"), randomUUID()), encodeRawObject(chunk.map((r) => JSON.stringify(r))), "application/x-ndjson"))
     }
-    await compactLake({ lake, maxEventsPerRun: 400 })
+    await Effect.runPromise(compactLake({ lake, maxEventsPerRun: 400 }))
     dir = mkdtempSync(join(tmpdir(), "totes-lake-catalog-"))
     for (const [key, body] of lake.objects) {
       mkdirSync(dirname(join(dir, key)), { recursive: true })

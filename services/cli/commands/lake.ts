@@ -14,8 +14,6 @@ import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 
 export const lakeFromEnv = () => makeLakeStore(readConfig(LakeBucket), s3Client())
 
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
-
 const optionalTime = (name: string, description: string) => Flag.String(name).pipe(timeFlag, Flag.withDescription(description), Flag.optional)
 const asBound = (at: Option.Option<Date>) => Option.getOrUndefined(Option.map(at, (at) => ({ kind: "time" as const, at })))
 
@@ -23,10 +21,10 @@ const ls = Command.make(
   "ls",
   { prefix: Flag.String("prefix").pipe(Flag.withDescription("Only keys starting with this (e.g. raw/2024/02/23/, parquet/)"), Flag.withDefault("")) },
   ({ prefix }) =>
-    task(async () => {
-      const objects = await run(lakeFromEnv().list(prefix))
-      for (const o of objects) console.log(`${o.lastModified?.toISOString() ?? "-".padEnd(24)}  ${String(o.size).padStart(10)}  ${o.key}`)
-      console.log(`${objects.length} objects, ${objects.reduce((n, o) => n + o.size, 0)} bytes`)
+    Effect.gen(function* () {
+      const objects = yield* lakeFromEnv().list(prefix)
+      for (const o of objects) yield* Console.log(`${o.lastModified?.toISOString() ?? "-".padEnd(24)}  ${String(o.size).padStart(10)}  ${o.key}`)
+      yield* Console.log(`${objects.length} objects, ${objects.reduce((n, o) => n + o.size, 0)} bytes`)
     })
 ).pipe(Command.withDescription("List lake objects"))
 
@@ -39,16 +37,16 @@ const cat = Command.make(
     )
   },
   ({ key }) =>
-  task(async () => {
-    const lake = lakeFromEnv()
-    if (key.endsWith(".parquet")) {
-      for (const event of await readParquetEvents(lake, key)) console.log(JSON.stringify(event))
-      return
-    }
-    const body = await run(lake.get(key))
-    if (key.endsWith(".gz")) for (const line of decodeRawLines(body)) console.log(line)
-    else process.stdout.write(`${Buffer.from(body).toString("utf8")}\n`)
-  })
+    Effect.gen(function* () {
+      const lake = lakeFromEnv()
+      if (key.endsWith(".parquet")) {
+        for (const event of yield* task(() => readParquetEvents(lake, key))) yield* Console.log(JSON.stringify(event))
+        return
+      }
+      const body = yield* lake.get(key)
+      if (key.endsWith(".gz")) for (const line of decodeRawLines(body)) yield* Console.log(line)
+      else yield* Console.log(Buffer.from(body).toString("utf8"))
+    })
 ).pipe(Command.withDescription("Print an object's records, one JSON per line (Parquet files: the change events they hold)"))
 
 const compact = Command.make(
@@ -59,15 +57,13 @@ const compact = Command.make(
   },
   ({ from, to }) =>
     Effect.gen(function* () {
-      const report = yield* task(() =>
-        compactLake({
-          lake: lakeFromEnv(),
-          ...(from._tag === "Some" ? { from: from.value } : {}),
-          ...(to._tag === "Some" ? { to: to.value } : {}),
-          onRun: (m, ms) =>
-            console.log(`run ${m.run}: ${m.inputs.length} raw objects → ${m.outputs.length} Parquet files (${m.outputs.reduce((n, o) => n + o.rows, 0)} events) in ${ms} ms`)
-        })
-      )
+      const report = yield* compactLake({
+        lake: lakeFromEnv(),
+        ...(from._tag === "Some" ? { from: from.value } : {}),
+        ...(to._tag === "Some" ? { to: to.value } : {}),
+        onRun: (m, ms) =>
+          console.log(`run ${m.run}: ${m.inputs.length} raw objects → ${m.outputs.length} Parquet files (${m.outputs.reduce((n, o) => n + o.rows, 0)} events) in ${ms} ms`)
+      })
       yield* Console.log(
         report.runs.length === 0
           ? `nothing to compact (${report.alreadyCompacted} raw objects already compacted)`

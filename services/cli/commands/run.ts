@@ -97,7 +97,7 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
             onProgress: (p) => {
               if (p.phase === "snapshot" && p.done) log.info("snapshot table done", { table: p.table, rows: p.rows })
               else if (p.phase === "info") log.info(p.message)
-              else if (p.phase === "outage") (p.state === "started" ? log.warn : log.info)(p.message, { status: `${p.dependency} outage ${p.state}` })
+              else if (p.phase === "outage") (p.state === "started" ? log.warn : log.info)(p.message, { status: `${p.dependency} outage ${p.state}`, dependency: p.dependency })
               else if (p.phase === "schema") (p.breaksWarehouse.length > 0 ? log.warn : log.info)(p.message, { table: p.table, lsn: p.lsn })
               else if (p.phase === "warning") log.warn(p.message)
             }
