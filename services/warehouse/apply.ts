@@ -27,8 +27,11 @@
  *
  * Why shards can apply in parallel: a source row's changes all travel on one shard, so two
  * concurrent batches never write the same mirror row, fact row or single-source dimension row
- * (dim_location, dim_currency, dim_design, dim_payment_type, dim_transaction). Shared rows —
- * placeholders, dim_date — are written with ON CONFLICT in a fixed (sorted) order. What must be
+ * (dim_location, dim_currency, dim_design, dim_payment_type, dim_transaction) — but another
+ * shard's batch may write that row's placeholder (a payment references its transaction). So a
+ * batch first locks every dimension key it writes, in one statement in one global order
+ * (dimensionKeyLocks): batches sharing a key take turns there and cannot deadlock; dim_date is
+ * extended with ON CONFLICT in date order. What must be
  * serialised is a derived dimension read across rows of different shards (dim_counterparty reads
  * an address, dim_staff a department) and truncations: a batch that changes address, department,
  * counterparty or staff rows, or truncates, takes the apply lock exclusively; every other batch
@@ -156,6 +159,30 @@ const observed = <A>(promise: Promise<A>): Promise<A> => {
 const lockStatement = (exclusive: boolean) =>
   exclusive ? "SELECT pg_advisory_xact_lock($1, hashtext($2))" : "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
 
+/** Advisory lock classes of dimension keys: DIMENSION_KEY_LOCK + the dimension's index in DIM_TABLES. */
+const DIMENSION_KEY_LOCK = 74_100
+
+/**
+ * The dimension keys a batch writes, as advisory lock (class, key) pairs in one global order (by
+ * dimension, then key): exclusive for a row it recomputes, shared for a placeholder only (most
+ * batches reference the same few currencies, designs and staff: they must not queue for those).
+ */
+export const dimensionKeyLocks = (plan: Plan, references: Readonly<Record<DimTable, ReadonlyArray<number>>>) => {
+  const classes: Array<number> = []
+  const keys: Array<number> = []
+  const exclusive: Array<boolean> = []
+  DIM_TABLES.forEach((dim, index) => {
+    const recomputed = new Set<number>(plan.dims[dim].all ? [] : plan.dims[dim].keys)
+    const written = new Set<number>([...references[dim], ...recomputed])
+    for (const key of [...written].sort((a, b) => a - b)) {
+      classes.push(DIMENSION_KEY_LOCK + index)
+      keys.push(key)
+      exclusive.push(recomputed.has(key))
+    }
+  })
+  return { classes, keys, exclusive }
+}
+
 /** What a plan's statements return once the transaction has committed. */
 type Collect = () => Promise<ApplyResult>
 
@@ -176,10 +203,28 @@ const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Pro
   const images = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : new Map<string, Row>()
   const completed = completePlan(plan, images)
 
+  // Dimension rows are the only rows batches of different shards both write (a payment's shard
+  // writes the placeholder of its transaction, the transaction's shard its dimension row). Each
+  // batch first takes a lock per dimension key it will write, all in one statement in one global
+  // order (dimension, key): exclusive where it recomputes the row, shared for a placeholder. A
+  // recompute and a placeholder of one key then take turns, and every wait follows that one
+  // order, so none is a circle. (Key order inside each statement is not enough: batch A's
+  // placeholder of key 9 and row of key 5 against batch B's placeholder of 5 and row of 9 is a
+  // deadlock, measured by bench/appliers.ts.) A batch that recomputes by parent key or all keys
+  // runs alone (needsExclusiveApply).
+  const keyLocks = dimensionKeyLocks(plan, completed.references)
+  if (keyLocks.classes.length > 0) {
+    void sql.add(
+      `SELECT count(*)::int AS locked FROM (
+         SELECT CASE WHEN l.exclusive THEN pg_advisory_xact_lock(l.class, l.key) ELSE pg_advisory_xact_lock_shared(l.class, l.key) END
+         FROM unnest($1::integer[], $2::integer[], $3::boolean[]) WITH ORDINALITY AS l(class, key, exclusive, n) ORDER BY l.n
+       ) AS taken`,
+      [keyLocks.classes, keyLocks.keys, keyLocks.exclusive]
+    )
+  }
+
   // Every date and dimension key a fact row references exists before the fact row: this order,
-  // not a foreign-key trigger per row, is what keeps the facts' references whole. Rows other shards
-  // write too come first, each statement in key order, always in this order (dates, placeholders,
-  // then dimensions): two batches then wait for each other at most, never in a circle (deadlock).
+  // not a foreign-key trigger per row, is what keeps the facts' references whole.
   const datesAdded = completed.dateRange
     ? observed(
         sql

@@ -480,6 +480,54 @@ describe("early-arriving facts, truncations and freshness", () => {
     ])
   })
 
+  it("applies two shards' batches at once without a deadlock when each writes a dimension row the other references", async () => {
+    // Batch A: transaction 5 (its dim_transaction row) and a payment of transaction 9 (a placeholder
+    // of 9); batch B the other way round. A third session holds both transactions' mirror rows, so
+    // A and B each get past their placeholders and wait there; once it lets go, each would next
+    // need the dimension row the other has just inserted as a placeholder: a deadlock, unless the
+    // batches took their dimension keys in one order first (dimensionKeyLocks).
+    const transaction = (id: number) => ({ transaction_id: id, transaction_type: "SALE", sales_order_id: null, purchase_order_id: null, created_at: TS, last_updated: TS })
+    const payment = (id: number, transactionId: number) => ({
+      payment_id: id, created_at: TS, last_updated: TS, transaction_id: transactionId, counterparty_id: 901, payment_amount: "10.00", currency_id: 902,
+      payment_type_id: 1, paid: false, payment_date: "2024-03-05", company_ac_number: 1, counterparty_ac_number: 2
+    })
+    const a = [changeEvent("c", "transaction", at("0/9000100", 0), { after: transaction(5) }), changeEvent("c", "payment", at("0/9000100", 1), { after: payment(100, 9) })]
+    const b = [changeEvent("c", "transaction", at("0/9000200", 0), { after: transaction(9) }), changeEvent("c", "payment", at("0/9000200", 1), { after: payment(101, 5) })]
+    const { url, client } = await warehouse()
+    // The dates and the other dimensions both batches reference exist already (as they mostly do):
+    // otherwise the second batch would queue behind the first one's new rows there.
+    const earlier = [changeEvent("c", "payment", at("0/9000000"), { after: payment(99, 1) })]
+    await applyRecords(client, earlier)
+    const [first, second, holder] = [await connect(url), await connect(url), await connect(url)]
+    clients.push(first, second, holder)
+    await holder.query("BEGIN")
+    await holder.query(
+      `INSERT INTO totes.mirror (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
+       VALUES ('transaction', 5, '{}', '0/1', 0, false, 'hold-5'), ('transaction', 9, '{}', '0/1', 0, false, 'hold-9')`
+    )
+    const applied = Promise.allSettled([
+      applyRecords(first, a, { shard: { stream: "s", shardId: "shardId-a", lastSequenceNumber: "1" } }),
+      applyRecords(second, b, { shard: { stream: "s", shardId: "shardId-b", lastSequenceNumber: "1" } })
+    ])
+    // Both batches are now waiting (for the holder's mirror rows, or one for the other's key lock).
+    for (let waited = 0; waited < 100; waited++) {
+      const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
+      if (rows[0].n >= 2) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await holder.query("ROLLBACK")
+    const outcomes = await applied
+    expect(outcomes.map((o) => (o.status === "rejected" ? String(o.reason) : "applied"))).toEqual(["applied", "applied"])
+
+    const oneByOne = await warehouse()
+    await applyRecords(oneByOne.client, earlier)
+    await applyRecords(oneByOne.client, a, { shard: { stream: "s", shardId: "shardId-a", lastSequenceNumber: "1" } })
+    await applyRecords(oneByOne.client, b, { shard: { stream: "s", shardId: "shardId-b", lastSequenceNumber: "1" } })
+    expectSameWarehouse(await dumpWarehouse(client), await dumpWarehouse(oneByOne.client))
+    const dims = await client.query(`SELECT transaction_id, transaction_type FROM dim_transaction ORDER BY transaction_id`)
+    expect(dims.rows).toEqual([{ transaction_id: 1, transaction_type: null }, { transaction_id: 5, transaction_type: "SALE" }, { transaction_id: 9, transaction_type: "SALE" }])
+  })
+
   it("rolls the whole batch back when a statement fails", async () => {
     const { client } = await warehouse()
     const bad = projectBatch([changeEvent("c", "sales_order", at("0/9000100"), { after: order(1, { unit_price: "not a number" }) })])
