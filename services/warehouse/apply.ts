@@ -97,7 +97,7 @@ export interface ApplyResult {
 }
 
 /** Advisory lock class for apply (migrations use 74010). */
-const APPLY_LOCK = 74_011
+export const APPLY_LOCK = 74_011
 
 /** Source tables whose rows feed a dimension of other rows (a counterparty's address, a staff member's department). */
 const CROSS_ROW_TABLES = new Set(["address", "department", "counterparty", "staff"])

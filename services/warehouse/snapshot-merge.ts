@@ -1,0 +1,328 @@
+/**
+ * Merges one initial-snapshot chunk (a SnapshotChunk record and its rows, COPY text format) into
+ * the warehouse set-wise, in one transaction, with exactly the result the chunk's op "r" change
+ * events give through apply.ts:
+ *
+ *   COPY the rows into a temporary table (text columns) → each row's image, built in SQL with the
+ *   reader's value rules (contracts/pg-text-values.ts) → dates and placeholder dimensions → the
+ *   mirror, under the same position guard (a row the warehouse already holds at a newer position
+ *   is left alone) → the dimensions the rows feed, recomputed → one fact row per row ('r', unique
+ *   by event id, so a chunk merged twice adds nothing) → truncation rows re-derived if the table
+ *   was ever truncated.
+ *
+ * What the set-wise path does not decide itself it hands back ("row-path"): a table that is paused
+ * or has operator decisions, a column whose type or values would need the schema check's
+ * normalisation or a pause, a key that is not the table's integer key. The caller then applies the
+ * chunk's rows as change events (apply.ts), which handles all of that.
+ *
+ * `client` must not be pipelined (COPY), and not be inside a transaction.
+ */
+import type { Writable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import type pg from "pg"
+import { from as copyFrom } from "pg-copy-streams"
+import type { ChunkColumn, SnapshotChunk } from "../../contracts/change-event.ts"
+import { PgType } from "../../contracts/pg-text-values.ts"
+import { dimensionAttributes, STAR_SCHEMA } from "../../contracts/star-schema.ts"
+import { isTotesysTable, PRIMARY_KEYS, type TotesysTable } from "../../contracts/totesys.ts"
+import { usedColumns, type ColumnKind } from "../../contracts/warehouse-catalogue.ts"
+import { APPLY_LOCK } from "./apply.ts"
+import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
+import { DIM_DEPENDENCIES, FACT_COLUMNS, FACT_DATE_COLUMNS, FACT_KEYS, FACT_REFERENCES, FACT_SOURCES, type FactTable } from "./projection.ts"
+
+export type ChunkMerge =
+  | { readonly _tag: "Merged"; readonly rows: number; readonly mirrorRows: number; readonly factRows: number; readonly dimensionRows: number }
+  | { readonly _tag: "RowPath"; readonly reason: string }
+
+/** How a fact column comes from the source row's image (projection.ts FACT_MAPPINGS, in SQL). */
+type Derivation = readonly [from: string, how: "value" | "date-of" | "time-of" | "text-date"]
+
+const TIMESTAMPS = {
+  created_date: ["created_at", "date-of"],
+  created_time: ["created_at", "time-of"],
+  last_updated_date: ["last_updated", "date-of"],
+  last_updated_time: ["last_updated", "time-of"]
+} as const satisfies Record<string, Derivation>
+
+/** Every diagram column of each fact but its record id; a unit test holds these to projection.ts's mapping. */
+export const FACT_DERIVATIONS: Readonly<Record<FactTable, Readonly<Record<string, Derivation>>>> = {
+  fact_sales_order: {
+    sales_order_id: ["sales_order_id", "value"],
+    ...TIMESTAMPS,
+    sales_staff_id: ["staff_id", "value"],
+    counterparty_id: ["counterparty_id", "value"],
+    units_sold: ["units_sold", "value"],
+    unit_price: ["unit_price", "value"],
+    currency_id: ["currency_id", "value"],
+    design_id: ["design_id", "value"],
+    agreed_payment_date: ["agreed_payment_date", "text-date"],
+    agreed_delivery_date: ["agreed_delivery_date", "text-date"],
+    agreed_delivery_location_id: ["agreed_delivery_location_id", "value"]
+  },
+  fact_purchase_order: {
+    purchase_order_id: ["purchase_order_id", "value"],
+    ...TIMESTAMPS,
+    staff_id: ["staff_id", "value"],
+    counterparty_id: ["counterparty_id", "value"],
+    item_code: ["item_code", "value"],
+    item_quantity: ["item_quantity", "value"],
+    item_unit_price: ["item_unit_price", "value"],
+    currency_id: ["currency_id", "value"],
+    agreed_delivery_date: ["agreed_delivery_date", "text-date"],
+    agreed_payment_date: ["agreed_payment_date", "text-date"],
+    agreed_delivery_location_id: ["agreed_delivery_location_id", "value"]
+  },
+  fact_payment: {
+    payment_id: ["payment_id", "value"],
+    ...TIMESTAMPS,
+    transaction_id: ["transaction_id", "value"],
+    counterparty_id: ["counterparty_id", "value"],
+    payment_amount: ["payment_amount", "value"],
+    currency_id: ["currency_id", "value"],
+    payment_type_id: ["payment_type_id", "value"],
+    paid: ["paid", "value"],
+    payment_date: ["payment_date", "text-date"]
+  }
+}
+
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
+
+/** SQL of a fact column's JSON value from the image `i` (the row path maps the image the same way). */
+const derive = ([from, how]: Derivation): string => {
+  const text = `(i.image ->> ${literal(from)})`
+  switch (how) {
+    case "value":
+      return `i.image -> ${literal(from)}`
+    case "date-of":
+      return `to_jsonb(split_part(regexp_replace(${text}, ' ', 'T'), 'T', 1))`
+    case "time-of":
+      return `to_jsonb(split_part(regexp_replace(${text}, ' ', 'T'), 'T', 2))`
+    case "text-date":
+      return `to_jsonb(${text})`
+  }
+}
+
+const TIMESTAMP_TEXT = "^\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?$"
+const DATE_TEXT = "^\\d{4}-\\d{2}-\\d{2}$"
+/** numeric(10,2) as the schema check takes it: at most 8 integer digits and 2 decimals (trailing zeros aside). */
+const MONEY_TEXT = "^-?0*\\d{1,8}(\\.\\d{1,2}0*)?$"
+
+/**
+ * Pure: why the chunk cannot take the set-wise path, or the SQL check its rows must pass (a used
+ * column whose values the schema check would test: none may fail it).
+ */
+export const setWiseCheck = (pointer: SnapshotChunk): { readonly reason: string } | { readonly valueChecks: ReadonlyArray<string> } => {
+  const table = pointer.source.table
+  if (!isTotesysTable(table)) return { reason: `${table} is not a table of the star schema` }
+  if (pointer.keyColumns.length !== 1 || pointer.keyColumns[0] !== PRIMARY_KEYS[table]) return { reason: `key ${pointer.keyColumns.join(", ")} is not ${PRIMARY_KEYS[table]}` }
+  const index = new Map(pointer.columns.map((c, i) => [c.name, i]))
+  const key = pointer.columns[index.get(PRIMARY_KEYS[table]) ?? -1]
+  if (!key || (key.typeOid !== PgType.int4 && key.typeOid !== PgType.int2)) return { reason: `key ${PRIMARY_KEYS[table]} is not an integer column` }
+  const checks: Array<string> = []
+  for (const [name, kind] of Object.entries(usedColumns(table))) {
+    const i = index.get(name)
+    if (i === undefined) return { reason: `column ${name} is missing` }
+    const fits = typeFits(kind, pointer.columns[i]!)
+    if (fits === false) return { reason: `column ${name} is ${pointer.columns[i]!.typeName}, not what the warehouse's ${kind} column takes as it is` }
+    if (fits !== true) checks.push(`c${i} !~ ${literal(fits)}`)
+  }
+  return { valueChecks: checks }
+}
+
+/** true: every value of the type fits as it is; a regex: values must match it; false: not set-wise. */
+const typeFits = (kind: ColumnKind, column: ChunkColumn): boolean | string => {
+  switch (kind) {
+    case "int":
+      return column.typeOid === PgType.int4 || column.typeOid === PgType.int2
+    case "money":
+      return column.typeOid === PgType.numeric ? MONEY_TEXT : false
+    case "text":
+      return column.category === "S" || column.category === "E"
+    case "timestamp":
+      return column.typeOid === PgType.timestamp ? TIMESTAMP_TEXT : false
+    case "date":
+      return column.typeOid === PgType.date || column.category === "S" ? DATE_TEXT : false
+    case "bool":
+      return column.typeOid === PgType.bool
+  }
+}
+
+/** SQL of a column's lossless JSON value from its COPY text `c<i>` (decodeValue's rules). */
+const jsonValue = (column: ChunkColumn, i: number): string => {
+  const c = `c${i}`
+  switch (column.typeOid) {
+    case PgType.int2:
+    case PgType.int4:
+    case PgType.oid:
+      return `${c}::bigint`
+    case PgType.bool:
+      return `(${c} = 't')`
+    case PgType.float4:
+    case PgType.float8:
+      return `CASE WHEN ${c} IN ('NaN', 'Infinity', '-Infinity') THEN to_jsonb(${c}) ELSE to_jsonb(${c}::float8) END`
+    case PgType.json:
+    case PgType.jsonb:
+      return `${c}::jsonb`
+    case PgType.bytea:
+      return `CASE WHEN ${c} LIKE '\\x%' THEN translate(encode(decode(substr(${c}, 3), 'hex'), 'base64'), E'\\n', '') END`
+    case PgType.timestamp:
+      return `regexp_replace(${c}, ' ', 'T')`
+    case PgType.timestamptz:
+      return `CASE WHEN ${c} ~ '^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}(\\.\\d+)?[+-]\\d{2}(:\\d{2}){0,2}$' AND (${c}::timestamptz AT TIME ZONE 'UTC') < '10000-01-01'
+         THEN to_char(${c}::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || coalesce(substring(${c} from '\\.\\d+'), '') || 'Z' ELSE ${c} END`
+    default:
+      return c
+  }
+}
+
+/** Values that decodeValue would not turn into what jsonValue gives (bytea in the escape format): not set-wise. */
+const unsupportedValues = (columns: ReadonlyArray<ChunkColumn>): Array<string> =>
+  columns.flatMap((column, i) => (column.typeOid === PgType.bytea ? [`c${i} NOT LIKE '\\x%'`] : []))
+
+/** jsonb_build_object takes at most 100 arguments: wide rows are built in parts. */
+const imageSql = (columns: ReadonlyArray<ChunkColumn>): string => {
+  const parts: Array<string> = []
+  for (let start = 0; start < columns.length; start += 40) {
+    const pairs = columns.slice(start, start + 40).map((column, j) => `${literal(column.name)}, ${jsonValue(column, start + j)}`)
+    parts.push(`jsonb_build_object(${pairs.join(", ")})`)
+  }
+  return parts.length === 0 ? "'{}'::jsonb" : parts.join(" || ")
+}
+
+const DIMENSION_COLUMNS = (dim: keyof typeof STAR_SCHEMA) => [...dimensionAttributes(dim as never), "source_lsn", "is_deleted"]
+
+const factOf = (table: TotesysTable): FactTable | undefined => (Object.keys(FACT_SOURCES) as Array<FactTable>).find((fact) => FACT_SOURCES[fact] === table)
+
+/** Merges the chunk (see the module comment); `copyText` is its rows as COPY wrote them. */
+export const mergeSnapshotChunk = async (
+  client: pg.ClientBase,
+  pointer: SnapshotChunk,
+  copyText: Uint8Array,
+  options: WarehouseSchemas = {}
+): Promise<ChunkMerge> => {
+  const check = setWiseCheck(pointer)
+  if ("reason" in check) return { _tag: "RowPath", reason: check.reason }
+  const { s, p, pipelineSchema } = resolveSchemas(options)
+  const table = pointer.source.table as TotesysTable
+  const fact = factOf(table)
+  const lsn = pointer.source.commitLsn
+  const keyIndex = pointer.columns.findIndex((c) => c.name === PRIMARY_KEYS[table])
+  await client.query("BEGIN")
+  try {
+    // A fact table's rows touch only their own mirror rows and facts (shared lock, like an ordinary
+    // batch); any other table feeds dimensions read across rows: alone (apply.ts, needsExclusiveApply).
+    await client.query(fact ? "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))" : "SELECT pg_advisory_xact_lock($1, hashtext($2))", [APPLY_LOCK, pipelineSchema])
+    const state = await client.query(
+      `SELECT EXISTS (SELECT 1 FROM ${p}.paused_table WHERE table_name = $1) OR EXISTS (SELECT 1 FROM ${p}.column_decision WHERE table_name = $1) AS decided,
+              EXISTS (SELECT 1 FROM ${p}.truncation WHERE table_name = $1) AS truncated`,
+      [table]
+    )
+    if (state.rows[0].decided) return await rowPath(client, `${table} is paused or has schema decisions`)
+    await client.query(`CREATE TEMP TABLE totes_chunk (${pointer.columns.map((_, i) => `c${i} text`).join(", ")}) ON COMMIT DROP`)
+    await pipeline(
+      (async function* () {
+        yield copyText
+      })(),
+      client.query(copyFrom("COPY totes_chunk FROM STDIN")) as unknown as Writable
+    )
+    const failing = [...check.valueChecks, ...unsupportedValues(pointer.columns)]
+    if (failing.length > 0) {
+      const bad = await client.query(`SELECT EXISTS (SELECT 1 FROM totes_chunk WHERE ${failing.join(" OR ")}) AS bad`)
+      if (bad.rows[0].bad) return await rowPath(client, "a value needs the schema check")
+    }
+    const images = await client.query(
+      `CREATE TEMP TABLE totes_chunk_rows ON COMMIT DROP AS
+       SELECT c${keyIndex}::bigint AS key_id, ${imageSql(pointer.columns)} AS image FROM totes_chunk`
+    )
+    const rows = images.rowCount ?? 0
+    const eventId = `${literal(`${lsn}:snapshot:${table}:`)} || i.key_id`
+
+    if (fact) {
+      // Every date and dimension key a fact row references exists before it (apply.ts's order).
+      const derivations = FACT_DERIVATIONS[fact]
+      const dateOf = (column: string) => `(${derive(derivations[column]!)}) #>> '{}'`
+      await client.query(
+        `SELECT ${p}.extend_dim_date(min(d)::date, max(d)::date) FROM (
+           SELECT unnest(ARRAY[${FACT_DATE_COLUMNS[fact].map(dateOf).join(", ")}]) AS d FROM totes_chunk_rows i
+         ) x HAVING min(d) IS NOT NULL`
+      )
+      const references = new Map<string, Array<string>>()
+      for (const [column, dim] of FACT_REFERENCES[fact]) references.set(dim, [...(references.get(dim) ?? []), derivations[column]![0]])
+      for (const dim of Object.keys(STAR_SCHEMA).filter((d) => references.has(d))) {
+        const key = STAR_SCHEMA[dim as keyof typeof STAR_SCHEMA].key
+        const keys = references.get(dim)!.map((from) => `(i.image ->> ${literal(from)})::integer`)
+        await client.query(
+          `INSERT INTO ${s}.${dim} (${key})
+           SELECT DISTINCT k FROM totes_chunk_rows i, unnest(ARRAY[${keys.join(", ")}]) AS k WHERE k IS NOT NULL ORDER BY k
+           ON CONFLICT (${key}) DO NOTHING`
+        )
+      }
+    }
+
+    const mirror = await client.query(
+      `INSERT INTO ${p}.mirror AS m (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
+       SELECT $1, i.key_id, i.image, $2::pg_lsn, -1, false, ${eventId} FROM totes_chunk_rows i ORDER BY i.key_id
+       ON CONFLICT (table_name, key_id) DO UPDATE
+       SET image = excluded.image, source_lsn = excluded.source_lsn, source_seq = excluded.source_seq,
+           deleted = excluded.deleted, event_id = excluded.event_id, updated_at = now()
+       WHERE (excluded.source_lsn, excluded.source_seq) > (m.source_lsn, m.source_seq)`,
+      [table, lsn]
+    )
+
+    let dimensionRows = 0
+    for (const { dim, via } of DIM_DEPENDENCIES[table]) {
+      const { key } = STAR_SCHEMA[dim]
+      const tracked = DIMENSION_COLUMNS(dim)
+      const result = await client.query(
+        `INSERT INTO ${s}.${dim} AS d (${key}, ${tracked.join(", ")}, updated_at)
+         SELECT v.${key}, ${tracked.map((c) => `v.${c}`).join(", ")}, now()
+         FROM ${p}.${dim}_source v
+         WHERE v.${via === "key" ? key : "parent_id"} IN (SELECT key_id FROM totes_chunk_rows)
+         ORDER BY v.${key}
+         ON CONFLICT (${key}) DO UPDATE
+         SET ${tracked.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
+         WHERE (${tracked.map((c) => `d.${c}`).join(", ")}) IS DISTINCT FROM (${tracked.map((c) => `excluded.${c}`).join(", ")})`
+      )
+      dimensionRows += result.rowCount ?? 0
+    }
+
+    let factRows = 0
+    if (fact) {
+      const derivations = FACT_DERIVATIONS[fact]
+      const columns = [...FACT_COLUMNS[fact], "source_seq", "change_op", "event_id", "source_lsn", "source_committed_at"]
+      const pairs = [
+        ...FACT_COLUMNS[fact].map((column) => (column === FACT_KEYS[fact] ? `${literal(column)}, i.key_id` : `${literal(column)}, ${derive(derivations[column]!)}`)),
+        `'source_seq', -1`,
+        `'change_op', 'r'`,
+        `'event_id', ${eventId}`,
+        `'source_lsn', $1::text`,
+        `'source_committed_at', $2::text`
+      ]
+      const inserted = await client.query(
+        `INSERT INTO ${s}.${fact} (${columns.join(", ")})
+         SELECT ${columns.map((c) => `f.${c}`).join(", ")}
+         FROM totes_chunk_rows i, jsonb_populate_record(NULL::${s}.${fact}, jsonb_build_object(${pairs.join(", ")})) f
+         ORDER BY f.event_id
+         ON CONFLICT (event_id) DO NOTHING`,
+        [lsn, pointer.source.committedAt]
+      )
+      factRows = inserted.rowCount ?? 0
+      if (state.rows[0].truncated) {
+        await client.query(
+          `SELECT ${p}.reconcile_truncations($1, $2, $3, $4::text[], $5::pg_lsn, -1, (SELECT array_agg(key_id::integer) FROM totes_chunk_rows))`,
+          [fact, table, FACT_KEYS[fact], FACT_COLUMNS[fact], lsn]
+        )
+      }
+    }
+    await client.query("COMMIT")
+    return { _tag: "Merged", rows, mirrorRows: mirror.rowCount ?? 0, factRows, dimensionRows }
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {})
+    throw error
+  }
+}
+
+const rowPath = async (client: pg.ClientBase, reason: string): Promise<ChunkMerge> => {
+  await client.query("ROLLBACK")
+  return { _tag: "RowPath", reason }
+}
