@@ -30,7 +30,7 @@ export const decodeChunk = (body: Uint8Array): Promise<Buffer> => gunzipAsync(bo
 const ESCAPES: Readonly<Record<string, string>> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" }
 
 /** One field of COPY's text format: backslash escapes undone (`\N` alone is NULL, handled by the caller). */
-const unescapeField = (field: string): string =>
+export const unescapeCopyField = (field: string): string =>
   field.replace(/\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|.)/g, (_, escaped: string) => {
     if (escaped.length > 1 || /[0-7]/.test(escaped)) {
       return escaped.startsWith("x") ? String.fromCharCode(parseInt(escaped.slice(1), 16)) : String.fromCharCode(parseInt(escaped, 8))
@@ -47,7 +47,7 @@ export const parseCopyText = (text: string): Array<Array<string | null>> => {
     if (end < 0) end = text.length
     const line = text.slice(start, end)
     start = end + 1
-    rows.push(line.split("\t").map((field) => (field === "\\N" ? null : field.includes("\\") ? unescapeField(field) : field)))
+    rows.push(line.split("\t").map((field) => (field === "\\N" ? null : field.includes("\\") ? unescapeCopyField(field) : field)))
   }
   return rows
 }

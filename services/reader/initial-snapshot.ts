@@ -118,7 +118,9 @@ const readSnapshotTables = (ctx: SessionContext, initial: SnapshotState, snapsho
             table,
             keyColumns: await keyColumns(client, table),
             chunkRows: settings.snapshotChunkRows,
-            announce: (pointer) => ctx.intake.addSnapshotChunk(pointer),
+            route: (partitionKey) => ctx.routing.indexOfPartitionKey(partitionKey),
+            shards: ctx.routing.shards.length,
+            announce: (pointer, partitionKey) => ctx.intake.addSnapshotChunk(pointer, partitionKey),
             onChunk: advance
           })
         },

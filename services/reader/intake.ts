@@ -114,12 +114,15 @@ export class Intake {
     if (pending) await pending
   }
 
-  /** Adds a snapshot chunk's pointer (its rows are already in the lake); resolves once it is in the outbox. */
-  async addSnapshotChunk(pointer: SnapshotChunk): Promise<void> {
+  /**
+   * Adds a snapshot chunk's pointer (its rows are already in the lake) under the partition key of
+   * one of its rows (the chunk's rows all go to that shard); resolves once it is in the outbox.
+   */
+  async addSnapshotChunk(pointer: SnapshotChunk, partitionKey: string): Promise<void> {
     while (!this.hasCapacity()) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve))
     const data = JSON.stringify(pointer)
-    // Not a change event (like a range record); chunks spread over the shards, so they merge in parallel.
-    this.addRecord(undefined, partitionKeyFor(pointer.source.table, { chunk: pointer.id }), data, Buffer.byteLength(data))
+    // Not a change event (like a range record).
+    this.addRecord(undefined, partitionKey, data, Buffer.byteLength(data))
   }
 
   /** Lanes call this after Kinesis accepted an aggregate: room may have opened up. */

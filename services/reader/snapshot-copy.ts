@@ -5,8 +5,8 @@
  * SnapshotChunk record (a claim check for the chunk's rows). The consumer merges a chunk
  * set-wise; replay and compaction read the same objects back as op "r" events.
  *
- * A chunk is announced only after its object is written, so a pointer Kinesis accepted always
- * resolves. Reading the next chunk overlaps the upload of the previous ones (at most
+ * A chunk holds the rows of one shard (see readTableInChunks). A chunk is announced only after its
+ * object is written, so a pointer Kinesis accepted always resolves. Reading the next chunk overlaps the upload of the previous ones (at most
  * `UPLOADS_IN_FLIGHT`); pointers are announced in chunk order.
  */
 import { randomUUID } from "node:crypto"
@@ -16,7 +16,9 @@ import pg from "pg"
 import { to as copyTo } from "pg-copy-streams"
 import { SCHEMA_VERSION, snapshotChunkId, type ChunkColumn, type SnapshotChunk } from "../../contracts/change-event.ts"
 import { snapshotChunkKey } from "../../contracts/lake.ts"
-import { encodeChunk } from "../lake/snapshot-chunks.ts"
+import { decodeValue } from "../../contracts/pg-text-values.ts"
+import { encodeChunk, unescapeCopyField } from "../lake/snapshot-chunks.ts"
+import { partitionKeyFor } from "../shared/kinesis/shard-map.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 
 export const DEFAULT_CHUNK_ROWS = 100_000
@@ -36,6 +38,14 @@ export const tableColumns = async (client: pg.ClientBase, table: string): Promis
   return rows as Array<ChunkColumn>
 }
 
+/** The text of field `index` of a COPY text line (still escaped). */
+const fieldText = (line: Buffer, index: number): string => {
+  let start = 0
+  for (let i = 0; i < index; i++) start = line.indexOf(9, start) + 1
+  const end = line.indexOf(9, start)
+  return line.toString("utf8", start, end < 0 ? line.length : end)
+}
+
 export interface ChunkedReadOptions {
   readonly lake: LakeStoreShape
   readonly database: string
@@ -45,16 +55,35 @@ export interface ChunkedReadOptions {
   readonly table: string
   readonly keyColumns: ReadonlyArray<string>
   readonly chunkRows?: number
-  /** Puts a pointer on the stream (resolves once it is in the outbox). */
-  readonly announce: (pointer: SnapshotChunk) => Promise<void>
+  /** The shard (index) a partition key goes to now, and how many shards there are. */
+  readonly route: (partitionKey: string) => number
+  readonly shards: number
+  /** Puts a pointer on the stream with the partition key of one of its rows (resolves once it is in the outbox). */
+  readonly announce: (pointer: SnapshotChunk, partitionKey: string) => Promise<void>
   /** After each announced chunk: rows of the table so far. Throwing stops the read (e.g. a stop was requested). */
   readonly onChunk: (rows: number) => void
 }
 
-/** Reads the table in the caller's open snapshot transaction; returns the number of rows. */
+/** The rows of one shard waiting to become a chunk. */
+interface Pending {
+  parts: Array<Buffer>
+  rows: number
+  /** Partition key of its first row: the pointer goes where that row's changes go. */
+  partitionKey: string
+}
+
+/**
+ * Reads the table in the caller's open snapshot transaction; returns the number of rows.
+ *
+ * Rows are grouped by the shard their own partition key goes to, and each chunk's pointer goes to
+ * that shard: a row's chunk then comes before the row's later changes on one shard, in order, as
+ * its op "r" event did (a delete that carries only the key finds the row's image in the warehouse).
+ */
 export const readTableInChunks = async (client: pg.ClientBase, options: ChunkedReadOptions): Promise<number> => {
   const chunkRows = Math.max(1, options.chunkRows ?? DEFAULT_CHUNK_ROWS)
   const columns = await tableColumns(client, options.table)
+  const keyIndexes = options.keyColumns.map((key) => columns.findIndex((c) => c.name === key))
+  if (keyIndexes.some((i) => i < 0)) throw new Error(`table ${options.table}: key ${options.keyColumns.join(", ")} is not among its columns`)
   const attempt = randomUUID().slice(0, 8)
   const source = {
     db: options.database,
@@ -74,58 +103,82 @@ export const readTableInChunks = async (client: pg.ClientBase, options: ChunkedR
   const inFlight = new Set<Promise<void>>()
   let failure: unknown
 
-  const ship = (text: Buffer, rows: number) => {
+  const ship = (pending: Pending) => {
     const index = chunk++
+    const rows = pending.rows
     const key = snapshotChunkKey(options.consistentPoint, options.table, attempt, index)
-    const uploaded = encodeChunk(text).then(async (body) => {
+    const uploaded = encodeChunk(Buffer.concat(pending.parts)).then(async (body) => {
       await Effect.runPromise(options.lake.putNew(key, body, "application/gzip"))
       return body.byteLength
     })
     uploaded.catch(() => {})
     const announcedHere = queue.then(async () => {
       const bytes = await uploaded
-      await options.announce({
-        kind: "snapshot-chunk",
-        schemaVersion: SCHEMA_VERSION,
-        id: snapshotChunkId(options.consistentPoint, options.table, attempt, index),
-        source,
-        keyColumns: [...options.keyColumns],
-        columns,
-        chunk: index,
-        rows,
-        object: { bucket: options.lake.bucket, key, bytes }
-      })
+      await options.announce(
+        {
+          kind: "snapshot-chunk",
+          schemaVersion: SCHEMA_VERSION,
+          id: snapshotChunkId(options.consistentPoint, options.table, attempt, index),
+          source,
+          keyColumns: [...options.keyColumns],
+          columns,
+          chunk: index,
+          rows,
+          object: { bucket: options.lake.bucket, key, bytes }
+        },
+        pending.partitionKey
+      )
       announced += rows
       options.onChunk(announced)
     })
-    queue = announcedHere.catch((error: unknown) => {
+    const settled = announcedHere.catch((error: unknown) => {
       failure ??= error
     })
-    inFlight.add(queue)
-    void queue.then(() => inFlight.delete(queue))
+    queue = settled
+    inFlight.add(settled)
+    void settled.then(() => inFlight.delete(settled))
   }
 
+  /** The partition key of a row (its line of COPY text), as partitionKeyFor gives it for the row's event. */
+  const partitionKeyOf = (line: Buffer): string => {
+    const key: Record<string, unknown> = {}
+    keyIndexes.forEach((index, i) => {
+      const text = fieldText(line, index)
+      key[options.keyColumns[i]!] = decodeValue(columns[index]!.typeOid, text === "\\N" ? null : text.includes("\\") ? unescapeCopyField(text) : text)
+    })
+    return partitionKeyFor(options.table, key)
+  }
+  const singleShard = options.shards === 1
+
+  const pending = new Map<number, Pending>()
   const stream = client.query(copyTo(`COPY public.${quote(options.table)} (${columns.map((c) => quote(c.name)).join(", ")}) TO STDOUT`)) as unknown as Readable
-  let parts: Array<Buffer> = []
-  let rows = 0
+  let carry: Buffer | undefined
   try {
-    for await (const data of stream as AsyncIterable<Buffer>) {
+    for await (const received of stream as AsyncIterable<Buffer>) {
       if (failure) throw failure
+      const data = carry ? Buffer.concat([carry, received]) : received
+      carry = undefined
       let from = 0
-      for (let at = data.indexOf(10, from); at >= 0; at = data.indexOf(10, at + 1)) {
-        if (++rows < chunkRows) continue
-        parts.push(data.subarray(from, at + 1))
-        ship(Buffer.concat(parts), rows)
-        parts = []
-        rows = 0
+      for (let at = data.indexOf(10, from); at >= 0; at = data.indexOf(10, from)) {
+        const line = data.subarray(from, at + 1)
         from = at + 1
+        // One shard: every row goes there (only a chunk's first row needs its key).
+        const partitionKey = singleShard && pending.has(0) ? "" : partitionKeyOf(line.subarray(0, line.length - 1))
+        const shard = singleShard ? 0 : options.route(partitionKey)
+        let rows = pending.get(shard)
+        if (!rows) pending.set(shard, (rows = { parts: [], rows: 0, partitionKey }))
+        rows.parts.push(line)
+        if (++rows.rows < chunkRows) continue
+        pending.delete(shard)
+        ship(rows)
         // Backpressure: the COPY waits while enough chunks are being uploaded.
         while (inFlight.size >= UPLOADS_IN_FLIGHT && !failure) await Promise.race(inFlight)
         if (failure) throw failure
       }
-      if (from < data.length) parts.push(data.subarray(from))
+      if (from < data.length) carry = data.subarray(from)
     }
-    if (rows > 0) ship(Buffer.concat(parts), rows)
+    if (carry && carry.length > 0) throw new Error(`table ${options.table}: COPY output ended inside a row`)
+    for (const rows of [...pending.values()].sort((a, b) => (a.partitionKey < b.partitionKey ? -1 : 1))) ship(rows)
   } catch (error) {
     stream.destroy()
     await queue

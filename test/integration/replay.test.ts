@@ -62,7 +62,7 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
     await simulate(source, { seed: 22, rate: Infinity, maxTransactions: 150, mix: DEFAULT_MIX })
     await pipeline.caughtUp(120_000)
     final = await dumpOf(env.WAREHOUSE_DATABASE_URL!)
-    await waitLakeHolds(lakeOf(env), (await readWholeStream(env)).map((r) => r.record.id), 120_000)
+    await waitLakeHolds(lakeOf(env), (await readWholeStream(env, { chunks: true })).map((r) => r.record.id), 120_000)
   }, 300_000) // two workloads through the pipeline and the lake: minutes on a busy 2-core machine
 
   afterAll(async () => {
