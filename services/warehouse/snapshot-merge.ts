@@ -86,19 +86,24 @@ export const FACT_DERIVATIONS: Readonly<Record<FactTable, Readonly<Record<string
 }
 
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`
 
-/** SQL of a fact column's JSON value from the image `i` (the row path maps the image the same way). */
-const derive = ([from, how]: Derivation): string => {
-  const text = `(i.image ->> ${literal(from)})`
+/**
+ * SQL of a fact column from the staged row `t`, cast to the fact column's type. The row path
+ * casts the image's JSON value (the same text, see stagingType) with the type's input function;
+ * a cast from the staged type gives the same value.
+ */
+const derive = ([from, how]: Derivation, type: string): string => {
+  const column = `t.${ident(from)}`
   switch (how) {
     case "value":
-      return `i.image -> ${literal(from)}`
+      return `${column}::${type}`
     case "date-of":
-      return `to_jsonb(split_part(regexp_replace(${text}, ' ', 'T'), 'T', 1))`
+      return `${column}::date::${type}`
     case "time-of":
-      return `to_jsonb(split_part(regexp_replace(${text}, ' ', 'T'), 'T', 2))`
+      return `${column}::time::${type}`
     case "text-date":
-      return `to_jsonb(${text})`
+      return `${column}::date::${type}`
   }
 }
 
@@ -124,7 +129,7 @@ export const setWiseCheck = (pointer: SnapshotChunk): { readonly reason: string 
     if (i === undefined) return { reason: `column ${name} is missing` }
     const fits = typeFits(kind, pointer.columns[i]!)
     if (fits === false) return { reason: `column ${name} is ${pointer.columns[i]!.typeName}, not what the warehouse's ${kind} column takes as it is` }
-    if (fits !== true) checks.push(`c${i} !~ ${literal(fits)}`)
+    if (fits !== true) checks.push(`t.${ident(name)}::text !~ ${literal(fits)}`)
   }
   return { valueChecks: checks }
 }
@@ -147,16 +152,33 @@ const typeFits = (kind: ColumnKind, column: ChunkColumn): boolean | string => {
   }
 }
 
-/** SQL of a column's lossless JSON value from its COPY text `c<i>` (decodeValue's rules). */
-const jsonValue = (column: ChunkColumn, i: number): string => {
-  const c = `c${i}`
+/**
+ * How a column is staged so that `to_jsonb` of the staged row gives decodeValue's value: integers,
+ * booleans and timestamps typed (JSON number, boolean, ISO text with "T" and PostgreSQL's digits),
+ * everything decodeValue keeps as text (numeric, int8, date, text, enums…) as text. The types
+ * decodeValue converts otherwise are staged as text and overridden (jsonOverride).
+ */
+const stagingType = (column: ChunkColumn): string => {
   switch (column.typeOid) {
     case PgType.int2:
+      return "smallint"
     case PgType.int4:
+      return "integer"
+    case PgType.bool:
+      return "boolean"
+    case PgType.timestamp:
+      return "timestamp"
+    default:
+      return "text"
+  }
+}
+
+/** SQL of the lossless JSON value of a column staged as text whose value is not its text (decodeValue's rules); undefined: to_jsonb is right. */
+const jsonOverride = (column: ChunkColumn): string | undefined => {
+  const c = `t.${ident(column.name)}`
+  switch (column.typeOid) {
     case PgType.oid:
       return `${c}::bigint`
-    case PgType.bool:
-      return `(${c} = 't')`
     case PgType.float4:
     case PgType.float8:
       return `CASE WHEN ${c} IN ('NaN', 'Infinity', '-Infinity') THEN to_jsonb(${c}) ELSE to_jsonb(${c}::float8) END`
@@ -164,29 +186,33 @@ const jsonValue = (column: ChunkColumn, i: number): string => {
     case PgType.jsonb:
       return `${c}::jsonb`
     case PgType.bytea:
-      return `CASE WHEN ${c} LIKE '\\x%' THEN translate(encode(decode(substr(${c}, 3), 'hex'), 'base64'), E'\\n', '') END`
-    case PgType.timestamp:
-      return `regexp_replace(${c}, ' ', 'T')`
+      return `translate(encode(decode(substr(${c}, 3), 'hex'), 'base64'), E'\\n', '')`
     case PgType.timestamptz:
       return `CASE WHEN ${c} ~ '^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}(\\.\\d+)?[+-]\\d{2}(:\\d{2}){0,2}$' AND (${c}::timestamptz AT TIME ZONE 'UTC') < '10000-01-01'
          THEN to_char(${c}::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || coalesce(substring(${c} from '\\.\\d+'), '') || 'Z' ELSE ${c} END`
     default:
-      return c
+      return undefined
   }
 }
 
-/** Values that decodeValue would not turn into what jsonValue gives (bytea in the escape format): not set-wise. */
+/** Values whose staged form would not give decodeValue's: not set-wise (bytea in the escape format; timestamps PostgreSQL prints as JSON otherwise). */
 const unsupportedValues = (columns: ReadonlyArray<ChunkColumn>): Array<string> =>
-  columns.flatMap((column, i) => (column.typeOid === PgType.bytea ? [`c${i} NOT LIKE '\\x%'`] : []))
+  columns.flatMap((column) => {
+    const c = `t.${ident(column.name)}`
+    if (column.typeOid === PgType.bytea) return [`left(${c}, 2) <> '\\x'`]
+    if (column.typeOid === PgType.timestamp) return [`NOT isfinite(${c})`, `${c} < '0001-01-01'`, `${c} >= '10000-01-01'`]
+    return []
+  })
 
-/** jsonb_build_object takes at most 100 arguments: wide rows are built in parts. */
+/** The image: the staged row as JSON, with the overridden columns (jsonb_build_object takes at most 100 arguments). */
 const imageSql = (columns: ReadonlyArray<ChunkColumn>): string => {
-  const parts: Array<string> = []
-  for (let start = 0; start < columns.length; start += 40) {
-    const pairs = columns.slice(start, start + 40).map((column, j) => `${literal(column.name)}, ${jsonValue(column, start + j)}`)
-    parts.push(`jsonb_build_object(${pairs.join(", ")})`)
-  }
-  return parts.length === 0 ? "'{}'::jsonb" : parts.join(" || ")
+  const pairs = columns.flatMap((column) => {
+    const value = jsonOverride(column)
+    return value === undefined ? [] : [`${literal(column.name)}, ${value}`]
+  })
+  const parts = ["to_jsonb(t)"]
+  for (let start = 0; start < pairs.length; start += 40) parts.push(`jsonb_build_object(${pairs.slice(start, start + 40).join(", ")})`)
+  return parts.join(" || ")
 }
 
 const DIMENSION_COLUMNS = (dim: keyof typeof STAR_SCHEMA) => [...dimensionAttributes(dim as never), "source_lsn", "is_deleted"]
@@ -206,7 +232,6 @@ export const mergeSnapshotChunk = async (
   const table = pointer.source.table as TotesysTable
   const fact = factOf(table)
   const lsn = pointer.source.commitLsn
-  const keyIndex = pointer.columns.findIndex((c) => c.name === PRIMARY_KEYS[table])
   await client.query("BEGIN")
   try {
     // A fact table's rows touch only their own mirror rows and facts (shared lock, like an ordinary
@@ -218,7 +243,7 @@ export const mergeSnapshotChunk = async (
       [table]
     )
     if (state.rows[0].decided) return await rowPath(client, `${table} is paused or has schema decisions`)
-    await client.query(`CREATE TEMP TABLE totes_chunk (${pointer.columns.map((_, i) => `c${i} text`).join(", ")}) ON COMMIT DROP`)
+    await client.query(`CREATE TEMP TABLE totes_chunk (${pointer.columns.map((c) => `${ident(c.name)} ${stagingType(c)}`).join(", ")}) ON COMMIT DROP`)
     await pipeline(
       (async function* () {
         yield copyText
@@ -227,59 +252,63 @@ export const mergeSnapshotChunk = async (
     )
     const failing = [...check.valueChecks, ...unsupportedValues(pointer.columns)]
     if (failing.length > 0) {
-      const bad = await client.query(`SELECT EXISTS (SELECT 1 FROM totes_chunk WHERE ${failing.join(" OR ")}) AS bad`)
+      const bad = await client.query(`SELECT EXISTS (SELECT 1 FROM totes_chunk t WHERE ${failing.join(" OR ")}) AS bad`)
       if (bad.rows[0].bad) return await rowPath(client, "a value needs the schema check")
     }
-    const images = await client.query(
-      `CREATE TEMP TABLE totes_chunk_rows ON COMMIT DROP AS
-       SELECT c${keyIndex}::bigint AS key_id, ${imageSql(pointer.columns)} AS image FROM totes_chunk`
-    )
-    const rows = images.rowCount ?? 0
-    const eventId = `${literal(`${lsn}:snapshot:${table}:`)} || i.key_id`
+    const key = `t.${ident(PRIMARY_KEYS[table])}`
+    const eventId = `${literal(`${lsn}:snapshot:${table}:`)} || ${key}`
 
+    let factTypes = new Map<string, string>()
     if (fact) {
+      factTypes = new Map(
+        (
+          await client.query(
+            `SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+            [`${s}.${fact}`]
+          )
+        ).rows.map((r) => [r.attname as string, r.type as string])
+      )
       // Every date and dimension key a fact row references exists before it (apply.ts's order).
       const derivations = FACT_DERIVATIONS[fact]
-      const dateOf = (column: string) => `(${derive(derivations[column]!)}) #>> '{}'`
+      const dates = FACT_DATE_COLUMNS[fact].map((column) => derive(derivations[column]!, "date"))
       await client.query(
-        `SELECT ${p}.extend_dim_date(min(d)::date, max(d)::date) FROM (
-           SELECT unnest(ARRAY[${FACT_DATE_COLUMNS[fact].map(dateOf).join(", ")}]) AS d FROM totes_chunk_rows i
-         ) x HAVING min(d) IS NOT NULL`
+        `SELECT ${p}.extend_dim_date(first, last) FROM (
+           SELECT LEAST(${dates.map((d) => `min(${d})`).join(", ")}) AS first, GREATEST(${dates.map((d) => `max(${d})`).join(", ")}) AS last FROM totes_chunk t
+         ) x WHERE first IS NOT NULL`
       )
       const references = new Map<string, Array<string>>()
-      for (const [column, dim] of FACT_REFERENCES[fact]) references.set(dim, [...(references.get(dim) ?? []), derivations[column]![0]])
+      for (const [column, dim] of FACT_REFERENCES[fact]) references.set(dim, [...(references.get(dim) ?? []), derive(derivations[column]!, "integer")])
       for (const dim of Object.keys(STAR_SCHEMA).filter((d) => references.has(d))) {
-        const key = STAR_SCHEMA[dim as keyof typeof STAR_SCHEMA].key
-        const keys = references.get(dim)!.map((from) => `(i.image ->> ${literal(from)})::integer`)
+        const dimKey = STAR_SCHEMA[dim as keyof typeof STAR_SCHEMA].key
+        const keys = references.get(dim)!.map((k) => `SELECT DISTINCT ${k} AS k FROM totes_chunk t`).join(" UNION ")
         await client.query(
-          `INSERT INTO ${s}.${dim} (${key})
-           SELECT DISTINCT k FROM totes_chunk_rows i, unnest(ARRAY[${keys.join(", ")}]) AS k WHERE k IS NOT NULL ORDER BY k
-           ON CONFLICT (${key}) DO NOTHING`
+          `INSERT INTO ${s}.${dim} (${dimKey}) SELECT k FROM (${keys}) r WHERE k IS NOT NULL ORDER BY k ON CONFLICT (${dimKey}) DO NOTHING`
         )
       }
     }
 
     const mirror = await client.query(
       `INSERT INTO ${p}.mirror AS m (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
-       SELECT $1, i.key_id, i.image, $2::pg_lsn, -1, false, ${eventId} FROM totes_chunk_rows i ORDER BY i.key_id
+       SELECT $1, ${key}, ${imageSql(pointer.columns)}, $2::pg_lsn, -1, false, ${eventId} FROM totes_chunk t ORDER BY ${key}
        ON CONFLICT (table_name, key_id) DO UPDATE
        SET image = excluded.image, source_lsn = excluded.source_lsn, source_seq = excluded.source_seq,
            deleted = excluded.deleted, event_id = excluded.event_id, updated_at = now()
        WHERE (excluded.source_lsn, excluded.source_seq) > (m.source_lsn, m.source_seq)`,
       [table, lsn]
     )
+    const rows = (await client.query("SELECT count(*)::int AS n FROM totes_chunk")).rows[0].n as number
 
     let dimensionRows = 0
     for (const { dim, via } of DIM_DEPENDENCIES[table]) {
-      const { key } = STAR_SCHEMA[dim]
+      const dimKey = STAR_SCHEMA[dim].key
       const tracked = DIMENSION_COLUMNS(dim)
       const result = await client.query(
-        `INSERT INTO ${s}.${dim} AS d (${key}, ${tracked.join(", ")}, updated_at)
-         SELECT v.${key}, ${tracked.map((c) => `v.${c}`).join(", ")}, now()
+        `INSERT INTO ${s}.${dim} AS d (${dimKey}, ${tracked.join(", ")}, updated_at)
+         SELECT v.${dimKey}, ${tracked.map((c) => `v.${c}`).join(", ")}, now()
          FROM ${p}.${dim}_source v
-         WHERE v.${via === "key" ? key : "parent_id"} IN (SELECT key_id FROM totes_chunk_rows)
-         ORDER BY v.${key}
-         ON CONFLICT (${key}) DO UPDATE
+         WHERE v.${via === "key" ? dimKey : "parent_id"} IN (SELECT ${key} FROM totes_chunk t)
+         ORDER BY v.${dimKey}
+         ON CONFLICT (${dimKey}) DO UPDATE
          SET ${tracked.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
          WHERE (${tracked.map((c) => `d.${c}`).join(", ")}) IS DISTINCT FROM (${tracked.map((c) => `excluded.${c}`).join(", ")})`
       )
@@ -289,27 +318,31 @@ export const mergeSnapshotChunk = async (
     let factRows = 0
     if (fact) {
       const derivations = FACT_DERIVATIONS[fact]
+      const typeOf = (column: string) => {
+        const type = factTypes.get(column)
+        if (!type) throw new Error(`${fact} has no column ${column}`)
+        return type
+      }
       const columns = [...FACT_COLUMNS[fact], "source_seq", "change_op", "event_id", "source_lsn", "source_committed_at"]
-      const pairs = [
-        ...FACT_COLUMNS[fact].map((column) => (column === FACT_KEYS[fact] ? `${literal(column)}, i.key_id` : `${literal(column)}, ${derive(derivations[column]!)}`)),
-        `'source_seq', -1`,
-        `'change_op', 'r'`,
-        `'event_id', ${eventId}`,
-        `'source_lsn', $1::text`,
-        `'source_committed_at', $2::text`
+      const values = [
+        ...FACT_COLUMNS[fact].map((column) => derive(column === FACT_KEYS[fact] ? [PRIMARY_KEYS[table], "value"] : derivations[column]!, typeOf(column))),
+        "-1",
+        "'r'",
+        eventId,
+        "$1::pg_lsn",
+        "$2::timestamptz"
       ]
       const inserted = await client.query(
         `INSERT INTO ${s}.${fact} (${columns.join(", ")})
-         SELECT ${columns.map((c) => `f.${c}`).join(", ")}
-         FROM totes_chunk_rows i, jsonb_populate_record(NULL::${s}.${fact}, jsonb_build_object(${pairs.join(", ")})) f
-         ORDER BY f.event_id
+         SELECT ${values.join(", ")} FROM totes_chunk t
+         ORDER BY ${FACT_COLUMNS[fact].length + 3}
          ON CONFLICT (event_id) DO NOTHING`,
         [lsn, pointer.source.committedAt]
       )
       factRows = inserted.rowCount ?? 0
       if (state.rows[0].truncated) {
         await client.query(
-          `SELECT ${p}.reconcile_truncations($1, $2, $3, $4::text[], $5::pg_lsn, -1, (SELECT array_agg(key_id::integer) FROM totes_chunk_rows))`,
+          `SELECT ${p}.reconcile_truncations($1, $2, $3, $4::text[], $5::pg_lsn, -1, (SELECT array_agg(${key}::integer) FROM totes_chunk t))`,
           [fact, table, FACT_KEYS[fact], FACT_COLUMNS[fact], lsn]
         )
       }
