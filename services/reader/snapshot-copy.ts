@@ -16,7 +16,7 @@ import pg from "pg"
 import { to as copyTo } from "pg-copy-streams"
 import { SCHEMA_VERSION, snapshotChunkId, type ChunkColumn, type SnapshotChunk } from "../../contracts/change-event.ts"
 import { snapshotChunkKey } from "../../contracts/lake.ts"
-import { decodeValue } from "../../contracts/pg-text-values.ts"
+import { decodeValue, PgType } from "../../contracts/pg-text-values.ts"
 import { encodeChunk, unescapeCopyField } from "../lake/snapshot-chunks.ts"
 import { partitionKeyFor } from "../shared/kinesis/shard-map.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
@@ -139,8 +139,11 @@ export const readTableInChunks = async (client: pg.ClientBase, options: ChunkedR
     void settled.then(() => inFlight.delete(settled))
   }
 
+  // An integer key's text is its value's text: the partition key without decoding (the usual case).
+  const integerKey = keyIndexes.length === 1 && [PgType.int2, PgType.int4, PgType.int8].includes(columns[keyIndexes[0]!]!.typeOid as 21)
   /** The partition key of a row (its line of COPY text), as partitionKeyFor gives it for the row's event. */
   const partitionKeyOf = (line: Buffer): string => {
+    if (integerKey) return `${options.table}:${fieldText(line, keyIndexes[0]!)}`
     const key: Record<string, unknown> = {}
     keyIndexes.forEach((index, i) => {
       const text = fieldText(line, index)

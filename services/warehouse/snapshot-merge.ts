@@ -107,7 +107,6 @@ const derive = ([from, how]: Derivation, type: string): string => {
   }
 }
 
-const TIMESTAMP_TEXT = "^\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?$"
 const DATE_TEXT = "^\\d{4}-\\d{2}-\\d{2}$"
 /** numeric(10,2) as the schema check takes it: at most 8 integer digits and 2 decimals (trailing zeros aside). */
 const MONEY_TEXT = "^-?0*\\d{1,8}(\\.\\d{1,2}0*)?$"
@@ -144,7 +143,8 @@ const typeFits = (kind: ColumnKind, column: ChunkColumn): boolean | string => {
     case "text":
       return column.category === "S" || column.category === "E"
     case "timestamp":
-      return column.typeOid === PgType.timestamp ? TIMESTAMP_TEXT : false
+      // A finite timestamp of years 1–9999 always prints in the schema check's form (unsupportedValues checks the range).
+      return column.typeOid === PgType.timestamp
     case "date":
       return column.typeOid === PgType.date || column.category === "S" ? DATE_TEXT : false
     case "bool":
@@ -226,51 +226,63 @@ export const mergeSnapshotChunk = async (
   copyText: Uint8Array,
   options: WarehouseSchemas = {}
 ): Promise<ChunkMerge> => {
+  try {
+    return await merge(client, pointer, copyText, options)
+  } finally {
+    await client.query("DROP TABLE IF EXISTS pg_temp.totes_chunk").catch(() => {})
+  }
+}
+
+const merge = async (client: pg.ClientBase, pointer: SnapshotChunk, copyText: Uint8Array, options: WarehouseSchemas): Promise<ChunkMerge> => {
   const check = setWiseCheck(pointer)
   if ("reason" in check) return { _tag: "RowPath", reason: check.reason }
   const { s, p, pipelineSchema } = resolveSchemas(options)
   const table = pointer.source.table as TotesysTable
   const fact = factOf(table)
   const lsn = pointer.source.commitLsn
-  await client.query("BEGIN")
-  try {
-    // A fact table's rows touch only their own mirror rows and facts (shared lock, like an ordinary
-    // batch); any other table feeds dimensions read across rows: alone (apply.ts, needsExclusiveApply).
-    await client.query(fact ? "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))" : "SELECT pg_advisory_xact_lock($1, hashtext($2))", [APPLY_LOCK, pipelineSchema])
-    const state = await client.query(
-      `SELECT EXISTS (SELECT 1 FROM ${p}.paused_table WHERE table_name = $1) OR EXISTS (SELECT 1 FROM ${p}.column_decision WHERE table_name = $1) AS decided,
-              EXISTS (SELECT 1 FROM ${p}.truncation WHERE table_name = $1) AS truncated`,
-      [table]
-    )
-    if (state.rows[0].decided) return await rowPath(client, `${table} is paused or has schema decisions`)
-    await client.query(`CREATE TEMP TABLE totes_chunk (${pointer.columns.map((c) => `${ident(c.name)} ${stagingType(c)}`).join(", ")}) ON COMMIT DROP`)
-    await pipeline(
-      (async function* () {
-        yield copyText
-      })(),
-      client.query(copyFrom("COPY totes_chunk FROM STDIN")) as unknown as Writable
-    )
-    const failing = [...check.valueChecks, ...unsupportedValues(pointer.columns)]
-    if (failing.length > 0) {
-      const bad = await client.query(`SELECT EXISTS (SELECT 1 FROM totes_chunk t WHERE ${failing.join(" OR ")}) AS bad`)
-      if (bad.rows[0].bad) return await rowPath(client, "a value needs the schema check")
-    }
-    const key = `t.${ident(PRIMARY_KEYS[table])}`
-    const eventId = `${literal(`${lsn}:snapshot:${table}:`)} || ${key}`
-
-    let factTypes = new Map<string, string>()
-    if (fact) {
-      factTypes = new Map(
-        (
-          await client.query(
-            `SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
-            [`${s}.${fact}`]
-          )
-        ).rows.map((r) => [r.attname as string, r.type as string])
+  const lock = fact ? "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))" : "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+  const key = `t.${ident(PRIMARY_KEYS[table])}`
+  const eventId = `${literal(`${lsn}:snapshot:${table}:`)} || ${key}`
+  const decided = async () =>
+    (
+      await client.query(
+        `SELECT EXISTS (SELECT 1 FROM ${p}.paused_table WHERE table_name = $1) OR EXISTS (SELECT 1 FROM ${p}.column_decision WHERE table_name = $1) AS decided,
+                EXISTS (SELECT 1 FROM ${p}.truncation WHERE table_name = $1) AS truncated`,
+        [table]
       )
-      // Every date and dimension key a fact row references exists before it (apply.ts's order).
-      const derivations = FACT_DERIVATIONS[fact]
-      const dates = FACT_DATE_COLUMNS[fact].map((column) => derive(derivations[column]!, "date"))
+    ).rows[0] as { decided: boolean; truncated: boolean }
+  // Staged for the session, read by the two transactions below; dropped when done.
+  await client.query("DROP TABLE IF EXISTS pg_temp.totes_chunk")
+  await client.query(`CREATE TEMP TABLE totes_chunk (${pointer.columns.map((c) => `${ident(c.name)} ${stagingType(c)}`).join(", ")})`)
+  await pipeline(
+    (async function* () {
+      yield copyText
+    })(),
+    client.query(copyFrom("COPY totes_chunk FROM STDIN")) as unknown as Writable
+  )
+  const failing = [...check.valueChecks, ...unsupportedValues(pointer.columns)]
+  if (failing.length > 0) {
+    const bad = await client.query(`SELECT EXISTS (SELECT 1 FROM totes_chunk t WHERE ${failing.join(" OR ")}) AS bad`)
+    if (bad.rows[0].bad) return { _tag: "RowPath", reason: "a value needs the schema check" }
+  }
+  if ((await decided()).decided) return { _tag: "RowPath", reason: `${table} is paused or has schema decisions` }
+
+  let factTypes = new Map<string, string>()
+  if (fact) {
+    factTypes = new Map(
+      (
+        await client.query(
+          `SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+          [`${s}.${fact}`]
+        )
+      ).rows.map((r) => [r.attname as string, r.type as string])
+    )
+    // Every date and dimension key a fact row references exists before it (apply.ts's order). In a
+    // short transaction of their own: rows other chunks need too are not held until a long merge ends.
+    const derivations = FACT_DERIVATIONS[fact]
+    const dates = FACT_DATE_COLUMNS[fact].map((column) => derive(derivations[column]!, "date"))
+    await inTransaction(client, async () => {
+      await client.query(lock, [APPLY_LOCK, pipelineSchema])
       await client.query(
         `SELECT ${p}.extend_dim_date(first, last) FROM (
            SELECT LEAST(${dates.map((d) => `min(${d})`).join(", ")}) AS first, GREATEST(${dates.map((d) => `max(${d})`).join(", ")}) AS last FROM totes_chunk t
@@ -281,12 +293,18 @@ export const mergeSnapshotChunk = async (
       for (const dim of Object.keys(STAR_SCHEMA).filter((d) => references.has(d))) {
         const dimKey = STAR_SCHEMA[dim as keyof typeof STAR_SCHEMA].key
         const keys = references.get(dim)!.map((k) => `SELECT DISTINCT ${k} AS k FROM totes_chunk t`).join(" UNION ")
-        await client.query(
-          `INSERT INTO ${s}.${dim} (${dimKey}) SELECT k FROM (${keys}) r WHERE k IS NOT NULL ORDER BY k ON CONFLICT (${dimKey}) DO NOTHING`
-        )
+        await client.query(`INSERT INTO ${s}.${dim} (${dimKey}) SELECT k FROM (${keys}) r WHERE k IS NOT NULL ORDER BY k ON CONFLICT (${dimKey}) DO NOTHING`)
       }
-    }
+    })
+  }
 
+  await client.query("BEGIN")
+  try {
+    // A fact table's rows touch only their own mirror rows and facts (shared lock, like an ordinary
+    // batch); any other table feeds dimensions read across rows: alone (apply.ts, needsExclusiveApply).
+    await client.query(lock, [APPLY_LOCK, pipelineSchema])
+    const state = await decided()
+    if (state.decided) return await rowPath(client, `${table} is paused or has schema decisions`)
     const mirror = await client.query(
       `INSERT INTO ${p}.mirror AS m (table_name, key_id, image, source_lsn, source_seq, deleted, event_id)
        SELECT $1, ${key}, ${imageSql(pointer.columns)}, $2::pg_lsn, -1, false, ${eventId} FROM totes_chunk t ORDER BY ${key}
@@ -340,7 +358,7 @@ export const mergeSnapshotChunk = async (
         [lsn, pointer.source.committedAt]
       )
       factRows = inserted.rowCount ?? 0
-      if (state.rows[0].truncated) {
+      if (state.truncated) {
         await client.query(
           `SELECT ${p}.reconcile_truncations($1, $2, $3, $4::text[], $5::pg_lsn, -1, (SELECT array_agg(${key}::integer) FROM totes_chunk t))`,
           [fact, table, FACT_KEYS[fact], FACT_COLUMNS[fact], lsn]
@@ -349,6 +367,17 @@ export const mergeSnapshotChunk = async (
     }
     await client.query("COMMIT")
     return { _tag: "Merged", rows, mirrorRows: mirror.rowCount ?? 0, factRows, dimensionRows }
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {})
+    throw error
+  }
+}
+
+const inTransaction = async (client: pg.ClientBase, body: () => Promise<void>) => {
+  await client.query("BEGIN")
+  try {
+    await body()
+    await client.query("COMMIT")
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {})
     throw error
