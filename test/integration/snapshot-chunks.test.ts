@@ -207,4 +207,24 @@ describe("bulk initial snapshot: COPY chunks in the lake, merged set-wise", () =
     await pool.end()
     await client.end()
   })
+
+  it("a chunk of a paused table takes the row path: its rows are parked as the change events they stand for", async () => {
+    const { url, client } = await newWarehouse()
+    const pool = new pg.Pool({ connectionString: url, max: 2, pipeline: true } as pg.PoolConfig)
+    await client.query(
+      `INSERT INTO totes.paused_table (table_name, column_name, problem, detail, first_event_id, first_lsn, first_seq, first_committed_at)
+       VALUES ('payment', 'paid', 'type', 'paused by the test', 'x', '0/1', 0, now())`
+    )
+    const chunk = chunks.find((c) => c.pointer.source.table === "payment")!
+    const outcome = await processKinesisEvent(
+      { pool, lake, stream: "stream" },
+      { Records: [toLambdaRecord("stream", "eu-west-2", "shardId-000000000000", { SequenceNumber: "1", PartitionKey: chunk.partitionKey, Data: Buffer.from(JSON.stringify(chunk.pointer)) })] }
+    )
+    expect(outcome.response.batchItemFailures).toEqual([])
+    const parked = await client.query("SELECT event_id FROM totes.parked_event WHERE table_name = 'payment' ORDER BY event_id")
+    expect(parked.rows.map((r) => r.event_id)).toEqual(chunkEvents(chunk.pointer, chunk.text).map((e) => e.id).sort())
+    expect((await client.query("SELECT count(*)::int AS n FROM fact_payment")).rows[0].n).toBe(0)
+    await pool.end()
+    await client.end()
+  })
 })
