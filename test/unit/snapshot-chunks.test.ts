@@ -9,6 +9,8 @@ import { PgType } from "../../contracts/pg-text-values.ts"
 import { chunkEvents, parseCopyText } from "../../services/lake/snapshot-chunks.ts"
 import { FACT_COLUMNS, FACT_SOURCES, splitTimestamp, toFactRow, type FactTable, type RowChange } from "../../services/warehouse/projection.ts"
 import { FACT_DERIVATIONS, setWiseCheck } from "../../services/warehouse/snapshot-merge.ts"
+import { renderDashboard } from "../../tools/dev/dashboard.ts"
+import { pipelineStatus } from "../fixtures/status.ts"
 
 const column = (name: string, typeOid: number, category = "N", typeName = "integer"): ChunkColumn => ({ name, typeOid, typeName, category })
 
@@ -126,7 +128,17 @@ describe("when a chunk takes the set-wise path", () => {
   })
 })
 
-describe("snapshot progress in totes status", () => {
+describe("snapshot progress in totes status and the dashboard", () => {
+  it("the dashboard shows a line per table while the snapshot runs, none after", () => {
+    const startedAt = "2026-11-27T09:59:50.000Z"
+    const progress = [{ table: "sales_order", rows: 100_000, estimatedRows: 400_000, startedAt, updatedAt: startedAt, done: false }]
+    const figures = { published: 0, applied: 0, deadLettered: 0, warehouseRetries: 0, publishRetries: 0, lakeObjects: 0, lakeBytes: 0, replicationLagBytes: null, latencies: [], latenciesSeen: 0, history: [] }
+    const input = (status: ReturnType<typeof pipelineStatus>) => ({ startedAt: 0, figures, status, simulated: { transactions: 0, rowChanges: 0 }, lake: undefined, errors: [], envPath: ".env" })
+    const running = renderDashboard(input(pipelineStatus({ snapshot: { consistentPoint: "0/3000000", createdAt: startedAt, tablesDone: [], complete: false, progress } })), Date.parse("2026-11-27T10:00:00.000Z"))
+    expect(running.filter((line) => line.includes("snapshot"))).toEqual(["  snapshot sales_order: 100,000 of ~400,000 rows, 10,000 rows/s, ETA 30.0 s"])
+    expect(renderDashboard(input(pipelineStatus()), Date.parse("2026-11-27T10:00:00.000Z")).filter((line) => line.includes("snapshot"))).toEqual([])
+  })
+
   it("rows, rows/s and the ETA from the estimate while a table runs; its time and rate once done", () => {
     const startedAt = "2026-01-01T00:00:00.000Z"
     expect(describeSnapshotProgress({ table: "sales_order", rows: 250_000, estimatedRows: 1_000_000, startedAt, updatedAt: startedAt, done: false }, Date.parse(startedAt) + 5_000)).toBe(
