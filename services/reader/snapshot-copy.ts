@@ -25,6 +25,9 @@ export const DEFAULT_CHUNK_ROWS = 100_000
 
 const UPLOADS_IN_FLIGHT = 2
 
+/** The rows held for chunks being filled (one per shard), at most. */
+const MAX_PENDING_BYTES = 64 * 1024 * 1024
+
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`
 
 /** The table's columns in their order (what `SELECT *` and `COPY table` give), with their types. */
@@ -68,6 +71,7 @@ export interface ChunkedReadOptions {
 interface Pending {
   parts: Array<Buffer>
   rows: number
+  bytes: number
   /** Partition key of its first row: the pointer goes where that row's changes go. */
   partitionKey: string
 }
@@ -154,6 +158,7 @@ export const readTableInChunks = async (client: pg.ClientBase, options: ChunkedR
   const singleShard = options.shards === 1
 
   const pending = new Map<number, Pending>()
+  let pendingBytes = 0
   const stream = client.query(copyTo(`COPY public.${quote(options.table)} (${columns.map((c) => quote(c.name)).join(", ")}) TO STDOUT`)) as unknown as Readable
   let carry: Buffer | undefined
   try {
@@ -169,11 +174,17 @@ export const readTableInChunks = async (client: pg.ClientBase, options: ChunkedR
         const partitionKey = singleShard && pending.has(0) ? "" : partitionKeyOf(line.subarray(0, line.length - 1))
         const shard = singleShard ? 0 : options.route(partitionKey)
         let rows = pending.get(shard)
-        if (!rows) pending.set(shard, (rows = { parts: [], rows: 0, partitionKey }))
+        if (!rows) pending.set(shard, (rows = { parts: [], rows: 0, bytes: 0, partitionKey }))
         rows.parts.push(line)
-        if (++rows.rows < chunkRows) continue
-        pending.delete(shard)
-        ship(rows)
+        rows.bytes += line.length
+        pendingBytes += line.length
+        let full: Pending | undefined = ++rows.rows >= chunkRows ? rows : undefined
+        // Many shards: the chunks being filled together stay under a memory bound (the largest goes early).
+        if (!full && pendingBytes > MAX_PENDING_BYTES) full = [...pending.values()].reduce((a, b) => (a.bytes >= b.bytes ? a : b))
+        if (!full) continue
+        for (const [index, candidate] of pending) if (candidate === full) pending.delete(index)
+        pendingBytes -= full.bytes
+        ship(full)
         // Backpressure: the COPY waits while enough chunks are being uploaded.
         while (inFlight.size >= UPLOADS_IN_FLIGHT && !failure) await Promise.race(inFlight)
         if (failure) throw failure
