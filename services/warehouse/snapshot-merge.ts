@@ -1,16 +1,17 @@
 /**
  * Merges one initial-snapshot chunk (a SnapshotChunk record and its rows, COPY text format) into
- * the warehouse set-wise, in one transaction, with exactly the result the chunk's op "r" change
- * events give through apply.ts:
+ * the warehouse set-wise, with exactly the result the chunk's op "r" change events give through
+ * apply.ts:
  *
- *   COPY the rows into a temporary table (text columns) → each row's image, built in SQL with the
- *   reader's value rules (contracts/pg-text-values.ts) → dates and placeholder dimensions → the
- *   mirror, under the same position guard (a row the warehouse already holds at a newer position
- *   is left alone) → the dimensions the rows feed, recomputed → one fact row per row ('r', unique
- *   by event id, so a chunk merged twice adds nothing) → truncation rows re-derived if the table
- *   was ever truncated.
+ *   COPY the rows into a temporary table, typed so that `to_jsonb` of a staged row is the row's
+ *   image by the reader's value rules (contracts/pg-text-values.ts) → in a short transaction, the
+ *   dates and placeholder dimensions the fact rows will reference → in one transaction, the mirror
+ *   under the same position guard (a row the warehouse already holds at a newer position is left
+ *   alone), the dimensions the rows feed, recomputed, one fact row per row ('r', unique by event
+ *   id, so a chunk merged twice adds nothing) and the truncation rows re-derived if the table was
+ *   ever truncated.
  *
- * What the set-wise path does not decide itself it hands back ("row-path"): a table that is paused
+ * What the set-wise path does not decide itself it hands back ("RowPath"): a table that is paused
  * or has operator decisions, a column whose type or values would need the schema check's
  * normalisation or a pause, a key that is not the table's integer key. The caller then applies the
  * chunk's rows as change events (apply.ts), which handles all of that.
