@@ -80,6 +80,7 @@ const readSnapshotTables = (ctx: SessionContext, initial: SnapshotState, snapsho
       const estimatedRows = yield* Effect.tryPromise(() => estimateRows(client, table))
       let rows = 0
       let progressWrites: Promise<void> = Promise.resolve()
+      let lastProgressWrite = 0
       let progress = { table, rows: 0, estimatedRows, startedAt, updatedAt: startedAt, done: false } satisfies SnapshotTableProgress
       const withProgress = (p: SnapshotTableProgress): SnapshotState => ({ ...state, progress: [...(state.progress ?? []).filter((q) => q.table !== table), p] })
       /** After every batch or chunk; throws when a stop was requested (finished tables are recorded; the next start resumes the rest). */
@@ -88,8 +89,10 @@ const readSnapshotTables = (ctx: SessionContext, initial: SnapshotState, snapsho
         rows = total
         ctx.progress({ phase: "snapshot", table, rows, done: false })
         progress = { ...progress, rows, updatedAt: new Date().toISOString() }
-        // For `totes status` only (a lost write is corrected by the next one); one at a time, and
-        // awaited before the table is recorded as done, so a late one never overwrites that.
+        // For `totes status` only (a lost write is corrected by the next one): at most one a second,
+        // one at a time, awaited before the table is recorded as done (a late one never overwrites that).
+        if (Date.now() - lastProgressWrite < 1_000) return
+        lastProgressWrite = Date.now()
         const next = withProgress(progress)
         progressWrites = progressWrites.then(() => Effect.runPromise(Effect.ignore(settings.checkpoints.put(snapshotStateKey(settings.slot), next))))
       }
