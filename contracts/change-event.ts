@@ -1,7 +1,7 @@
 /**
  * The change event, version 1: the one vocabulary shared by the reader, the stream, the lake,
- * the consumer and replay. A stream record is a ChangeEvent, a Heartbeat or (written by an online
- * table repair) a RepairedRange.
+ * the consumer and replay. A stream record is a ChangeEvent, a Heartbeat, (written by an online
+ * table repair) a RepairedRange or (written by the initial snapshot) a SnapshotChunk.
  *
  * Values are lossless JSON: numeric/int8 as strings, date as `YYYY-MM-DD`, timestamp without
  * zone as ISO text without zone, timestamptz as ISO UTC (`…Z`), enums as text, json as JSON,
@@ -104,7 +104,39 @@ export const RepairedRange = Schema.Struct({
 })
 export type RepairedRange = typeof RepairedRange.Type
 
-export const StreamRecord = Schema.Union([ChangeEvent, Heartbeat, RepairedRange])
+/** One column of a snapshot chunk: its name and the source's type (OID, and as format_type names it). */
+export const ChunkColumn = Schema.Struct({
+  name: Schema.NonEmptyString,
+  typeOid: Integer,
+  typeName: Schema.String,
+  /** pg_type.typcategory ("S" string, "E" enum, "N" numeric…): an enum's OID differs per database. */
+  category: Schema.String
+})
+export type ChunkColumn = typeof ChunkColumn.Type
+
+/**
+ * Written by the initial snapshot in place of the rows of one chunk of a table (a claim check for
+ * many rows): the rows, as `COPY … TO STDOUT` wrote them (text format, gzip), are the lake object
+ * `object.key`. Each row means an op "r" change event at `source` (the slot's consistent point,
+ * index -1) with the id snapshotEventId(consistent point, table, key): reading the rows back
+ * (services/lake/snapshot-chunks.ts) gives exactly the events the row-by-row snapshot published.
+ */
+export const SnapshotChunk = Schema.Struct({
+  kind: Schema.Literal("snapshot-chunk"),
+  schemaVersion: Schema.Literal(SCHEMA_VERSION),
+  id: Schema.NonEmptyString,
+  source: Source,
+  /** The table's primary key, in order. */
+  keyColumns: Schema.Array(Schema.NonEmptyString),
+  columns: Schema.Array(ChunkColumn),
+  /** Position of the chunk in its table's reading (from 0). */
+  chunk: Integer,
+  rows: Integer,
+  object: ClaimCheck
+})
+export type SnapshotChunk = typeof SnapshotChunk.Type
+
+export const StreamRecord = Schema.Union([ChangeEvent, Heartbeat, RepairedRange, SnapshotChunk])
 export type StreamRecord = typeof StreamRecord.Type
 
 export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("EventDecodeError", {
@@ -190,6 +222,10 @@ export const repairedRangeId = (highWatermark: string, table: string, after: num
 export const snapshotEventId = (snapshotLsn: string, table: string, key: Row): string =>
   `${snapshotLsn}:snapshot:${table}:${Object.values(key).map((v) => String(v)).join(",")}`
 
+/** Id of a snapshot chunk's pointer record (`attempt`: one reading of the table; a resumed snapshot reads it again). */
+export const snapshotChunkId = (snapshotLsn: string, table: string, attempt: string, chunk: number): string =>
+  `${snapshotLsn}:snapshot-chunk:${table}:${attempt}:${chunk}`
+
 export const changeEventJsonSchema = () => Schema.toJsonSchemaDocument(StreamRecord)
 
 /** The committed contracts/change-event.schema.json, as text (for other languages and tools). */
@@ -199,7 +235,7 @@ export const changeEventJsonSchemaText = () => {
   return `${JSON.stringify(
     {
       $schema: "https://json-schema.org/draft/2020-12/schema",
-      title: "totes-cdc stream record (change event, heartbeat or repaired range), schemaVersion 1",
+      title: "totes-cdc stream record (change event, heartbeat, repaired range or snapshot chunk), schemaVersion 1",
       ...(document.schema as object),
       ...(Object.keys(definitions).length > 0 ? { $defs: definitions } : {})
     },

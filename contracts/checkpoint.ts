@@ -65,4 +65,29 @@ export interface SnapshotState {
   readonly createdAt: string
   readonly tablesDone: ReadonlyArray<string>
   readonly complete: boolean
+  /** Per table read so far in this run (for `totes status`): rows published, the planner's estimate, when it started and finished. */
+  readonly progress?: ReadonlyArray<SnapshotTableProgress>
+}
+
+export interface SnapshotTableProgress {
+  readonly table: string
+  readonly rows: number
+  readonly estimatedRows: number | null
+  readonly startedAt: string
+  readonly updatedAt: string
+  readonly done: boolean
+}
+
+const count = (n: number) => n.toLocaleString("en-GB")
+
+/** One line per table for `totes status`: rows, rows/s and, while it runs, the ETA from the estimate. */
+export const describeSnapshotProgress = (p: SnapshotTableProgress, now: number): string => {
+  const until = p.done ? Date.parse(p.updatedAt) : now
+  const seconds = Math.max(0.001, (until - Date.parse(p.startedAt)) / 1000)
+  const rate = p.rows / seconds
+  if (p.done) return `${p.table}: done, ${count(p.rows)} rows in ${seconds.toFixed(1)} s, ${count(Math.round(rate))} rows/s`
+  const left = p.estimatedRows === null ? null : Math.max(0, p.estimatedRows - p.rows)
+  const eta = left === null || rate <= 0 ? "ETA –" : `ETA ${(left / rate).toFixed(1)} s`
+  const of = p.estimatedRows === null ? "" : ` of ~${count(p.estimatedRows)}`
+  return `${p.table}: ${count(p.rows)}${of} rows, ${count(Math.round(rate))} rows/s, ${eta}`
 }

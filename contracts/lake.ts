@@ -5,6 +5,7 @@
  *   errors/YYYY/MM/DD/HH/<…>.ndjson.gz                              records that could not be delivered
  *   dead-letter/YYYY/MM/DD/HH/<shard>-<sequence>.json               records the consumer could not decode/apply, with the reason
  *   claims/<commit LSN sortable>/<event id>.json                    row images too large for one stream record
+ *   snapshots/<consistent point sortable>/<table>/<attempt>-<chunk>.copy.gz   initial-snapshot rows: COPY text format, gzip
  *   parquet/<table>/date=YYYY-MM-DD/<uuid>.parquet                  compacted events per source table and day
  *   parquet/_manifests/<run>.json                                   what one compaction run wrote
  *
@@ -28,6 +29,12 @@ export const deadLetterKey = (at: Date, id: string) => `dead-letter/${hourPath(a
 
 export const claimCheckKey = (commitLsn: string, eventId: string) =>
   `claims/${lsnSortable(commitLsn)}/${eventId.replace(/[^A-Za-z0-9:._-]/g, "_")}.json`
+
+export const SNAPSHOTS_PREFIX = "snapshots/"
+
+/** One chunk of the initial snapshot of a table (`attempt`: one reading of the table, `chunk` from 0). */
+export const snapshotChunkKey = (consistentPoint: string, table: string, attempt: string, chunk: number) =>
+  `${SNAPSHOTS_PREFIX}${lsnSortable(consistentPoint)}/${table.replace(/[^A-Za-z0-9_.-]/g, "_")}/${attempt}-${String(chunk).padStart(6, "0")}.copy.gz`
 
 /** Hour prefixes covering [from, to] for listing raw objects by time. */
 export const rawHourPrefixes = (from: Date, to: Date): Array<string> => {

@@ -112,7 +112,7 @@ export const parquetTableSpec = <L>(table: string, settings: CatalogSettings<L>)
 export const hiveFieldType = (type: JsonFieldType): string => {
   if (typeof type === "string") return type
   if ("map" in type) return `map<string,${type.map}>`
-  if ("array" in type) return `array<${type.array}>`
+  if ("array" in type) return `array<${hiveFieldType(type.array)}>`
   return `struct<${type.struct.map((f) => `${f.key.toLowerCase()}:${hiveFieldType(f.type)}`).join(",")}>`
 }
 

@@ -6,14 +6,14 @@
  *
  *   reader      Kinesis PutRecord(s)/DescribeStreamSummary/ListShards on the stream; checkpoint
  *               Get/Put/UpdateItem on its own keys (reader#…, snapshot#…); PutObject under
- *               claims/ (oversize events, claim checks).
+ *               claims/ (oversize events, claim checks) and snapshots/ (initial-snapshot chunks).
  *   consumer    (stream read actions come from SST's subscriber) checkpoint Get/Put/UpdateItem on
- *               consumer#… keys; GetObject under claims/; PutObject under dead-letter/;
+ *               consumer#… keys; GetObject under claims/ and snapshots/; PutObject under dead-letter/;
  *               SendMessage to the on-failure queue (the event source mapping sends with the
  *               function's role); GetSecretValue on the warehouse URL's secret (read at cold start).
- *   replay      List + GetObject under raw/, claims/, parquet/; checkpoint Get/Put/UpdateItem on
+ *   replay      List + GetObject under raw/, claims/, parquet/, GetObject under snapshots/; checkpoint Get/Put/UpdateItem on
  *               replay#… keys.
- *   compaction  List + GetObject under raw/, claims/; List + PutObject under parquet/.
+ *   compaction  List + GetObject under raw/, GetObject under claims/ and snapshots/; List + PutObject under parquet/.
  *   lake watermark (scheduled Lambda) List + GetObject under raw/ only: heartbeats are never
  *               claim-checked; it writes nothing (its metric goes out as EMF on stdout).
  *   firehose    Kinesis read actions on the stream; PutObject/AbortMultipartUpload under raw/
@@ -25,7 +25,7 @@
  *               dead-letter/), no writes to it, no catalog changes.
  */
 import { CHECKPOINT_KEY_PREFIXES } from "../contracts/checkpoint.ts"
-import { DEAD_LETTER_PREFIX, PARQUET_PREFIX, RAW_PREFIX } from "../contracts/lake.ts"
+import { DEAD_LETTER_PREFIX, PARQUET_PREFIX, RAW_PREFIX, SNAPSHOTS_PREFIX } from "../contracts/lake.ts"
 
 export const ERRORS_PREFIX = "errors/"
 export const CLAIMS_PREFIX = "claims/"
@@ -35,6 +35,7 @@ export const LAKE_PREFIXES = {
   errors: ERRORS_PREFIX,
   deadLetter: DEAD_LETTER_PREFIX,
   claims: CLAIMS_PREFIX,
+  snapshots: SNAPSHOTS_PREFIX,
   parquet: PARQUET_PREFIX
 } as const
 export type LakePrefix = (typeof LAKE_PREFIXES)[keyof typeof LAKE_PREFIXES]
@@ -98,7 +99,7 @@ const checkpoints = <A>(table: A, owner: CheckpointOwner): Statement<A> => ({
 export const readerStatements = <A>(arns: { readonly stream: A; readonly checkpointTable: A; readonly lake: LakeArns<A> }): Array<Statement<A>> => [
   { sid: "PublishToStream", actions: [...READER_STREAM_ACTIONS], resources: [arns.stream] },
   checkpoints(arns.checkpointTable, "reader"),
-  { sid: "WriteClaimChecks", actions: ["s3:PutObject"], resources: [arns.lake.objects(CLAIMS_PREFIX)] }
+  { sid: "WriteClaimChecks", actions: ["s3:PutObject"], resources: [arns.lake.objects(CLAIMS_PREFIX), arns.lake.objects(SNAPSHOTS_PREFIX)] }
 ]
 
 export interface ConsumerArns<A> {
@@ -111,7 +112,7 @@ export interface ConsumerArns<A> {
 
 export const consumerStatements = <A>(arns: ConsumerArns<A>): Array<Statement<A>> => [
   checkpoints(arns.checkpointTable, "consumer"),
-  { sid: "ReadClaimChecks", actions: ["s3:GetObject"], resources: [arns.lake.objects(CLAIMS_PREFIX)] },
+  { sid: "ReadClaimChecks", actions: ["s3:GetObject"], resources: [arns.lake.objects(CLAIMS_PREFIX), arns.lake.objects(SNAPSHOTS_PREFIX)] },
   { sid: "WriteDeadLetters", actions: ["s3:PutObject"], resources: [arns.lake.objects(DEAD_LETTER_PREFIX)] },
   { sid: "SendFailedBatches", actions: ["sqs:SendMessage"], resources: [arns.failureQueue] },
   { sid: "ReadWarehouseUrl", actions: ["secretsmanager:GetSecretValue"], resources: [arns.warehouseSecret] }
@@ -125,13 +126,13 @@ export const consumerEffectiveStatements = <A>(arns: ConsumerArns<A> & { readonl
 
 export const replayStatements = <A>(arns: { readonly checkpointTable: A; readonly lake: LakeArns<A> }): Array<Statement<A>> => [
   listUnder("ListLake", arns.lake, [RAW_PREFIX, CLAIMS_PREFIX, PARQUET_PREFIX]),
-  { sid: "ReadLake", actions: ["s3:GetObject"], resources: ([RAW_PREFIX, CLAIMS_PREFIX, PARQUET_PREFIX] as const).map((p) => arns.lake.objects(p)) },
+  { sid: "ReadLake", actions: ["s3:GetObject"], resources: ([RAW_PREFIX, CLAIMS_PREFIX, PARQUET_PREFIX, SNAPSHOTS_PREFIX] as const).map((p) => arns.lake.objects(p)) },
   checkpoints(arns.checkpointTable, "replay")
 ]
 
 export const compactionStatements = <A>(arns: { readonly lake: LakeArns<A> }): Array<Statement<A>> => [
   listUnder("ListLake", arns.lake, [RAW_PREFIX, PARQUET_PREFIX]),
-  { sid: "ReadRaw", actions: ["s3:GetObject"], resources: [arns.lake.objects(RAW_PREFIX), arns.lake.objects(CLAIMS_PREFIX)] },
+  { sid: "ReadRaw", actions: ["s3:GetObject"], resources: [arns.lake.objects(RAW_PREFIX), arns.lake.objects(CLAIMS_PREFIX), arns.lake.objects(SNAPSHOTS_PREFIX)] },
   { sid: "WriteParquet", actions: ["s3:PutObject"], resources: [arns.lake.objects(PARQUET_PREFIX)] }
 ]
 

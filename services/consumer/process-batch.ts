@@ -7,6 +7,8 @@
  *    counted; it never stops the shard (a corrupt aggregate is set aside whole);
  *  - claim checks (oversize events) are resolved from the lake before projection; while the lake
  *    cannot answer, the batch is retried later, nothing skipped;
+ *  - an initial-snapshot chunk (a pointer to rows in the lake) is merged set-wise before the rest
+ *    of its transaction (snapshot-chunks.ts); a lake that cannot answer retries the batch later;
  *  - the units are applied in warehouse transactions of up to `maxEventsPerTransaction` (an
  *    aggregated record carries a thousand events or more), in order; a transient failure (connection lost,
  *    server restarting, serialization, deadlock) is retried with backoff and, if it persists,
@@ -26,7 +28,11 @@ import { makeLogger } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
 import { applyRecords, type ApplyResult } from "../warehouse/apply.ts"
 import type { Violation } from "../warehouse/schema-check.ts"
-import { isTransientWarehouseError, isWarehouseUnavailable } from "../warehouse/warehouse-errors.ts"
+import { isTransientWarehouseError as isTransientApplyError, isWarehouseUnavailable } from "../warehouse/warehouse-errors.ts"
+import { applySnapshotChunk, SnapshotChunkUnavailable } from "./snapshot-chunks.ts"
+
+/** Worth retrying later: the warehouse is unavailable or in conflict, or a snapshot chunk cannot be read from the lake right now. */
+const isTransientWarehouseError = (error: unknown): boolean => isTransientApplyError(error) || error instanceof SnapshotChunkUnavailable
 
 export { isTransientWarehouseError }
 
@@ -203,6 +209,7 @@ const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisSt
         continue
       }
       outcome.applied++
+      if (value.kind === "snapshot-chunk") outcome.appliedByTable[value.source.table] = (outcome.appliedByTable[value.source.table] ?? 0) + value.rows
       if (value.kind !== "change") continue
       if (!value.source.snapshot) outcome.committedAt.push(value.source.committedAt)
       outcome.appliedByTable[value.source.table] = (outcome.appliedByTable[value.source.table] ?? 0) + 1
@@ -250,9 +257,18 @@ const applyUnits = async (
   const onError = (error: Error) => (broken ??= error)
   client.on("error", onError)
   try {
+    // Snapshot chunks first, each merged set-wise in a transaction of its own (or read back as rows).
+    const records: Array<StreamRecord> = []
+    for (const { value } of units) {
+      if (value.kind !== "snapshot-chunk") records.push(value)
+      else {
+        const chunk = await applySnapshotChunk(deps, value)
+        if ("events" in chunk) records.push(...chunk.events)
+      }
+    }
     const applied = await applyRecords(
       client,
-      units.map((u) => u.value),
+      records,
       {
         schema: deps.schema,
         pipelineSchema: deps.pipelineSchema,

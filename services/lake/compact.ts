@@ -19,6 +19,7 @@ import { parquetManifestKey, parquetObjectKey } from "../../contracts/lake.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { resolveClaimChecks } from "./claims.ts"
+import { expandSnapshotChunks } from "./snapshot-chunks.ts"
 import { readManifests, type CompactionManifest, type ManifestInput, type ManifestOutput } from "./manifest.ts"
 import { encodeEvents } from "./parquet-events.ts"
 import { writeParquetColumns, type Compression } from "./parquet-writer.ts"
@@ -91,7 +92,7 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
       chunk.push(object)
       const read = yield* readRawObject(lake, object.key)
       undecodable += read.undecodable.length
-      const { records } = yield* Effect.promise(() => resolveClaimChecks(lake, read.records))
+      const { records } = yield* Effect.promise(async () => resolveClaimChecks(lake, (await expandSnapshotChunks(lake, read.records)).records))
       let objectEvents = 0
       for (const record of records) {
         if (record.kind !== "change") continue

@@ -19,7 +19,7 @@ export type JsonFieldType =
   | "bigint"
   | "boolean"
   | { readonly map: "string" }
-  | { readonly array: "string" | "bigint" }
+  | { readonly array: "string" | "bigint" | { readonly struct: ReadonlyArray<JsonField> } }
   | { readonly struct: ReadonlyArray<JsonField> }
 
 export interface JsonField {
@@ -29,12 +29,12 @@ export interface JsonField {
 }
 
 /**
- * Every kind of stream record in one row shape (contracts/change-event.ts: ChangeEvent, Heartbeat
- * and RepairedRange); a field the record does not have is NULL. Row images are maps of column → value
+ * Every kind of stream record in one row shape (contracts/change-event.ts: ChangeEvent, Heartbeat,
+ * RepairedRange and SnapshotChunk); a field the record does not have is NULL. Row images are maps of column → value
  * as text (the contract's lossless JSON: numerics are already strings).
  */
 export const RAW_RECORD_FIELDS: ReadonlyArray<JsonField> = [
-  { key: "kind", type: "string", comment: "change, heartbeat or repair (a repaired key range)" },
+  { key: "kind", type: "string", comment: "change, heartbeat, repair (a repaired key range) or snapshot-chunk (initial-snapshot rows under snapshots/)" },
   { key: "schemaVersion", type: "int" },
   { key: "id", type: "string", comment: "event id: <commit LSN>:<index> (snapshot rows: <consistent point>:snapshot:<table>:<key>)" },
   { key: "op", type: "string", comment: "c insert, u update, d delete, t truncate, r snapshot read" },
@@ -66,5 +66,27 @@ export const RAW_RECORD_FIELDS: ReadonlyArray<JsonField> = [
   { key: "keyColumn", type: "string", comment: "repair: the table's primary key" },
   { key: "afterKey", type: "bigint", comment: "repair: the range starts after this key (NULL: unbounded)" },
   { key: "throughKey", type: "bigint", comment: "repair: the range ends at this key (NULL: unbounded)" },
-  { key: "presentKeys", type: { array: "bigint" }, comment: "repair: the keys of the range that existed or were changed while it was read" }
+  { key: "presentKeys", type: { array: "bigint" }, comment: "repair: the keys of the range that existed or were changed while it was read" },
+  { key: "keyColumns", type: { array: "string" }, comment: "snapshot-chunk: the table's primary key" },
+  {
+    key: "columns",
+    type: {
+      array: {
+        struct: [
+          { key: "name", type: "string" },
+          { key: "typeOid", type: "bigint" },
+          { key: "typeName", type: "string" },
+          { key: "category", type: "string" }
+        ]
+      }
+    },
+    comment: "snapshot-chunk: the columns of its rows, in order, with their source types"
+  },
+  { key: "chunk", type: "int", comment: "snapshot-chunk: its position in the table's reading" },
+  { key: "rows", type: "bigint", comment: "snapshot-chunk: how many rows its object holds" },
+  {
+    key: "object",
+    type: { struct: [{ key: "bucket", type: "string" }, { key: "key", type: "string" }, { key: "bytes", type: "bigint" }] },
+    comment: "snapshot-chunk: the rows (COPY text format, gzip)"
+  }
 ]

@@ -39,6 +39,8 @@ export interface ReaderSettings {
   readonly slotSyncGraceMs: number
   /** How often the reader looks for a repair request (`totes resnapshot`). */
   readonly repairPollMs: number
+  /** Rows per initial-snapshot chunk in the lake (snapshot-copy.ts). */
+  readonly snapshotChunkRows: number
 }
 
 export type ReaderProgress =

@@ -2,19 +2,22 @@
  * The initial snapshot phase of a session: a new slot with an exported snapshot, every table
  * read in it and published through the same outbox as the stream, progress recorded per table
  * once that table's rows are accepted by Kinesis, then the first checkpoint at the slot's
- * consistent point. Streaming from that point gives every later change: no gap, no overlap.
+ * consistent point. With a lake (always in a deployment) a table is read with COPY in chunks
+ * written to the lake and announced by one pointer record each (snapshot-copy.ts); without one,
+ * row by row as change events (snapshot.ts). Streaming from that point gives every later change: no gap, no overlap.
  * A snapshot interrupted part-way resumes the remaining tables in a fresh snapshot (the exported
  * one dies with its connection), labelled with the consistent point so that changes streamed
  * after it still win by position.
  */
 import { Effect, Schema } from "effect"
 import pg from "pg"
-import { readerCheckpointKey, snapshotStateKey, type SnapshotState } from "../../contracts/checkpoint.ts"
+import { readerCheckpointKey, snapshotStateKey, type SnapshotState, type SnapshotTableProgress } from "../../contracts/checkpoint.ts"
 import { metrics } from "../shared/metrics.ts"
 import { writeCheckpoint } from "./checkpointer.ts"
 import type { SessionContext } from "./context.ts"
 import type { SourcePosition } from "./outbox.ts"
-import { createSlotWithSnapshot, readTableSnapshot } from "./snapshot.ts"
+import { createSlotWithSnapshot, estimateRows, keyColumns, readTableSnapshot } from "./snapshot.ts"
+import { readTableInChunks } from "./snapshot-copy.ts"
 import { FAILOVER_MIN_VERSION } from "./slot-health.ts"
 import { dropSlot, serverVersionNum, SOURCE_SESSION_OPTIONS } from "./source-admin.ts"
 
@@ -73,28 +76,65 @@ const readSnapshotTables = (ctx: SessionContext, initial: SnapshotState, snapsho
     const committedAt = state.createdAt ?? new Date().toISOString()
     for (const table of settings.tables) {
       if (state.tablesDone.includes(table)) continue
+      const startedAt = new Date().toISOString()
+      const estimatedRows = yield* Effect.tryPromise(() => estimateRows(client, table))
       let rows = 0
+      let progressWrites: Promise<void> = Promise.resolve()
+      let lastProgressWrite = 0
+      let progress = { table, rows: 0, estimatedRows, startedAt, updatedAt: startedAt, done: false } satisfies SnapshotTableProgress
+      const withProgress = (p: SnapshotTableProgress): SnapshotState => ({ ...state, progress: [...(state.progress ?? []).filter((q) => q.table !== table), p] })
+      /** After every batch or chunk; throws when a stop was requested (finished tables are recorded; the next start resumes the rest). */
+      const advance = (total: number) => {
+        if (stopRequested()) throw new SnapshotInterrupted({ message: "stopped during the initial snapshot" })
+        rows = total
+        ctx.progress({ phase: "snapshot", table, rows, done: false })
+        progress = { ...progress, rows, updatedAt: new Date().toISOString() }
+        // For `totes status` only (a lost write is corrected by the next one): at most one a second,
+        // one at a time, awaited before the table is recorded as done (a late one never overwrites that).
+        if (Date.now() - lastProgressWrite < 1_000) return
+        lastProgressWrite = Date.now()
+        const next = withProgress(progress)
+        progressWrites = progressWrites.then(() => Effect.runPromise(Effect.ignore(settings.checkpoints.put(snapshotStateKey(settings.slot), next))))
+      }
+      const lake = settings.lake
       yield* Effect.tryPromise({
-        try: () =>
-          readTableSnapshot(client, {
+        try: async () => {
+          if (!lake) {
+            await readTableSnapshot(client, {
+              database: ctx.database,
+              consistentPoint: state.consistentPoint,
+              committedAt,
+              table,
+              onBatch: async (events) => {
+                if (stopRequested()) throw new SnapshotInterrupted({ message: "stopped during the initial snapshot" })
+                for (const event of events) await ctx.intake.addEvent(event)
+                advance(rows + events.length)
+              }
+            })
+            return
+          }
+          await readTableInChunks(client, {
+            lake,
             database: ctx.database,
             consistentPoint: state.consistentPoint,
             committedAt,
             table,
-            onBatch: async (events) => {
-              // Stopped mid-snapshot: finished tables are recorded; the next start resumes the rest.
-              if (stopRequested()) throw new SnapshotInterrupted({ message: "stopped during the initial snapshot" })
-              for (const event of events) await ctx.intake.addEvent(event)
-              rows += events.length
-              ctx.progress({ phase: "snapshot", table, rows, done: false })
-            }
-          }),
+            keyColumns: await keyColumns(client, table),
+            chunkRows: settings.snapshotChunkRows,
+            route: (partitionKey) => ctx.routing.indexOfPartitionKey(partitionKey),
+            shards: ctx.routing.shards.length,
+            announce: (pointer, partitionKey) => ctx.intake.addSnapshotChunk(pointer, partitionKey),
+            onChunk: advance
+          })
+        },
         catch: (error) => (error instanceof SnapshotInterrupted ? error : (error as Error))
       })
-      // The table counts as done only once Kinesis has accepted all of its rows.
+      // The table counts as done only once Kinesis has accepted all of its rows (or chunk pointers).
       const barrier = ctx.outbox.nextTicket
       yield* ctx.accepted.until(() => ctx.outbox.acceptedBefore(barrier))
+      yield* Effect.promise(() => progressWrites)
       metrics.emit("reader", { SnapshotRows: rows }, { Table: table })
+      state = withProgress({ ...progress, rows, updatedAt: new Date().toISOString(), done: true })
       state = { ...state, tablesDone: [...state.tablesDone, table] }
       yield* settings.checkpoints.put(snapshotStateKey(settings.slot), state)
       ctx.progress({ phase: "snapshot", table, rows, done: true })

@@ -14,7 +14,7 @@
  */
 import { Effect } from "effect"
 import type { Pgoutput } from "pg-logical-replication"
-import { serializeChangeEvent, type ChangeEvent, type RepairedRange } from "../../contracts/change-event.ts"
+import { serializeChangeEvent, type ChangeEvent, type RepairedRange, type SnapshotChunk } from "../../contracts/change-event.ts"
 import { REPAIR_MARKER_PREFIX } from "../../contracts/repair.ts"
 import { storeClaimCheck } from "../lake/claims.ts"
 import { partitionKeyFor, type ShardMap } from "../shared/kinesis/shard-map.ts"
@@ -112,6 +112,17 @@ export class Intake {
     while (!this.hasCapacity()) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve))
     const pending = this.encode(event)
     if (pending) await pending
+  }
+
+  /**
+   * Adds a snapshot chunk's pointer (its rows are already in the lake) under the partition key of
+   * one of its rows (the chunk's rows all go to that shard); resolves once it is in the outbox.
+   */
+  async addSnapshotChunk(pointer: SnapshotChunk, partitionKey: string): Promise<void> {
+    while (!this.hasCapacity()) await new Promise<void>((resolve) => this.capacityWaiters.push(resolve))
+    const data = JSON.stringify(pointer)
+    // Not a change event (like a range record).
+    this.addRecord(undefined, partitionKey, data, Buffer.byteLength(data))
   }
 
   /** Lanes call this after Kinesis accepted an aggregate: room may have opened up. */

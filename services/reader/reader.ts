@@ -17,6 +17,7 @@ import { emptyStats, type ReaderProgress, type ReaderSettings, type ReaderStats 
 import { ReaderRefused, SourceUnavailable, isSourceConnectionError, underlying } from "./errors.ts"
 import { OutageTracker } from "./outage.ts"
 import { runSession } from "./session.ts"
+import { DEFAULT_CHUNK_ROWS } from "./snapshot-copy.ts"
 
 export type { ReaderProgress, ReaderStats } from "./context.ts"
 export { ReaderRefused, SourceUnavailable } from "./errors.ts"
@@ -54,12 +55,15 @@ export interface ReaderOptions {
   readonly slotSyncGraceMs?: number
   /** How often the reader looks for a repair request written by `totes resnapshot` (default 1 s). */
   readonly repairPollMs?: number
+  /** Rows per initial-snapshot chunk written to the lake (default 100,000; snapshot-copy.ts). */
+  readonly snapshotChunkRows?: number
   /** How long a stop may spend publishing what is in hand (then it stops anyway; nothing is confirmed that was not published). */
   readonly drainTimeoutMs?: number
   readonly onProgress?: (progress: ReaderProgress) => void
 }
 
 export const MIB = 1024 * 1024
+
 
 /** Capped exponential backoff between reconnection attempts. */
 const reconnectBackoff = Schedule.min([Schedule.exponential("250 millis", 2), Schedule.spaced("10 seconds")]).pipe(Schedule.jittered)
@@ -93,7 +97,8 @@ export class Reader {
       resnapshot: options.resnapshot ?? false,
       failoverSlot: options.failoverSlot ?? false,
       slotSyncGraceMs: options.slotSyncGraceMs ?? 60_000,
-      repairPollMs: options.repairPollMs ?? 1_000
+      repairPollMs: options.repairPollMs ?? 1_000,
+      snapshotChunkRows: options.snapshotChunkRows ?? DEFAULT_CHUNK_ROWS
     }
   }
 

@@ -42,7 +42,7 @@ export const createSlotWithSnapshot = async (connectionString: string, slot: str
 const rawText = { getTypeParser: () => (value: string) => value }
 
 /** Primary-key columns of a table (catalog lookup, falls back to the known totesys keys). */
-const keyColumns = async (client: pg.ClientBase, table: string): Promise<Array<string>> => {
+export const keyColumns = async (client: pg.ClientBase, table: string): Promise<Array<string>> => {
   const { rows } = await client.query(
     `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
       WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,

@@ -14,6 +14,7 @@ import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { resolveClaimChecks } from "../lake/claims.ts"
 import { listCompactedInputs, listParquetObjects, readParquetEvents } from "../lake/parquet-read.ts"
 import { listRawObjects, type RawWindow } from "../lake/raw.ts"
+import { expandSnapshotChunks } from "../lake/snapshot-chunks.ts"
 import { decodeRecordLines } from "./decode-records.ts"
 
 export interface LoadedUnit {
@@ -48,8 +49,9 @@ const rawUnit = (lake: LakeStoreShape, object: { key: string; size: number; last
   lastModified: object.lastModified,
   load: async () => {
     const { records, undecodable } = await readRawRecords(lake, object.key)
-    const resolved = await resolveClaimChecks(lake, records)
-    return { records: resolved.records, undecodable: undecodable.length, unresolved: resolved.unresolved }
+    const chunks = await expandSnapshotChunks(lake, records) // initial-snapshot chunks → their op "r" events
+    const resolved = await resolveClaimChecks(lake, chunks.records)
+    return { records: resolved.records, undecodable: undecodable.length, unresolved: [...chunks.unresolved, ...resolved.unresolved] }
   }
 })
 

@@ -5,7 +5,7 @@
  */
 import { Effect, Option } from "effect"
 import pg from "pg"
-import { readerCheckpointKey, shardCheckpointKey, type ReaderCheckpoint, type ShardCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange } from "../../contracts/checkpoint.ts"
+import { readerCheckpointKey, shardCheckpointKey, snapshotStateKey, type ReaderCheckpoint, type ShardCheckpoint, schemaChangesKey, type SchemaRecord, type SeenSchemaChange, type SnapshotState } from "../../contracts/checkpoint.ts"
 import { compareLsn, lsnToBigInt, normalizeLsn } from "../../contracts/lsn.ts"
 import { repairRequestKey, withRate, type RepairRequest } from "../../contracts/repair.ts"
 import { readShardPositions } from "../warehouse/shard-positions.ts"
@@ -72,6 +72,8 @@ export interface PipelineStatus {
   readonly unavailable: ReadonlyArray<UnavailableDependency>
   /** The newest online repair (`totes resnapshot`), with its progress per table; null if none was ever requested. */
   readonly repair: RepairRequest | null
+  /** The reader's initial snapshot while it runs (rows per table so far; rates and ETAs from them); null once complete or unknown. */
+  readonly snapshot: SnapshotState | null
 }
 
 export interface UnavailableDependency {
@@ -127,12 +129,13 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
     if (unavailable.some((u) => u.dependency === "DynamoDB")) return undefined
     const read = await Effect.runPromise(Effect.result(inputs.checkpoints.get<A>(key)))
     if (read._tag === "Success") return Option.getOrUndefined(read.success)?.data
-    unavailable.push({ dependency: "DynamoDB", reason: read.failure.message, unknown: "reader checkpoint, shard checkpoints, schema changes, repair" })
+    unavailable.push({ dependency: "DynamoDB", reason: read.failure.message, unknown: "reader checkpoint, shard checkpoints, schema changes, repair, snapshot progress" })
     return undefined
   }
   const checkpoint = await fromCheckpoints<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))
   const schemaChanges = (await fromCheckpoints<SchemaRecord | null>(schemaChangesKey(inputs.slot)))?.changes ?? []
   const repair = (await fromCheckpoints<RepairRequest | null>(repairRequestKey(inputs.slot))) ?? null
+  const snapshotState = (await fromCheckpoints<SnapshotState | null>(snapshotStateKey(inputs.slot))) ?? null
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
   const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
     notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
@@ -179,6 +182,7 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
     paused,
     // The rate of a running table as of now (the reader writes it after each chunk).
     repair: repair && { ...repair, progress: repair.progress.map((p) => (p.state === "running" ? withRate(p, Date.now()) : p)) },
+    snapshot: snapshotState && !snapshotState.complete ? snapshotState : null,
     unavailable: [
       ...unavailable,
       ...(lake?.error ? [{ dependency: "S3" as const, reason: lake.error, unknown: "lake watermark" }] : []),

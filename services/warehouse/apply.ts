@@ -100,7 +100,7 @@ export interface ApplyResult {
 }
 
 /** Advisory lock class for apply (migrations use 74010). */
-const APPLY_LOCK = 74_011
+export const APPLY_LOCK = 74_011
 
 /** Source tables whose rows feed a dimension of other rows (a counterparty's address, a staff member's department). */
 const CROSS_ROW_TABLES = new Set(["address", "department", "counterparty", "staff"])
@@ -160,7 +160,7 @@ const lockStatement = (exclusive: boolean) =>
   exclusive ? "SELECT pg_advisory_xact_lock($1, hashtext($2))" : "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
 
 /** Advisory lock classes of dimension keys: DIMENSION_KEY_LOCK + the dimension's index in DIM_TABLES. */
-const DIMENSION_KEY_LOCK = 74_100
+export const DIMENSION_KEY_LOCK = 74_100
 
 /**
  * The dimension keys a batch writes, as advisory lock (class, key) pairs in one global order (by

@@ -46,7 +46,7 @@ const factOf = (table: TotesysTable): FactTable | undefined =>
  * Which dimension rows a change of a source row affects: by the row's own key, or as the
  * parent of other rows (an address is the legal address of counterparties, a department has staff).
  */
-const DIM_DEPENDENCIES: Record<TotesysTable, ReadonlyArray<{ readonly dim: DimTable; readonly via: "key" | "parent" }>> = {
+export const DIM_DEPENDENCIES: Record<TotesysTable, ReadonlyArray<{ readonly dim: DimTable; readonly via: "key" | "parent" }>> = {
   address: [{ dim: "dim_location", via: "key" }, { dim: "dim_counterparty", via: "parent" }],
   counterparty: [{ dim: "dim_counterparty", via: "key" }],
   currency: [{ dim: "dim_currency", via: "key" }],
@@ -208,6 +208,8 @@ export const projectBatch = (records: ReadonlyArray<StreamRecord>): Plan => {
       continue
     }
     if (record.kind === "repair") continue // [repair] apply.ts turns a repaired range into deletes first (repair.ts)
+    // A snapshot chunk is merged by snapshot-merge.ts, or its rows are read back, before projection.
+    if (record.kind === "snapshot-chunk") throw new Error(`snapshot chunk ${record.id} reached the projection: merge it (snapshot-merge.ts) or read its rows first`)
     const table = record.source.table
     if (!isTotesysTable(table)) {
       skipped.push({ eventId: record.id, table, reason: "unknown_table", detail: `table ${record.source.schema}.${table} is not part of the star schema`, lsn: normalizeLsn(record.source.commitLsn), event: null })
@@ -477,10 +479,10 @@ export const FACT_COLUMNS = perFact((fact) => diagramColumns(fact))
 const factReferences = (fact: FactTable) => Object.entries(STAR_SCHEMA[fact].references) as Array<[string, DimTable | "dim_date"]>
 
 /** Fact columns holding dates (they reference dim_date, which apply extends to cover them). */
-const FACT_DATE_COLUMNS = perFact((fact) => factReferences(fact).filter(([, dim]) => dim === "dim_date").map(([column]) => column))
+export const FACT_DATE_COLUMNS = perFact((fact) => factReferences(fact).filter(([, dim]) => dim === "dim_date").map(([column]) => column))
 
 /** Fact columns that reference a dimension derived from source rows (placeholders until it arrives). */
-const FACT_REFERENCES = perFact((fact) => factReferences(fact).filter((ref): ref is [string, DimTable] => ref[1] !== "dim_date"))
+export const FACT_REFERENCES = perFact((fact) => factReferences(fact).filter((ref): ref is [string, DimTable] => ref[1] !== "dim_date"))
 
 export const toFactRow = (fact: FactTable, change: RowChange, image: Row): FactRow => ({
   ...FACT_MAPPINGS[fact](image),

@@ -34,7 +34,7 @@ describe("archiver (local Firehose)", () => {
     first = startArchiver(env, { flushMs: 400 })
     await runMiniWorkload(source, { seed: 7, transactions: 250 })
     await pipeline.caughtUp(120_000)
-    stream = await readWholeStream(env)
+    stream = await readWholeStream(env, { chunks: true })
     await waitLakeHolds(lakeOf(env), stream.map((r) => r.record.id))
     await first.stop()
   })
@@ -91,7 +91,7 @@ describe("archiver (local Firehose)", () => {
     try {
       await runMiniWorkload(source, { seed: 8, transactions: 120 })
       await pipeline.caughtUp(120_000)
-      const streamNow = await readWholeStream(env)
+      const streamNow = await readWholeStream(env, { chunks: true })
       const fresh = streamNow.filter((r) => !archived.has(r.record.id))
       const sequenceOf = new Map(streamNow.map((r) => [r.record.id, `${r.shardId}/${r.sequenceNumber}`]))
       await waitLakeHolds(lakeOf(env), streamNow.map((r) => r.record.id))

@@ -56,7 +56,7 @@ describe("the lake queried locally with DuckDB", () => {
     const archiver = startArchiver(env, { flushMs: 300 })
     await runMiniWorkload(source, { seed: 23, transactions: 160 })
     await pipeline.caughtUp(120_000)
-    await waitLakeHolds(lakeOf(env), (await readWholeStream(env)).map((r) => r.record.id), 120_000)
+    await waitLakeHolds(lakeOf(env), (await readWholeStream(env, { chunks: true })).map((r) => r.record.id), 120_000)
     await archiver.stop()
     warehouse = await connect(env.WAREHOUSE_DATABASE_URL!)
     dir = mkdtempSync(join(tmpdir(), "totes-lake-query-"))

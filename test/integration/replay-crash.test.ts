@@ -73,7 +73,7 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
     archiver = startArchiver(env, { flushMs: 300, flushBytes: 128 * 1024 })
     await simulate(source, { seed: 31, rate: Infinity, maxTransactions: 120, mix: DEFAULT_MIX })
     await pipeline.caughtUp(120_000)
-    await waitLakeHolds(lakeOf(env), (await readWholeStream(env)).map((r) => r.record.id), 120_000)
+    await waitLakeHolds(lakeOf(env), (await readWholeStream(env, { chunks: true })).map((r) => r.record.id), 120_000)
     await archiver.stop()
   })
 

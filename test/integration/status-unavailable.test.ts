@@ -28,7 +28,7 @@ describe("totes status during an outage", () => {
     expect(code, output).toBe(0)
     const lines = output.trim().split("\n")
     expect(lines.filter((l) => l.startsWith("UNAVAILABLE"))).toEqual([
-      expect.stringMatching(/^UNAVAILABLE DynamoDB: .*ECONNREFUSED.* · unknown: reader checkpoint, shard checkpoints, schema changes, repair$/),
+      expect.stringMatching(/^UNAVAILABLE DynamoDB: .*ECONNREFUSED.* · unknown: reader checkpoint, shard checkpoints, schema changes, repair, snapshot progress$/),
       expect.stringMatching(/^UNAVAILABLE S3: .* · unknown: lake watermark$/)
     ])
     expect(lines.some((l) => /^source {5}WAL at [0-9A-F]+\/[0-9A-F]+$/.test(l))).toBe(true)

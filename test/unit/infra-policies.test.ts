@@ -63,7 +63,8 @@ describe("reader policy", () => {
         `dynamodb:GetItem ${TABLE}`,
         `dynamodb:PutItem ${TABLE}`,
         `dynamodb:UpdateItem ${TABLE}`,
-        `s3:PutObject ${BUCKET}/claims/*`
+        `s3:PutObject ${BUCKET}/claims/*`,
+        `s3:PutObject ${BUCKET}/snapshots/*`
       ].sort()
     )
     noWildcards(statements)
@@ -94,6 +95,7 @@ describe("consumer policy", () => {
       [
         ...CHECKPOINT_ACTIONS.map((a) => `${a} ${TABLE}`),
         `s3:GetObject ${BUCKET}/claims/*`,
+        `s3:GetObject ${BUCKET}/snapshots/*`,
         `s3:PutObject ${BUCKET}/dead-letter/*`,
         `sqs:SendMessage ${QUEUE}`,
         `secretsmanager:GetSecretValue ${SECRET}`

@@ -135,7 +135,10 @@ describe("Glue table specs", () => {
       const variants = (node.anyOf ?? [node]).filter((v) => v.type !== "null" && !(v.type === "string" && node.anyOf && node.anyOf.some((o) => o.type === "number")))
       const v = variants[0]!
       if (v.type === "object") return v.properties ? Object.fromEntries(Object.entries(v.properties).map(([k, p]) => [k, shape(p)])) : "map"
-      if (v.type === "array") return `array<${shape(v.items!)}>`
+      if (v.type === "array") {
+        const items = shape(v.items!)
+        return `array<${typeof items === "object" ? JSON.stringify(items) : items}>`
+      }
       if (v.type === "number" || v.type === "integer") return "number"
       return v.type
     }
@@ -145,7 +148,15 @@ describe("Glue table specs", () => {
       Object.fromEntries(
         fields.map((f) => [
           f.key,
-          typeof f.type === "string" ? (f.type === "int" || f.type === "bigint" ? "number" : f.type) : "map" in f.type ? "map" : "array" in f.type ? `array<${f.type.array === "bigint" ? "number" : f.type.array}>` : fromSpec(f.type.struct)
+          typeof f.type === "string"
+            ? f.type === "int" || f.type === "bigint" ? "number" : f.type
+            : "map" in f.type
+              ? "map"
+              : "array" in f.type
+                ? typeof f.type.array === "object"
+                  ? `array<${JSON.stringify(fromSpec(f.type.array.struct))}>`
+                  : `array<${f.type.array === "bigint" ? "number" : f.type.array}>`
+                : fromSpec(f.type.struct)
         ])
       )
     expect(fromSpec(RAW_RECORD_FIELDS)).toEqual(fromSchema)
@@ -201,6 +212,8 @@ const hiveTypeOfDuckDb = (type: string): string => {
   if (simple[type]) return simple[type]
   const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(type)
   if (decimal) return `decimal(${decimal[1]},${decimal[2]})`
+  const list = /^(.*)\[\]$/.exec(type)
+  if (list) return `array<${hiveTypeOfDuckDb(list[1]!)}>`
   const struct = /^STRUCT\((.*)\)$/.exec(type)
   if (struct) {
     const fields = struct[1]!.split(/, (?=[^,]*? )/).map((field) => {

@@ -1,4 +1,5 @@
 /** Pure: renders the live dashboard of `totes dev` as lines of text. */
+import { describeSnapshotProgress } from "../../contracts/checkpoint.ts"
 import type { PipelineStatus } from "../../services/status/status.ts"
 import { percentile, ratePerSecond, type LiveFigures } from "./figures.ts"
 
@@ -29,6 +30,8 @@ export const renderDashboard = (input: DashboardInput, now = Date.now()): Array<
     "",
     `source     ${fmt(input.simulated.transactions)} transactions, ${fmt(input.simulated.rowChanges)} row changes simulated · WAL ${s?.source.walLsn ?? "–"}`,
     `reader     ${fmt(f.published)} events published (${fmt(ratePerSecond(f.history, "published"), 1)}/s) · durable ${s?.reader.checkpointLsn ?? "–"} · lag ${bytes(s?.reader.lagBytes)} · retries ${fmt(f.publishRetries)}`,
+    // While the initial snapshot runs: a line per table read so far (rows, rows/s, ETA).
+    ...(s?.snapshot ? (s.snapshot.progress ?? []).map((t) => `  snapshot ${describeSnapshotProgress(t, now)}`) : []),
     `lake       ${input.lake ? `${fmt(input.lake.objects)} objects archived (${fmt(input.lake.bytes / 1024, 1)} KiB gzip)` : "archiver not running"} · ${lakeWatermark(s, now)}`,
     `consumer   ${fmt(f.applied)} events applied (${fmt(ratePerSecond(f.history, "applied"), 1)}/s) · latency p50 ${p(50)} ms p95 ${p(95)} ms p99 ${p(99)} ms · dead-lettered ${fmt(f.deadLettered)}`,
     `warehouse  consistent through ${s?.consumer.consistentThroughLsn ?? "–"} (${ago(s?.consumer.consistentThroughAt, now)}) · lag ${bytes(s?.consumer.lagBytes)} · ${s?.consumer.shards.length ?? 0} shards`,

@@ -1,3 +1,4 @@
+import { describeSnapshotProgress } from "../../../contracts/checkpoint.ts"
 import { Console, Effect } from "effect"
 import { describeRepair, describeTableProgress } from "../../../contracts/repair.ts"
 import { CliError, Command, Flag } from "effect/cli"
@@ -64,6 +65,13 @@ export const formatStatus = (s: PipelineStatus): string =>
       (t) =>
         `paused     ${t.table}: ${t.detail}; consistent only before ${t.consistentBeforeLsn} (${t.consistentBeforeAt ?? "–"}), ${t.parkedEvents} changes kept · decide, then totes warehouse resume --table ${t.table}`
     ),
+    // The initial snapshot while it runs: a line per table read so far (rows, rows/s, ETA from the planner's estimate).
+    ...(s.snapshot
+      ? [
+          `snapshot   initial snapshot at ${s.snapshot.consistentPoint}: ${s.snapshot.tablesDone.length} tables done`,
+          ...(s.snapshot.progress ?? []).map((p) => `  ${describeSnapshotProgress(p, Date.parse(s.at))}`)
+        ]
+      : []),
     // The newest repair: one line once done, with a line per table while it runs (or after it failed).
     ...(s.repair ? [`repair     ${describeRepair(s.repair)}`, ...(s.repair.state === "done" ? [] : s.repair.progress.map((p) => `  ${describeTableProgress(p)}`))] : []),
     ...s.consumer.shards.map((shard) => `  ${shard.shardId}  applied seq ${shard.appliedSequence ?? "–"} · checkpoint ${shard.checkpointSequence ?? "–"} · heartbeat ${shard.heartbeatLsn ?? "–"}`)

@@ -155,6 +155,7 @@ export const projectSortedBatch = (records: ReadonlyArray<StreamRecord>): Plan =
       continue
     }
     if (record.kind === "repair") continue // as projectBatch: replay selects change events only (window.ts)
+    if (record.kind === "snapshot-chunk") throw new Error(`snapshot chunk ${record.id} reached the projection: replay's sources read its rows first (sources.ts)`)
     const table = record.source.table
     if (!isTotesysTable(table)) {
       unknown.push({ eventId: record.id, table, reason: "unknown_table", detail: `table ${record.source.schema}.${table} is not part of the star schema`, lsn: normal(record.source.commitLsn), event: null })
