@@ -72,7 +72,8 @@ describe("totes console against a stage", () => {
       // WAL made durable by the reader: the rates add up to the distance its checkpoint moved.
       const readerMoved = Number(lsnToBigInt(last.status!.reader.checkpointLsn!) - readerFrom)
       expect(readerMoved).toBeGreaterThan(0)
-      expect(Math.round(sum(series.publishedWalBytesPerSecond, intervals))).toBe(readerMoved)
+      // (up to float rounding of rate × seconds: a few bytes in millions)
+      expect(Math.abs(sum(series.publishedWalBytesPerSecond, intervals) - readerMoved)).toBeLessThanOrEqual(Math.max(2, readerMoved * 1e-6))
       expect(Math.max(...series.appliedWalBytesPerSecond.map((v) => v ?? 0))).toBeGreaterThan(0)
       // Commit → warehouse latency from the fact rows applied: real, and bounded by the test's own wait.
       const latencies = series.latencyP50Ms.filter((v): v is number => v !== null)
