@@ -22,6 +22,7 @@ import { Effect, Result, Schedule } from "effect"
 import type pg from "pg"
 import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
 import { deadLetterKey } from "../../contracts/lake.ts"
+import { fetchClaimedEvent } from "../lake/claims.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { makeLogger } from "../shared/logger.ts"
@@ -289,13 +290,12 @@ const applyUnits = async (
   }
 }
 
-/** The full event behind a claim check; "missing" only when the lake answered that it is not there. */
+/** The full event behind a claim check; "missing" only when the lake answered that it is not there (services/lake/claims.ts). */
 const resolveClaimCheck = async (deps: ConsumerDeps, event: ChangeEvent): Promise<ChangeEvent | "missing" | "unavailable"> => {
-  if (!deps.lake || !event.claimCheck) return "unavailable"
-  const body = await Effect.runPromise(Effect.result(deps.lake.get(event.claimCheck.key)))
-  if (Result.isFailure(body)) return /NoSuchKey|NotFound/.test(body.failure.message) ? "missing" : "unavailable"
-  const full = Effect.runSync(Effect.result(decodeStreamRecord(Buffer.from(body.success).toString("utf8"))))
-  return Result.isSuccess(full) && full.success.kind === "change" && full.success.id === event.id ? full.success : "missing"
+  if (!deps.lake) return "unavailable"
+  const full = await Effect.runPromise(Effect.result(fetchClaimedEvent(deps.lake, event)))
+  if (Result.isSuccess(full)) return full.success
+  return full.failure._tag === "ClaimCheckMissing" ? "missing" : "unavailable"
 }
 
 /** Writes a unit (or a whole unreadable Kinesis record) to dead-letter/, never to logs: it may hold row values. */

@@ -1,22 +1,40 @@
 /**
  * Oversize events carry a claim check instead of their row images (contracts/change-event.ts):
- * the whole event is stored under claims/. Readers of the lake resolve them the way the
- * consumer does: the stored event must decode and have the same id.
+ * the whole event is stored under claims/. Every reader resolves them here, the consumer and the
+ * lake's readers alike: the stored event must decode and have the same id. "Not there" (or not
+ * that event) and "the lake cannot be read now" are different answers: the first isolates one
+ * event, the second means wait and retry, never skip.
  */
-import { Effect, Result } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
 import { claimCheckKey } from "../../contracts/lake.ts"
 import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 
-export const resolveClaimCheck = async (lake: LakeStoreShape, event: ChangeEvent): Promise<ChangeEvent | undefined> => {
-  if (!event.claimCheck) return event
-  const body = await Effect.runPromise(Effect.result(lake.get(event.claimCheck.key)))
-  if (Result.isFailure(body)) return undefined
-  const full = await Effect.runPromise(Effect.result(decodeStreamRecord(Buffer.from(body.success).toString("utf8"))))
-  return Result.isSuccess(full) && full.success.kind === "change" && full.success.id === event.id ? full.success : undefined
+/** The claim check's object is not in the lake, or does not hold the event it stands for. */
+export class ClaimCheckMissing extends Schema.TaggedError<ClaimCheckMissing>()("ClaimCheckMissing", {
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Whether a lake failure says the object does not exist (rather than that the lake is unreachable). */
+export const isMissingObject = (error: LakeError): boolean => /NoSuchKey|NotFound/.test(error.message)
+
+/** The full event behind `event`'s claim check (`event` itself when it has none). */
+export const fetchClaimedEvent = (lake: LakeStoreShape, event: ChangeEvent): Effect.Effect<ChangeEvent, ClaimCheckMissing | LakeError> => {
+  if (!event.claimCheck) return Effect.succeed(event)
+  const { key } = event.claimCheck
+  const missing = (why: string) => new ClaimCheckMissing({ key, message: `claim check ${key} ${why}` })
+  return lake.get(key).pipe(
+    Effect.mapError((error) => (isMissingObject(error) ? missing("is missing from the lake") : error)),
+    Effect.flatMap((body) => decodeStreamRecord(Buffer.from(body).toString("utf8")).pipe(Effect.mapError(() => missing("does not hold a decodable event")))),
+    Effect.flatMap((full) => (full.kind === "change" && full.id === event.id ? Effect.succeed(full) : Effect.fail(missing(`holds another event than ${event.id}`))))
+  )
 }
 
-/** Replaces every claim-checked event by the full one; the ids of those that cannot be resolved are returned. */
+/**
+ * Replaces every claim-checked event by the full one; the ids of those whose object is missing
+ * are returned. A lake that cannot be read rejects (the caller retries or stops: nothing is skipped).
+ */
 export const resolveClaimChecks = async (
   lake: LakeStoreShape,
   records: ReadonlyArray<StreamRecord>
@@ -28,9 +46,10 @@ export const resolveClaimChecks = async (
       out.push(record)
       continue
     }
-    const full = await resolveClaimCheck(lake, record)
-    if (full) out.push(full)
-    else unresolved.push(record.id)
+    const full = await Effect.runPromise(Effect.result(fetchClaimedEvent(lake, record)))
+    if (Result.isSuccess(full)) out.push(full.success)
+    else if (full.failure._tag === "ClaimCheckMissing") unresolved.push(record.id)
+    else throw full.failure
   }
   return { records: out, unresolved }
 }
