@@ -17,7 +17,8 @@ import { gunzip, gzip } from "node:zlib"
 import { Effect, Result } from "effect"
 import { snapshotEventId, SCHEMA_VERSION, type ChangeEvent, type Row, type SnapshotChunk, type StreamRecord } from "../../contracts/change-event.ts"
 import { decodeValue } from "../../contracts/pg-text-values.ts"
-import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { LakeError, type LakeStoreShape } from "../shared/lake-store.ts"
+import { isMissingObject } from "./claims.ts"
 
 const gzipAsync = promisify(gzip)
 const gunzipAsync = promisify(gunzip)
@@ -85,6 +86,7 @@ export const readChunkText = async (lake: LakeStoreShape, pointer: SnapshotChunk
 /**
  * Every snapshot chunk replaced by its change events; the ids of chunks that cannot be read
  * (missing from the lake, or not what the pointer says) are returned and their rows left out.
+ * A lake that cannot be read rejects: the caller retries or stops, no chunk is skipped for it.
  */
 export const expandSnapshotChunks = async (
   lake: LakeStoreShape,
@@ -98,9 +100,15 @@ export const expandSnapshotChunks = async (
       out.push(record)
       continue
     }
-    const events = await Effect.runPromise(
-      Effect.result(Effect.tryPromise(async () => chunkEvents(record, (await readChunkText(lake, record)).toString("utf8"))))
-    )
+    const text = await readChunkText(lake, record).catch((error: unknown) => {
+      if (error instanceof LakeError && !isMissingObject(error)) throw error
+      return undefined
+    })
+    if (!text) {
+      unresolved.push(record.id)
+      continue
+    }
+    const events = await Effect.runPromise(Effect.result(Effect.try(() => chunkEvents(record, text.toString("utf8")))))
     if (Result.isSuccess(events) && events.success.length === record.rows) out.push(...events.success)
     else unresolved.push(record.id)
   }

@@ -6,7 +6,10 @@ import { describe, expect, it } from "vitest"
 import { SCHEMA_VERSION, type ChunkColumn, type Row, type SnapshotChunk } from "../../contracts/change-event.ts"
 import { describeSnapshotProgress } from "../../contracts/checkpoint.ts"
 import { PgType } from "../../contracts/pg-text-values.ts"
-import { chunkEvents, parseCopyText } from "../../services/lake/snapshot-chunks.ts"
+import { Effect } from "effect"
+import { chunkEvents, expandSnapshotChunks, parseCopyText } from "../../services/lake/snapshot-chunks.ts"
+import { LakeError, type LakeStoreShape } from "../../services/shared/lake-store.ts"
+import { memoryLake } from "../support/lake-memory.ts"
 import { FACT_COLUMNS, FACT_SOURCES, splitTimestamp, toFactRow, type FactTable, type RowChange } from "../../services/warehouse/projection.ts"
 import { FACT_DERIVATIONS, setWiseCheck } from "../../services/warehouse/snapshot-merge.ts"
 import { renderDashboard } from "../../tools/dev/dashboard.ts"
@@ -147,5 +150,16 @@ describe("snapshot progress in totes status and the dashboard", () => {
     expect(describeSnapshotProgress({ table: "staff", rows: 20, estimatedRows: 20, startedAt, updatedAt: "2026-01-01T00:00:00.500Z", done: true }, Date.parse(startedAt) + 60_000)).toBe(
       "staff: done, 20 rows in 0.5 s, 40 rows/s"
     )
+  })
+})
+
+describe("expanding chunks in a lake read", () => {
+  it("lists a chunk missing from the lake as unresolved, and stops on a lake that cannot be read", async () => {
+    const chunk = pointer("currency", [column("currency_id", PgType.int4)])
+    const lake = memoryLake()
+    const missing = await expandSnapshotChunks(lake, [chunk])
+    expect(missing).toEqual({ records: [], unresolved: [chunk.id] })
+    const down: LakeStoreShape = { ...lake, get: (key) => Effect.fail(new LakeError({ key, message: "connect ECONNREFUSED 127.0.0.1:4566" })) }
+    await expect(expandSnapshotChunks(down, [chunk])).rejects.toMatchObject({ _tag: "LakeError" })
   })
 })
