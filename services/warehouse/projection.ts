@@ -146,7 +146,8 @@ export class UnresolvedClaimCheckError extends Error {
   }
 }
 
-class InvalidEvent extends Error {}
+/** An event projection cannot use (a missing image, a non-integer key): skipped and recorded, never applied. */
+export class InvalidEvent extends Error {}
 
 const positionOf = (event: ChangeEvent): Position => ({ lsn: normalizeLsn(event.source.commitLsn), seq: event.source.index })
 
@@ -160,7 +161,8 @@ const keyValue = (row: Row | null | undefined, column: string): number | undefin
 
 /**
  * The image with `missing` columns taken from the previous change of the row in this batch;
- * what that change did not know either is left to fill from the mirror.
+ * what that change did not know either is left to fill from the mirror. An image that lacks
+ * nothing is returned as it is (no copy: replay projects millions of them).
  */
 const inherit = (
   image: Row,
@@ -168,14 +170,14 @@ const inherit = (
   prior: RowChange | undefined,
   ownKey: number
 ): { image: Row; fill: Array<string>; fillKey: number } => {
-  const filled: Record<string, Json> = { ...image }
+  let filled: Record<string, Json> | undefined
   const fill: Array<string> = []
   for (const column of missing) {
-    if (column in filled) continue
-    if (prior && column in prior.image) filled[column] = prior.image[column]!
+    if (column in image) continue
+    if (prior && column in prior.image) (filled ??= { ...image })[column] = prior.image[column]!
     else if (!prior || prior.fill.includes(column)) fill.push(column)
   }
-  return { image: filled, fill, fillKey: prior ? prior.fillKey : ownKey }
+  return { image: filled ?? image, fill, fillKey: prior ? prior.fillKey : ownKey }
 }
 
 /** A record with one entry per dimension. */
@@ -257,7 +259,7 @@ export const projectBatch = (records: ReadonlyArray<StreamRecord>): Plan => {
 }
 
 /** The row changes one event makes: usually one; an update that changes the primary key also deletes the old key. */
-const rowChanges = (
+export const rowChanges = (
   event: ChangeEvent,
   table: TotesysTable,
   position: Position,
