@@ -468,9 +468,11 @@ export const sortBySchema = (records: ReadonlyArray<StreamRecord>, state: Schema
   return { applicable, parked, pauses }
 }
 
-const parkAndPause = (sql: Statements, p: string, sorted: SortedRecords) => {
+/** The statements that record a batch's new pauses and park its changes of paused tables (apply and bulk replay). */
+export const parkAndPauseStatements = (p: string, sorted: Pick<SortedRecords, "pauses" | "parked">): Array<readonly [string, ReadonlyArray<unknown>]> => {
+  const statements: Array<readonly [string, ReadonlyArray<unknown>]> = []
   if (sorted.pauses.length > 0) {
-    void sql.add(
+    statements.push([
       `INSERT INTO ${p}.paused_table (table_name, column_name, problem, detail, first_event_id, first_lsn, first_seq, first_committed_at)
        SELECT r.table_name, r.column_name, r.problem, r.detail, r.event_id, r.lsn, r.seq, r.committed_at
        FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, column_name text, problem text, detail text, event_id text, lsn pg_lsn, seq integer, committed_at timestamptz)
@@ -491,17 +493,22 @@ const parkAndPause = (sql: Statements, p: string, sorted: SortedRecords) => {
           }))
         )
       ]
-    )
+    ])
   }
   if (sorted.parked.length > 0) {
-    void sql.add(
+    statements.push([
       `INSERT INTO ${p}.parked_event (event_id, table_name, source_lsn, source_seq, event)
        SELECT r.event ->> 'id', r.event -> 'source' ->> 'table', (r.event -> 'source' ->> 'commitLsn')::pg_lsn, (r.event -> 'source' ->> 'index')::integer, r.event
        FROM jsonb_array_elements($1::jsonb) AS r(event)
        ON CONFLICT (event_id) DO NOTHING`,
       [JSON.stringify(sorted.parked)]
-    )
+    ])
   }
+  return statements
+}
+
+const parkAndPause = (sql: Statements, p: string, sorted: SortedRecords) => {
+  for (const [text, params] of parkAndPauseStatements(p, sorted)) void sql.add(text, params)
 }
 
 export interface ResumeDecisions {

@@ -32,7 +32,7 @@ import type pg from "pg"
 import type { ChangeEvent, Row } from "../../../contracts/change-event.ts"
 import { isLsn, type Lsn } from "../../../contracts/lsn.ts"
 import { TOTESYS_TABLES, type TotesysTable } from "../../../contracts/totesys.ts"
-import { sortBySchema } from "../../warehouse/apply.ts"
+import { parkAndPauseStatements, sortBySchema } from "../../warehouse/apply.ts"
 import {
   completePlan,
   DIM_TABLES,
@@ -426,39 +426,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
         [JSON.stringify(sg.skipped.map((e) => ({ event_id: e.eventId, table_name: e.table, reason: e.reason, detail: e.detail, source_lsn: e.lsn, event: e.event })))]
       )
     }
-    if (sg.pauses.length > 0) {
-      await client.query(
-        `INSERT INTO ${p}.paused_table (table_name, column_name, problem, detail, first_event_id, first_lsn, first_seq, first_committed_at)
-         SELECT r.table_name, r.column_name, r.problem, r.detail, r.event_id, r.lsn, r.seq, r.committed_at
-         FROM jsonb_to_recordset($1::jsonb) AS r(table_name text, column_name text, problem text, detail text, event_id text, lsn pg_lsn, seq integer, committed_at timestamptz)
-         ON CONFLICT (table_name) DO UPDATE SET column_name = excluded.column_name, problem = excluded.problem, detail = excluded.detail,
-           first_event_id = excluded.first_event_id, first_lsn = excluded.first_lsn, first_seq = excluded.first_seq,
-           first_committed_at = excluded.first_committed_at, paused_at = now()`,
-        [
-          JSON.stringify(
-            sg.pauses.map(({ violation, event }) => ({
-              table_name: violation.table,
-              column_name: violation.column,
-              problem: violation.problem,
-              detail: violation.detail,
-              event_id: event.id,
-              lsn: event.source.commitLsn,
-              seq: event.source.index,
-              committed_at: event.source.committedAt
-            }))
-          )
-        ]
-      )
-    }
-    if (sg.parked.length > 0) {
-      await client.query(
-        `INSERT INTO ${p}.parked_event (event_id, table_name, source_lsn, source_seq, event)
-         SELECT r.event ->> 'id', r.event -> 'source' ->> 'table', (r.event -> 'source' ->> 'commitLsn')::pg_lsn, (r.event -> 'source' ->> 'index')::integer, r.event
-         FROM jsonb_array_elements($1::jsonb) AS r(event)
-         ON CONFLICT (event_id) DO NOTHING`,
-        [JSON.stringify(sg.parked)]
-      )
-    }
+    for (const [text, params] of parkAndPauseStatements(p, sg)) await client.query(text, params as Array<unknown>)
     for (const dim of DIM_TABLES) {
       const keys = [...sg.placeholders[dim]].sort((a, b) => a - b)
       if (keys.length === 0) continue
