@@ -11,6 +11,7 @@
 import { Effect, Result } from "effect"
 import pg from "pg"
 import type { ChangeEvent, SnapshotChunk } from "../../contracts/change-event.ts"
+import { isMissingObject } from "../lake/claims.ts"
 import { chunkEvents, decodeChunk } from "../lake/snapshot-chunks.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { mergeSnapshotChunk, type ChunkMerge } from "../warehouse/snapshot-merge.ts"
@@ -34,7 +35,7 @@ const readChunk = async (lake: LakeStoreShape | undefined, pointer: SnapshotChun
   if (!lake) throw new SnapshotChunkUnavailable(`snapshot chunk ${pointer.object.key}: no lake bucket configured`)
   const body = await Effect.runPromise(Effect.result(lake.get(pointer.object.key)))
   if (Result.isFailure(body)) {
-    if (/NoSuchKey|NotFound/.test(body.failure.message)) throw new Error(`snapshot chunk ${pointer.object.key} is missing from the lake`)
+    if (isMissingObject(body.failure)) throw new Error(`snapshot chunk ${pointer.object.key} is missing from the lake`)
     throw new SnapshotChunkUnavailable(`snapshot chunk ${pointer.object.key}: ${body.failure.message}`)
   }
   return decodeChunk(body.success)
