@@ -62,13 +62,14 @@ describe("outages of the reader's dependencies", () => {
       const proxy = proxies[outage.dependency]!
       reports.push(await simulate(source, { seed: `before-${outage.dependency}`, rate: Infinity, maxTransactions: 20, mix: DEFAULT_MIX }))
       await consumer.caughtUp(120_000)
-      proxy.down()
+      // Taken before the cut: the component may log the outage before the next line here runs.
       const started = Date.now()
+      proxy.down()
       windows[outage.dependency] = { down: started, up: Number.NaN }
       reports.push(await simulate(source, { seed: `during-${outage.dependency}`, rate: 5, durationMs: 20_000, mix: DEFAULT_MIX }))
       await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - (Date.now() - started))))
-      proxy.up()
       windows[outage.dependency]!.up = Date.now()
+      proxy.up()
       reports.push(await simulate(source, { seed: `after-${outage.dependency}`, rate: Infinity, maxTransactions: 20, mix: DEFAULT_MIX }))
       await consumer.caughtUp(180_000)
       await waitFor(
