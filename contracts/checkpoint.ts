@@ -80,14 +80,20 @@ export interface SnapshotTableProgress {
 
 const count = (n: number) => n.toLocaleString("en-GB")
 
-/** One line per table for `totes status`: rows, rows/s and, while it runs, the ETA from the estimate. */
-export const describeSnapshotProgress = (p: SnapshotTableProgress, now: number): string => {
+/** A table's snapshot figures at `now`: seconds so far (until done), rows/s, and the ETA from the estimate while it runs. */
+export const snapshotTableFigures = (p: SnapshotTableProgress, now: number): { seconds: number; rowsPerSecond: number; etaSeconds: number | null } => {
   const until = p.done ? Date.parse(p.updatedAt) : now
   const seconds = Math.max(0.001, (until - Date.parse(p.startedAt)) / 1000)
-  const rate = p.rows / seconds
-  if (p.done) return `${p.table}: done, ${count(p.rows)} rows in ${seconds.toFixed(1)} s, ${count(Math.round(rate))} rows/s`
-  const left = p.estimatedRows === null ? null : Math.max(0, p.estimatedRows - p.rows)
-  const eta = left === null || rate <= 0 ? "ETA –" : `ETA ${(left / rate).toFixed(1)} s`
+  const rowsPerSecond = p.rows / seconds
+  const left = p.done || p.estimatedRows === null ? null : Math.max(0, p.estimatedRows - p.rows)
+  return { seconds, rowsPerSecond, etaSeconds: left === null || rowsPerSecond <= 0 ? null : left / rowsPerSecond }
+}
+
+/** One line per table for `totes status`: rows, rows/s and, while it runs, the ETA from the estimate. */
+export const describeSnapshotProgress = (p: SnapshotTableProgress, now: number): string => {
+  const { seconds, rowsPerSecond, etaSeconds } = snapshotTableFigures(p, now)
+  if (p.done) return `${p.table}: done, ${count(p.rows)} rows in ${seconds.toFixed(1)} s, ${count(Math.round(rowsPerSecond))} rows/s`
+  const eta = etaSeconds === null ? "ETA –" : `ETA ${etaSeconds.toFixed(1)} s`
   const of = p.estimatedRows === null ? "" : ` of ~${count(p.estimatedRows)}`
-  return `${p.table}: ${count(p.rows)}${of} rows, ${count(Math.round(rate))} rows/s, ${eta}`
+  return `${p.table}: ${count(p.rows)}${of} rows, ${count(Math.round(rowsPerSecond))} rows/s, ${eta}`
 }

@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import { createRequire } from "node:module"
 import type { PipelineStage } from "../../services/status/stages.ts"
+import type { LoadProgress } from "../../services/status/load-progress.ts"
 import type { PipelineStatus } from "../../services/status/status.ts"
 import type { HistoryColumns } from "./history.ts"
 
@@ -31,6 +32,8 @@ export interface ConsoleSnapshot {
   readonly status: PipelineStatus | null
   readonly stages: ReadonlyArray<PipelineStage>
   readonly history: HistoryColumns
+  /** The initial snapshot while it runs and the newest repair, table by table (empty: neither). */
+  readonly loads: ReadonlyArray<LoadProgress>
   /** Recent failures (reading the status; in `totes dev` also the components'), newest last; no secrets, no row values. */
   readonly errors: ReadonlyArray<string>
 }

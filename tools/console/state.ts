@@ -1,4 +1,5 @@
 /** What the console serves: the newest status reading, the bounded time series and recent failures. */
+import { loadProgress } from "../../services/status/load-progress.ts"
 import { pipelineStages, type StageThresholds } from "../../services/status/stages.ts"
 import type { PipelineStatus } from "../../services/status/status.ts"
 import { ConsoleHistory, type Observation } from "./history.ts"
@@ -50,6 +51,7 @@ export class ConsoleState {
       status: this.status,
       stages: this.status ? pipelineStages(this.status, this.options.thresholds) : [],
       history: this.history.columns(),
+      loads: this.status ? loadProgress(this.status) : [],
       errors: [...(this.options.otherErrors?.() ?? []), ...this.failures].slice(-MAX_ERRORS)
     }
   }

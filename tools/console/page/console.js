@@ -229,6 +229,34 @@ const drawPanels = (status) => {
   )
 }
 
+// The initial snapshot and the newest repair, table by table (the server derives the figures: services/status/load-progress.ts).
+const duration = (seconds) => (seconds === null || seconds === undefined ? "–" : seconds < 120 ? `${seconds.toFixed(1)} s` : seconds < 7200 ? `${(seconds / 60).toFixed(1)} min` : `${(seconds / 3600).toFixed(1)} h`)
+const drawLoads = (loads) => {
+  $("loads-summary").replaceChildren(...(loads.length > 0 ? loads.map((load) => el("div", { dataset: { kind: load.kind } }, load.summary)) : [el("div", {}, "no initial snapshot running, no repair requested")]))
+  fillTable(
+    "loads",
+    loads.flatMap((load) =>
+      load.tables.map((t) => {
+        // A bar of rows read against the source's estimate (while it runs and the estimate is known).
+        const share = t.state === "running" && t.estimatedRows ? Math.min(1, t.rows / t.estimatedRows) : t.state === "done" ? 1 : null
+        return el(
+          "tr",
+          { dataset: { kind: load.kind, table: t.table, state: t.state }, title: t.detail },
+          el("td", {}, load.kind),
+          el("td", {}, t.table),
+          el("td", {}, t.state),
+          el("td", { class: "num" }, number(t.rows)),
+          el("td", { class: "num" }, t.estimatedRows === null ? "–" : `~${number(t.estimatedRows)}`),
+          el("td", {}, share === null ? "" : el("progress", { max: "1", value: String(share) })),
+          el("td", { class: "num" }, t.rowsPerSecond === null ? "–" : number(Math.round(t.rowsPerSecond))),
+          el("td", { class: "num" }, t.state === "running" ? duration(t.etaSeconds) : "–")
+        )
+      })
+    ),
+    "nothing loading"
+  )
+}
+
 const walBehind = (wal, lsn) => {
   const value = (text) => {
     const [high, low] = text.split("/")
@@ -270,6 +298,7 @@ const draw = (snapshot) => {
       : "Against a stage, from successive status readings and the warehouse itself: applied = rows the consumer wrote to the warehouse's mirror of source rows (its statistics; changes of one row applied together count once), latency = fact rows applied since the previous reading, WAL rates = positions. Events published are counted by the reader's metrics only (CloudWatch)."
   drawPipeline(snapshot.stages)
   drawCharts(snapshot.history)
+  drawLoads(snapshot.loads ?? [])
   if (snapshot.status) {
     drawMarks(snapshot.status)
     drawPanels(snapshot.status)
