@@ -59,7 +59,7 @@ let runtime = ManagedRuntime.make(ConsumerResources.layer)
 export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
   const current = runtime
   try {
-    return await current.runPromise(ConsumerResources.use((deps) => Effect.promise(() => processForLambda(deps, event))))
+    return await current.runPromise(ConsumerResources.use((deps) => processForLambda(deps, event)))
   } catch (error) {
     // A runtime whose resources could not be built (warehouse unreachable at start) caches that
     // failure: start a new one, so the next invocation (the mapping retries) tries again.

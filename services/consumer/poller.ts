@@ -8,11 +8,12 @@
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import { setTimeout as wait } from "node:timers/promises"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
-import { Effect, Option } from "effect"
+import { Cause, Effect, Exit, Option, Schema } from "effect"
 import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
 import { endShard } from "../warehouse/shard-positions.ts"
+import { tryWarehouse } from "../warehouse/warehouse-errors.ts"
 import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
 
 export interface PollerOptions {
@@ -46,6 +47,15 @@ export const toLambdaRecord = (stream: string, region: string, shardId: string, 
   eventSourceARN: `arn:aws:kinesis:${region}:000000000000:stream/${stream}`
 })
 
+/** A Kinesis read failed (the poller re-reads from the shard's checkpoint after a pause). */
+export class KinesisReadError extends Schema.TaggedError<KinesisReadError>()("KinesisReadError", {
+  message: Schema.String,
+  cause: Schema.Unknown
+}) {}
+
+const kinesisRead = <A>(work: () => Promise<A>): Effect.Effect<A, KinesisReadError> =>
+  Effect.tryPromise({ try: work, catch: (cause) => new KinesisReadError({ message: (cause as Error)?.message ?? String(cause), cause }) })
+
 export class Poller {
   /** batches/records: Kinesis records applied; events: user records applied; failedBatches: reported as failed (warehouse unavailable) and retried. */
   readonly stats = { batches: 0, records: 0, events: 0, deadLettered: 0, failedBatches: 0, bisections: 0 }
@@ -56,108 +66,131 @@ export class Poller {
     return this.options.deps.stream
   }
 
-  async listShards(): Promise<Array<string>> {
-    return (await listShards(this.options.kinesis, this.stream)).map((shard) => shard.ShardId!)
+  /** Polls every shard until `signal` aborts; a batch being applied is finished first (a stop is not an interruption). */
+  run(signal: AbortSignal): Promise<void> {
+    return Effect.runPromise(this.pollAll(signal))
   }
 
-  /** Polls every shard until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
-    await this.options.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.stream }))
-    const shards = await this.listShards()
-    await Promise.all(shards.map((shardId) => this.pollShard(shardId, signal)))
+  private pollAll(signal: AbortSignal) {
+    const { kinesis } = this.options
+    return Effect.gen({ self: this }, function* () {
+      yield* kinesisRead(() => kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.stream })))
+      const shards = yield* kinesisRead(() => listShards(kinesis, this.stream))
+      yield* Effect.forEach(shards, (shard) => this.pollShard(shard.ShardId!, signal), { concurrency: "unbounded", discard: true })
+    })
   }
 
-  private async iteratorAfterCheckpoint(shardId: string): Promise<string> {
-    const checkpoint = Option.getOrUndefined(await Effect.runPromise(this.options.checkpoints.get<ShardCheckpoint>(shardCheckpointKey(this.stream, shardId))))
-    const out = await this.options.kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: this.stream,
-        ShardId: shardId,
-        ...(checkpoint
-          ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: checkpoint.data.sequenceNumber }
-          : { ShardIteratorType: "TRIM_HORIZON" })
-      })
+  private iteratorAfterCheckpoint(shardId: string) {
+    return Effect.gen({ self: this }, function* () {
+      const checkpoint = Option.getOrUndefined(yield* this.options.checkpoints.get<ShardCheckpoint>(shardCheckpointKey(this.stream, shardId)))
+      const out = yield* kinesisRead(() =>
+        this.options.kinesis.send(
+          new GetShardIteratorCommand({
+            StreamName: this.stream,
+            ShardId: shardId,
+            ...(checkpoint
+              ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: checkpoint.data.sequenceNumber }
+              : { ShardIteratorType: "TRIM_HORIZON" })
+          })
+        )
+      )
+      return out.ShardIterator!
+    })
+  }
+
+  private iteratorAt(shardId: string, sequenceNumber: string) {
+    return Effect.map(
+      kinesisRead(() =>
+        this.options.kinesis.send(new GetShardIteratorCommand({ StreamName: this.stream, ShardId: shardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: sequenceNumber }))
+      ),
+      (out) => out.ShardIterator!
     )
-    return out.ShardIterator!
   }
 
-  private async iteratorAt(shardId: string, sequenceNumber: string): Promise<string> {
-    const out = await this.options.kinesis.send(
-      new GetShardIteratorCommand({ StreamName: this.stream, ShardId: shardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: sequenceNumber })
-    )
-    return out.ShardIterator!
-  }
-
-  private async pollShard(shardId: string, signal: AbortSignal) {
-    const region = (await this.options.kinesis.config.region()) ?? "local"
-    let iterator: string | undefined
-    let failures = 0
-    while (!signal.aborted) {
-      try {
-        iterator ??= await this.iteratorAfterCheckpoint(shardId)
-        const page = await this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 10 }))
+  private pollShard(shardId: string, signal: AbortSignal) {
+    const pause = (ms: number) => Effect.promise(() => sleep(ms, signal))
+    return Effect.gen({ self: this }, function* () {
+      const region = (yield* Effect.promise(() => this.options.kinesis.config.region())) ?? "local"
+      let iterator: string | undefined
+      let failures = 0
+      /** One page of the shard: read, delivered, checkpointed; "retired" once a closed shard is fully applied. */
+      const step = Effect.gen({ self: this }, function* () {
+        iterator ??= yield* this.iteratorAfterCheckpoint(shardId)
+        const read = iterator
+        const page = yield* kinesisRead(() => this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: read, Limit: this.options.batchSize ?? 10 })))
         const records = (page.Records ?? []).map((r) => toLambdaRecord(this.stream, region, shardId, r))
         if (records.length === 0) {
           iterator = page.NextShardIterator
           if (!iterator) {
             // A closed shard (after a reshard), fully applied: it must not hold consistent_through back.
-            await this.retireShard(shardId)
-            return
+            yield* this.retireShard(shardId)
+            return "retired" as const
           }
-          await sleep(this.options.idleWaitMs ?? 200, signal)
-          continue
+          yield* pause(this.options.idleWaitMs ?? 200)
+          return "idle" as const
         }
-        const failedAt = await this.deliver(shardId, records)
+        const failedAt = yield* this.deliver(shardId, records)
         if (failedAt) {
           // Transient warehouse failure: nothing after the failed record was applied. Back off, resume there.
           failures++
           this.stats.failedBatches++
-          iterator = await this.iteratorAt(shardId, failedAt)
-          await sleep(Math.min(200 * 2 ** failures, 5_000), signal)
-          continue
+          iterator = yield* this.iteratorAt(shardId, failedAt)
+          yield* pause(Math.min(200 * 2 ** failures, 5_000))
+          return "retrying" as const
         }
         failures = 0
         iterator = page.NextShardIterator
-      } catch (error) {
-        this.options.onError?.(shardId, error)
+        return "applied" as const
+      })
+      while (!signal.aborted) {
+        // Any failure, a defect too, is reported and the shard goes on from its checkpoint.
+        const exit = yield* Effect.exit(step)
+        if (Exit.isSuccess(exit)) {
+          if (exit.value === "retired") return
+          continue
+        }
+        this.options.onError?.(shardId, Cause.squash(exit.cause))
         iterator = undefined // re-read from the checkpoint
-        await sleep(1_000, signal)
+        yield* pause(1_000)
       }
-    }
+    })
   }
 
   /**
-   * Delivers records in order; returns the sequence number to resume from after a reported
-   * failure, or undefined when everything was applied (and checkpointed).
+   * Delivers records in order; the sequence number to resume from after a reported failure, or
+   * undefined when everything was applied (and checkpointed).
    */
-  private async deliver(shardId: string, records: ReadonlyArray<KinesisStreamRecord>): Promise<string | undefined> {
-    const outcome = await processKinesisEvent(this.options.deps, { Records: [...records] } as KinesisStreamEvent)
-    const failure = outcome.response.batchItemFailures[0]?.itemIdentifier
-    const appliedThrough = failure ? records[records.findIndex((r) => r.kinesis.sequenceNumber === failure) - 1] : records[records.length - 1]
-    if (appliedThrough) await this.checkpoint(shardId, appliedThrough.kinesis.sequenceNumber)
-    if (!failure) {
-      this.stats.batches++
-      this.stats.records += records.length
-    }
-    this.stats.events += outcome.applied
-    this.stats.deadLettered += outcome.deadLettered
-    this.stats.bisections += outcome.bisections
-    this.options.onBatch?.(shardId, outcome, records.length)
-    return failure
+  private deliver(shardId: string, records: ReadonlyArray<KinesisStreamRecord>) {
+    return Effect.gen({ self: this }, function* () {
+      const outcome = yield* processKinesisEvent(this.options.deps, { Records: [...records] } as KinesisStreamEvent)
+      const failure = outcome.response.batchItemFailures[0]?.itemIdentifier
+      const appliedThrough = failure ? records[records.findIndex((r) => r.kinesis.sequenceNumber === failure) - 1] : records[records.length - 1]
+      if (appliedThrough) yield* this.checkpoint(shardId, appliedThrough.kinesis.sequenceNumber)
+      if (!failure) {
+        this.stats.batches++
+        this.stats.records += records.length
+      }
+      this.stats.events += outcome.applied
+      this.stats.deadLettered += outcome.deadLettered
+      this.stats.bisections += outcome.bisections
+      this.options.onBatch?.(shardId, outcome, records.length)
+      return failure
+    })
   }
 
-  private async retireShard(shardId: string) {
-    const client = await this.options.deps.pool.connect()
-    try {
-      await endShard(client, { schema: this.options.deps.schema, pipelineSchema: this.options.deps.pipelineSchema, stream: this.stream, shardId })
-    } finally {
-      client.release()
-    }
+  private retireShard(shardId: string) {
+    const { pool, schema, pipelineSchema } = this.options.deps
+    return tryWarehouse(async () => {
+      const client = await pool.connect()
+      try {
+        await endShard(client, { schema, pipelineSchema, stream: this.stream, shardId })
+      } finally {
+        client.release()
+      }
+    })
   }
 
-  private async checkpoint(shardId: string, sequenceNumber: string) {
-    await Effect.runPromise(
-      this.options.checkpoints.advance(shardCheckpointKey(this.stream, shardId), sequencePosition(sequenceNumber), { sequenceNumber } satisfies ShardCheckpoint)
-    )
+  private checkpoint(shardId: string, sequenceNumber: string) {
+    return this.options.checkpoints.advance(shardCheckpointKey(this.stream, shardId), sequencePosition(sequenceNumber), { sequenceNumber } satisfies ShardCheckpoint)
   }
 }

@@ -18,24 +18,19 @@
  *    separately; a single unit that still fails (twice) is dead-lettered and the rest goes on.
  */
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
-import { Effect, Result, Schedule } from "effect"
+import { Effect, Exit, Result, Schedule, Schema } from "effect"
 import type pg from "pg"
-import { decodeStreamRecord, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
+import { decodeFailureReason, decodeStreamRecordResult, type ChangeEvent, type StreamRecord } from "../../contracts/change-event.ts"
 import { deadLetterKey } from "../../contracts/lake.ts"
 import { fetchClaimedEvent } from "../lake/claims.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
-import type { LakeStoreShape } from "../shared/lake-store.ts"
+import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 import { makeLogger } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
 import { applyRecords, type ApplyResult } from "../warehouse/apply.ts"
 import type { Violation } from "../warehouse/schema-check.ts"
-import { isTransientWarehouseError as isTransientApplyError, isWarehouseUnavailable } from "../warehouse/warehouse-errors.ts"
-import { applySnapshotChunk, SnapshotChunkUnavailable } from "./snapshot-chunks.ts"
-
-/** Worth retrying later: the warehouse is unavailable or in conflict, or a snapshot chunk cannot be read from the lake right now. */
-const isTransientWarehouseError = (error: unknown): boolean => isTransientApplyError(error) || error instanceof SnapshotChunkUnavailable
-
-export { isTransientWarehouseError }
+import { tryWarehouse, warehouseError, type WarehouseError } from "../warehouse/warehouse-errors.ts"
+import { applySnapshotChunk, type SnapshotChunkMissing, type SnapshotChunkUnavailable } from "./snapshot-chunks.ts"
 
 export interface ConsumerDeps {
   readonly pool: pg.Pool
@@ -72,6 +67,18 @@ export interface BatchOutcome {
   readonly pausedTables: ReadonlyArray<string> | null
 }
 
+/** A unit could not be set aside in the lake's dead-letter prefix: the batch fails whole and is retried (nothing is dropped). */
+export class DeadLetterFailed extends Schema.TaggedError<DeadLetterFailed>()("DeadLetterFailed", {
+  id: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Why one attempt to apply a set of units failed. */
+type ApplyFailure = WarehouseError | SnapshotChunkUnavailable | SnapshotChunkMissing
+
+/** Worth retrying later: the warehouse is unavailable or in conflict, or a snapshot chunk cannot be read from the lake right now. */
+const isTransient = (error: ApplyFailure): boolean => (error._tag === "WarehouseError" ? error.transient : error._tag === "SnapshotChunkUnavailable")
+
 /** One user record of a Kinesis record. */
 interface Unit {
   readonly record: KinesisStreamRecord
@@ -92,9 +99,10 @@ export const shardIdOf = (record: KinesisStreamRecord) => record.eventID.split("
 /** Attempts of a single unit that keeps failing before it is dead-lettered. */
 const SINGLE_UNIT_ATTEMPTS = 2
 
-export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<BatchOutcome> => {
+/** One batch of one shard → the warehouse, with its metrics and a warning per table it paused. */
+export const processKinesisEvent = Effect.fn("consumer.processKinesisEvent")(function* (deps: ConsumerDeps, event: KinesisStreamEvent) {
   const started = performance.now()
-  const outcome = await processBatch(deps, event.Records)
+  const outcome = yield* processBatch(deps, event.Records)
   emitBatchMetrics(outcome, performance.now() - started)
   for (const violation of outcome.paused) {
     // Once per pause (the batch that paused it): what broke and what to do. Never a row value.
@@ -107,11 +115,11 @@ export const processKinesisEvent = async (deps: ConsumerDeps, event: KinesisStre
     })
   }
   return outcome
-}
+})
 
 /** The Lambda's entry: what the event source mapping needs back. */
-export const processForLambda = async (deps: ConsumerDeps, event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> =>
-  (await processKinesisEvent(deps, event)).response
+export const processForLambda = (deps: ConsumerDeps, event: KinesisStreamEvent): Effect.Effect<KinesisStreamBatchResponse, WarehouseError | DeadLetterFailed> =>
+  Effect.map(processKinesisEvent(deps, event), (outcome) => outcome.response)
 
 const emitBatchMetrics = (outcome: BatchOutcome, durationMs: number) => {
   const now = Date.now()
@@ -129,181 +137,185 @@ const emitBatchMetrics = (outcome: BatchOutcome, durationMs: number) => {
 
 const failedFrom = (record: KinesisStreamRecord): KinesisStreamBatchResponse => ({ batchItemFailures: [{ itemIdentifier: record.kinesis.sequenceNumber }] })
 
-const processBatch = async (deps: ConsumerDeps, records: ReadonlyArray<KinesisStreamRecord>): Promise<BatchOutcome> => {
-  const outcome = {
-    applied: 0,
-    deadLettered: 0,
-    warehouseRetries: 0,
-    bisections: 0,
-    committedAt: [] as Array<string>,
-    appliedByTable: {} as Record<string, number>,
-    consistentThroughAt: null as string | null,
-    parkedByTable: {} as Record<string, number>,
-    paused: [] as Array<Violation>,
-    pausedTables: null as ReadonlyArray<string> | null
-  }
-  if (records.length === 0) return { ...outcome, response: { batchItemFailures: [] } }
-  const shardId = shardIdOf(records[0]!)
-
-  // Units, decoded; what cannot be read is dead-lettered once the batch is applied (a batch that is
-  // retried later decodes again and must not write a second copy).
-  const decoded: Array<Decoded> = []
-  const rejected: Array<{ unit: Unit | KinesisStreamRecord; reason: string }> = []
-  for (const record of records) {
-    let users
-    try {
-      users = deaggregate(Buffer.from(record.kinesis.data, "base64"), record.kinesis.partitionKey)
-    } catch (error) {
-      rejected.push({ unit: record, reason: `undecodable aggregated record: ${(error as Error).message}` })
-      continue
+const processBatch = (deps: ConsumerDeps, records: ReadonlyArray<KinesisStreamRecord>): Effect.Effect<BatchOutcome, WarehouseError | DeadLetterFailed> =>
+  Effect.gen(function* () {
+    const outcome = {
+      applied: 0,
+      deadLettered: 0,
+      warehouseRetries: 0,
+      bisections: 0,
+      committedAt: [] as Array<string>,
+      appliedByTable: {} as Record<string, number>,
+      consistentThroughAt: null as string | null,
+      parkedByTable: {} as Record<string, number>,
+      paused: [] as Array<Violation>,
+      pausedTables: null as ReadonlyArray<string> | null
     }
-    for (let i = 0; i < users.length; i++) {
-      const unit: Unit = { record, subSequenceNumber: i, partitionKey: users[i]!.partitionKey, data: users[i]!.data }
-      const result = Effect.runSync(Effect.result(decodeStreamRecord(Buffer.from(unit.data).toString("utf8"))))
-      if (Result.isFailure(result)) {
-        rejected.push({ unit, reason: `undecodable: ${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}` })
+    if (records.length === 0) return { ...outcome, response: { batchItemFailures: [] } }
+    const shardId = shardIdOf(records[0]!)
+
+    // Units, decoded; what cannot be read is dead-lettered once the batch is applied (a batch that is
+    // retried later decodes again and must not write a second copy).
+    const decoded: Array<Decoded> = []
+    const rejected: Array<{ unit: Unit | KinesisStreamRecord; reason: string }> = []
+    for (const record of records) {
+      let users
+      try {
+        users = deaggregate(Buffer.from(record.kinesis.data, "base64"), record.kinesis.partitionKey)
+      } catch (error) {
+        rejected.push({ unit: record, reason: `undecodable aggregated record: ${(error as Error).message}` })
         continue
       }
-      let value = result.success
-      if (value.kind === "change" && value.claimCheck) {
-        const resolved = await resolveClaimCheck(deps, value)
-        // The lake could not be read right now: retry the whole batch later, never skip the event.
-        if (resolved === "unavailable") return { ...outcome, response: failedFrom(records[0]!) }
-        if (resolved === "missing") {
-          rejected.push({ unit, reason: `claim check ${value.claimCheck.key} is missing from the lake or holds another event` })
+      for (let i = 0; i < users.length; i++) {
+        const unit: Unit = { record, subSequenceNumber: i, partitionKey: users[i]!.partitionKey, data: users[i]!.data }
+        const result = decodeStreamRecordResult(Buffer.from(unit.data).toString("utf8"))
+        if (Result.isFailure(result)) {
+          rejected.push({ unit, reason: `undecodable: ${decodeFailureReason(result.failure)}` })
           continue
         }
-        value = resolved
+        let value = result.success
+        if (value.kind === "change" && value.claimCheck) {
+          const resolved = yield* resolveClaimCheck(deps, value)
+          // The lake could not be read right now: retry the whole batch later, never skip the event.
+          if (resolved === "unavailable") return { ...outcome, response: failedFrom(records[0]!) }
+          if (resolved === "missing") {
+            rejected.push({ unit, reason: `claim check ${value.claimCheck.key} is missing from the lake or holds another event` })
+            continue
+          }
+          value = resolved
+        }
+        decoded.push({ unit, value })
       }
-      decoded.push({ unit, value })
     }
-  }
 
-  /** Applies units in one transaction (with transient retries); undefined when applied, else the error. */
-  const applyOnce = async (units: ReadonlyArray<Decoded>): Promise<unknown> => {
-    const attempt = Effect.tryPromise({
-      try: () => applyUnits(deps, shardId, units, units[units.length - 1]?.unit.record ?? records[records.length - 1]!),
-      catch: (error) => error
-    })
-    const result = await Effect.runPromise(
-      Effect.result(
-        attempt.pipe(
-          Effect.tapError((error) =>
-            Effect.sync(() => {
-              outcome.warehouseRetries++
-              if (isWarehouseUnavailable(error)) deps.onWarehouseRetry?.(error)
-            })
-          ),
-          Effect.retry({ schedule: deps.retrySchedule ?? defaultRetry, while: isTransientWarehouseError })
-        )
+    /** Applies units in one transaction (with transient retries); the failure of the last attempt, if any. */
+    const applyOnce = (units: ReadonlyArray<Decoded>): Effect.Effect<ApplyFailure | undefined> =>
+      applyUnits(deps, shardId, units, units[units.length - 1]?.unit.record ?? records[records.length - 1]!).pipe(
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            outcome.warehouseRetries++
+            if (error._tag === "WarehouseError" && error.unavailable) deps.onWarehouseRetry?.(error.cause)
+          })
+        ),
+        Effect.retry({ schedule: deps.retrySchedule ?? defaultRetry, while: isTransient }),
+        Effect.map((result) => {
+          outcome.consistentThroughAt = result.consistentThroughAt
+          const applied = result.applied
+          outcome.paused.push(...applied.paused)
+          outcome.pausedTables = applied.pausedTables
+          const parked = new Set(applied.parkedIds)
+          for (const { value } of units) {
+            if (value.kind === "change" && parked.has(value.id)) {
+              outcome.parkedByTable[value.source.table] = (outcome.parkedByTable[value.source.table] ?? 0) + 1
+              continue
+            }
+            outcome.applied++
+            if (value.kind === "snapshot-chunk") outcome.appliedByTable[value.source.table] = (outcome.appliedByTable[value.source.table] ?? 0) + value.rows
+            if (value.kind !== "change") continue
+            if (!value.source.snapshot) outcome.committedAt.push(value.source.committedAt)
+            outcome.appliedByTable[value.source.table] = (outcome.appliedByTable[value.source.table] ?? 0) + 1
+          }
+          return undefined
+        }),
+        Effect.catch((error) => Effect.succeed(error))
       )
-    )
-    if (Result.isFailure(result)) return result.failure ?? new Error("apply failed")
-    outcome.consistentThroughAt = result.success.consistentThroughAt
-    const applied = result.success.applied
-    outcome.paused.push(...applied.paused)
-    outcome.pausedTables = applied.pausedTables
-    const parked = new Set(applied.parkedIds)
-    for (const { value } of units) {
-      if (value.kind === "change" && parked.has(value.id)) {
-        outcome.parkedByTable[value.source.table] = (outcome.parkedByTable[value.source.table] ?? 0) + 1
-        continue
-      }
-      outcome.applied++
-      if (value.kind === "snapshot-chunk") outcome.appliedByTable[value.source.table] = (outcome.appliedByTable[value.source.table] ?? 0) + value.rows
-      if (value.kind !== "change") continue
-      if (!value.source.snapshot) outcome.committedAt.push(value.source.committedAt)
-      outcome.appliedByTable[value.source.table] = (outcome.appliedByTable[value.source.table] ?? 0) + 1
+
+    /** Applies units, isolating poison; the Kinesis record to resume from after a transient failure. */
+    const applyIsolating = (units: ReadonlyArray<Decoded>, attempt = 1): Effect.Effect<KinesisStreamRecord | undefined, WarehouseError | DeadLetterFailed> =>
+      Effect.gen(function* () {
+        const error = yield* applyOnce(units)
+        if (error === undefined) return undefined
+        if (isTransient(error)) return units[0]?.unit.record ?? records[0]
+        // Nothing to isolate: the shard bookkeeping itself failed (with no units, only the warehouse can fail).
+        if (units.length === 0) return yield* Effect.fail(error._tag === "WarehouseError" ? error : warehouseError(error))
+        if (units.length === 1) {
+          if (attempt < SINGLE_UNIT_ATTEMPTS) return yield* applyIsolating(units, attempt + 1)
+          yield* deadLetter(deps, units[0]!.unit, `processing failed ${attempt} times: ${error.message}`)
+          outcome.deadLettered++
+          return undefined
+        }
+        outcome.bisections++
+        const middle = Math.ceil(units.length / 2)
+        return (yield* applyIsolating(units.slice(0, middle))) ?? (yield* applyIsolating(units.slice(middle)))
+      })
+
+    // In chunks, in order; a batch of only undecodable units still records the shard and its position.
+    const chunk = Math.max(1, deps.maxEventsPerTransaction ?? 5_000)
+    for (let start = 0; start === 0 || start < decoded.length; start += chunk) {
+      const notApplied = yield* applyIsolating(decoded.slice(start, start + chunk))
+      if (notApplied) return { ...outcome, response: failedFrom(notApplied) }
     }
-    return undefined
-  }
+    for (const { unit, reason } of rejected) yield* deadLetter(deps, unit, reason)
+    outcome.deadLettered += rejected.length
+    return { ...outcome, response: { batchItemFailures: [] } }
+  })
 
-  /** Applies units, isolating poison; returns the Kinesis record to resume from after a transient failure. */
-  const applyIsolating = async (units: ReadonlyArray<Decoded>, attempt = 1): Promise<KinesisStreamRecord | undefined> => {
-    const error = await applyOnce(units)
-    if (error === undefined) return undefined
-    if (isTransientWarehouseError(error)) return units[0]?.unit.record ?? records[0]
-    if (units.length === 0) throw error // nothing to isolate: the shard bookkeeping itself failed
-    if (units.length === 1) {
-      if (attempt < SINGLE_UNIT_ATTEMPTS) return applyIsolating(units, attempt + 1)
-      await deadLetter(deps, units[0]!.unit, `processing failed ${attempt} times: ${(error as Error)?.message ?? String(error)}`)
-      outcome.deadLettered++
-      return undefined
-    }
-    outcome.bisections++
-    const middle = Math.ceil(units.length / 2)
-    return (await applyIsolating(units.slice(0, middle))) ?? applyIsolating(units.slice(middle))
-  }
-
-  // In chunks, in order; a batch of only undecodable units still records the shard and its position.
-  const chunk = Math.max(1, deps.maxEventsPerTransaction ?? 5_000)
-  for (let start = 0; start === 0 || start < decoded.length; start += chunk) {
-    const notApplied = await applyIsolating(decoded.slice(start, start + chunk))
-    if (notApplied) return { ...outcome, response: failedFrom(notApplied) }
-  }
-  for (const { unit, reason } of rejected) await deadLetter(deps, unit, reason)
-  outcome.deadLettered += rejected.length
-  return { ...outcome, response: { batchItemFailures: [] } }
-}
-
-const applyUnits = async (
+const applyUnits = (
   deps: ConsumerDeps,
   shardId: string,
   units: ReadonlyArray<Decoded>,
   lastRecord: KinesisStreamRecord
-): Promise<{ applied: ApplyResult; consistentThroughAt: string | null }> => {
-  const client = await deps.pool.connect()
-  let broken: Error | undefined
-  // A connection killed while checked out emits 'error' besides failing the query: note it.
+): Effect.Effect<{ applied: ApplyResult; consistentThroughAt: string | null }, ApplyFailure> => {
+  // A connection killed while checked out emits 'error' besides failing the query: note it, and
+  // never give a broken connection back to the pool.
+  let broken: unknown
   const onError = (error: Error) => (broken ??= error)
-  client.on("error", onError)
-  try {
-    // Snapshot chunks first, each merged set-wise in a transaction of its own (or read back as rows).
-    const records: Array<StreamRecord> = []
-    for (const { value } of units) {
-      if (value.kind !== "snapshot-chunk") records.push(value)
-      else {
-        const chunk = await applySnapshotChunk(deps, value)
-        if ("events" in chunk) records.push(...chunk.events)
-      }
-    }
-    const applied = await applyRecords(
-      client,
-      records,
-      {
-        schema: deps.schema,
-        pipelineSchema: deps.pipelineSchema,
-        shard: { stream: deps.stream, shardId, lastSequenceNumber: lastRecord.kinesis.sequenceNumber },
-        // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
-        readFreshness: true
-      }
-    )
-    const at = applied.freshness?.consistentThroughAt
-    return { applied, consistentThroughAt: at ? new Date(at).toISOString() : null }
-  } catch (error) {
-    // A broken connection must not go back to the pool.
-    if (isTransientWarehouseError(error)) broken = error as Error
-    throw error
-  } finally {
-    client.off("error", onError)
-    client.release(broken)
-  }
+  return Effect.acquireUseRelease(
+    tryWarehouse(async () => {
+      const client = await deps.pool.connect()
+      client.on("error", onError)
+      return client
+    }),
+    (client) =>
+      Effect.gen(function* () {
+        // Snapshot chunks first, each merged set-wise in a transaction of its own (or read back as rows).
+        const records: Array<StreamRecord> = []
+        for (const { value } of units) {
+          if (value.kind !== "snapshot-chunk") records.push(value)
+          else {
+            const chunk = yield* applySnapshotChunk(deps, value)
+            if ("events" in chunk) records.push(...chunk.events)
+          }
+        }
+        const applied = yield* tryWarehouse(() =>
+          applyRecords(client, records, {
+            schema: deps.schema,
+            pipelineSchema: deps.pipelineSchema,
+            shard: { stream: deps.stream, shardId, lastSequenceNumber: lastRecord.kinesis.sequenceNumber },
+            // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
+            readFreshness: true
+          })
+        )
+        const at = applied.freshness?.consistentThroughAt
+        return { applied, consistentThroughAt: at ? new Date(at).toISOString() : null }
+      }),
+    (client, exit) =>
+      Effect.sync(() => {
+        if (Exit.isFailure(exit)) {
+          const error = exit.cause.reasons.find((r) => r._tag === "Fail")?.error
+          if (error && isTransient(error)) broken ??= error
+        }
+        client.off("error", onError)
+        client.release(broken as Error | undefined)
+      })
+  )
 }
 
 /** The full event behind a claim check; "missing" only when the lake answered that it is not there (services/lake/claims.ts). */
-const resolveClaimCheck = async (deps: ConsumerDeps, event: ChangeEvent): Promise<ChangeEvent | "missing" | "unavailable"> => {
-  if (!deps.lake) return "unavailable"
-  const full = await Effect.runPromise(Effect.result(fetchClaimedEvent(deps.lake, event)))
-  if (Result.isSuccess(full)) return full.success
-  return full.failure._tag === "ClaimCheckMissing" ? "missing" : "unavailable"
+const resolveClaimCheck = (deps: ConsumerDeps, event: ChangeEvent): Effect.Effect<ChangeEvent | "missing" | "unavailable"> => {
+  if (!deps.lake) return Effect.succeed("unavailable")
+  return fetchClaimedEvent(deps.lake, event).pipe(
+    Effect.catchTag("ClaimCheckMissing", () => Effect.succeed("missing" as const)),
+    Effect.catchTag("LakeError", (_: LakeError) => Effect.succeed("unavailable" as const))
+  )
 }
 
 /** Writes a unit (or a whole unreadable Kinesis record) to dead-letter/, never to logs: it may hold row values. */
-const deadLetter = async (deps: ConsumerDeps, what: Unit | KinesisStreamRecord, reason: string) => {
+const deadLetter = (deps: ConsumerDeps, what: Unit | KinesisStreamRecord, reason: string): Effect.Effect<void, DeadLetterFailed> => {
   const unit = "subSequenceNumber" in what ? what : undefined
   const record = unit ? unit.record : (what as KinesisStreamRecord)
   const id = `${shardIdOf(record)}-${record.kinesis.sequenceNumber}${unit ? `-${unit.subSequenceNumber}` : ""}`
-  if (!deps.lake) throw new Error(`cannot dead-letter ${id}: no lake bucket configured (${reason})`)
+  if (!deps.lake) return Effect.fail(new DeadLetterFailed({ id, message: `cannot dead-letter ${id}: no lake bucket configured (${reason})` }))
   const body = JSON.stringify({
     reason,
     shardId: shardIdOf(record),
@@ -315,5 +327,7 @@ const deadLetter = async (deps: ConsumerDeps, what: Unit | KinesisStreamRecord, 
   })
   // One key per unit (arrival hour, shard, sequence and sub-sequence number): a retried batch cannot add a second copy.
   const arrived = new Date(record.kinesis.approximateArrivalTimestamp * 1000)
-  await Effect.runPromise(deps.lake.putNew(deadLetterKey(arrived, id), body, "application/json"))
+  return deps.lake
+    .putNew(deadLetterKey(arrived, id), body, "application/json")
+    .pipe(Effect.mapError((error) => new DeadLetterFailed({ id, message: `cannot dead-letter ${id}: ${error.message}` })))
 }

@@ -8,18 +8,26 @@
  * A chunk is merged in its own transaction before the rest of its batch; if the batch is then
  * retried, the merge runs again and changes nothing (position guard, fact rows unique by event id).
  */
-import { Effect, Result } from "effect"
+import { Effect, Schema } from "effect"
 import pg from "pg"
 import type { ChangeEvent, SnapshotChunk } from "../../contracts/change-event.ts"
 import { isMissingObject } from "../lake/claims.ts"
 import { chunkEvents, decodeChunk } from "../lake/snapshot-chunks.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
 import { mergeSnapshotChunk, type ChunkMerge } from "../warehouse/snapshot-merge.ts"
+import { tryWarehouse, type WarehouseError } from "../warehouse/warehouse-errors.ts"
 
 /** The lake could not be read right now: the batch is retried later (never skipped, never dead-lettered for it). */
-export class SnapshotChunkUnavailable extends Error {
-  override readonly name = "SnapshotChunkUnavailable"
-}
+export class SnapshotChunkUnavailable extends Schema.TaggedError<SnapshotChunkUnavailable>()("SnapshotChunkUnavailable", {
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The lake answered that the chunk is not there, or it does not hold the rows its pointer describes: the pointer is poison, isolated and dead-lettered. */
+export class SnapshotChunkMissing extends Schema.TaggedError<SnapshotChunkMissing>()("SnapshotChunkMissing", {
+  key: Schema.String,
+  message: Schema.String
+}) {}
 
 export interface ChunkDeps {
   readonly pool: pg.Pool
@@ -30,28 +38,41 @@ export interface ChunkDeps {
 
 export type ChunkOutcome = { readonly merged: Extract<ChunkMerge, { _tag: "Merged" }> } | { readonly events: ReadonlyArray<ChangeEvent>; readonly reason: string }
 
-/** The chunk's rows as COPY text; missing from the lake → an error that isolates the pointer, any other lake failure → SnapshotChunkUnavailable. */
-const readChunk = async (lake: LakeStoreShape | undefined, pointer: SnapshotChunk): Promise<Buffer> => {
-  if (!lake) throw new SnapshotChunkUnavailable(`snapshot chunk ${pointer.object.key}: no lake bucket configured`)
-  const body = await Effect.runPromise(Effect.result(lake.get(pointer.object.key)))
-  if (Result.isFailure(body)) {
-    if (isMissingObject(body.failure)) throw new Error(`snapshot chunk ${pointer.object.key} is missing from the lake`)
-    throw new SnapshotChunkUnavailable(`snapshot chunk ${pointer.object.key}: ${body.failure.message}`)
-  }
-  return decodeChunk(body.success)
+const notAChunk = (key: string, cause: unknown) => new SnapshotChunkMissing({ key, message: `snapshot chunk ${key} does not hold the rows its pointer describes: ${(cause as Error)?.message ?? String(cause)}` })
+
+/** The chunk's rows as COPY text. */
+const readChunk = (lake: LakeStoreShape | undefined, pointer: SnapshotChunk): Effect.Effect<Buffer, SnapshotChunkUnavailable | SnapshotChunkMissing> => {
+  const key = pointer.object.key
+  if (!lake) return Effect.fail(new SnapshotChunkUnavailable({ key, message: `snapshot chunk ${key}: no lake bucket configured` }))
+  return lake.get(key).pipe(
+    Effect.mapError((error) =>
+      isMissingObject(error)
+        ? new SnapshotChunkMissing({ key, message: `snapshot chunk ${key} is missing from the lake` })
+        : new SnapshotChunkUnavailable({ key, message: `snapshot chunk ${key}: ${error.message}` })
+    ),
+    Effect.flatMap((body) => Effect.tryPromise({ try: () => decodeChunk(body), catch: (cause) => notAChunk(key, cause) }))
+  )
 }
 
-export const applySnapshotChunk = async (deps: ChunkDeps, pointer: SnapshotChunk): Promise<ChunkOutcome> => {
-  const text = await readChunk(deps.lake, pointer)
-  const client = new pg.Client({ ...(deps.pool.options as pg.ClientConfig), application_name: "totes-consumer-snapshot", pipeline: false } as pg.ClientConfig)
-  client.on("error", () => {}) // a lost connection fails the query in progress; that is what counts
-  await client.connect()
-  let merge: ChunkMerge
-  try {
-    merge = await mergeSnapshotChunk(client, pointer, text, { schema: deps.schema, pipelineSchema: deps.pipelineSchema })
-  } finally {
-    await client.end().catch(() => {})
-  }
-  if (merge._tag === "Merged") return { merged: merge }
-  return { events: chunkEvents(pointer, text.toString("utf8")), reason: merge.reason }
-}
+/** A connection of its own (COPY cannot share the pool's pipelined ones), ended whatever happens. */
+const mergeConnection = (pool: pg.Pool) =>
+  Effect.acquireRelease(
+    tryWarehouse(async () => {
+      const client = new pg.Client({ ...(pool.options as pg.ClientConfig), application_name: "totes-consumer-snapshot", pipeline: false } as pg.ClientConfig)
+      client.on("error", () => {}) // a lost connection fails the query in progress; that is what counts
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.end().catch(() => {}))
+  )
+
+export const applySnapshotChunk = (deps: ChunkDeps, pointer: SnapshotChunk): Effect.Effect<ChunkOutcome, SnapshotChunkUnavailable | SnapshotChunkMissing | WarehouseError> =>
+  Effect.gen(function* () {
+    const text = yield* readChunk(deps.lake, pointer)
+    const merge = yield* Effect.scoped(
+      Effect.flatMap(mergeConnection(deps.pool), (client) => tryWarehouse(() => mergeSnapshotChunk(client, pointer, text, { schema: deps.schema, pipelineSchema: deps.pipelineSchema })))
+    )
+    if (merge._tag === "Merged") return { merged: merge }
+    const events = yield* Effect.try({ try: () => chunkEvents(pointer, text.toString("utf8")), catch: (cause) => notAChunk(pointer.object.key, cause) })
+    return { events, reason: merge.reason }
+  })

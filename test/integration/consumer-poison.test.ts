@@ -126,10 +126,10 @@ describe("claim checks the lake cannot serve", () => {
     const pool = new pg.Pool({ connectionString: env.WAREHOUSE_DATABASE_URL })
     const unavailable = makeMemoryLakeStore()
     const failingLake = { ...unavailable, get: (key: string) => Effect.fail(new LakeError({ key, message: "ServiceUnavailable: try again" })) }
-    const retried = await processKinesisEvent({ pool, lake: failingLake, stream: env.TOTES_STREAM! }, { Records: [record] })
+    const retried = await Effect.runPromise(processKinesisEvent({ pool, lake: failingLake, stream: env.TOTES_STREAM! }, { Records: [record] }))
     expect(retried.response.batchItemFailures).toEqual([{ itemIdentifier: "1" }])
     expect(retried.deadLettered).toBe(0)
-    const missing = await processKinesisEvent({ pool, lake: makeMemoryLakeStore(), stream: env.TOTES_STREAM! }, { Records: [record] })
+    const missing = await Effect.runPromise(processKinesisEvent({ pool, lake: makeMemoryLakeStore(), stream: env.TOTES_STREAM! }, { Records: [record] }))
     expect(missing.response.batchItemFailures).toEqual([])
     expect(missing.deadLettered).toBe(1)
     await pool.end()

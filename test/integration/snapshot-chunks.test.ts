@@ -188,7 +188,7 @@ describe("bulk initial snapshot: COPY chunks in the lake, merged set-wise", () =
     const record = (chunk: Chunked, sequence: number) =>
       toLambdaRecord("stream", "eu-west-2", "shardId-000000000000", { SequenceNumber: String(sequence), PartitionKey: chunk.partitionKey, Data: Buffer.from(JSON.stringify(chunk.pointer)) })
     const failing: LakeStoreShape = { ...lake, get: (key: string) => Effect.fail(new LakeError({ key, message: "ServiceUnavailable: try again" })) }
-    const down = await processKinesisEvent({ pool, lake: failing, stream: "stream", retrySchedule: Schedule.recurs(1) }, { Records: [record(payments[0]!, 1)] })
+    const down = await Effect.runPromise(processKinesisEvent({ pool, lake: failing, stream: "stream", retrySchedule: Schedule.recurs(1) }, { Records: [record(payments[0]!, 1)] }))
     expect(down.response.batchItemFailures).toEqual([{ itemIdentifier: "1" }])
     expect(down.deadLettered).toBe(0)
     expect((await client.query("SELECT count(*)::int AS n FROM fact_payment")).rows[0].n).toBe(0)
@@ -197,7 +197,7 @@ describe("bulk initial snapshot: COPY chunks in the lake, merged set-wise", () =
     // Every chunk, the first one twice in the batch, then the whole batch delivered again.
     const batch = [record(payments[0]!, 1), ...payments.map((c, i) => record(c, i + 2))]
     for (let delivery = 0; delivery < 2; delivery++) {
-      const outcome = await processKinesisEvent({ pool, lake, stream: "stream" }, { Records: batch })
+      const outcome = await Effect.runPromise(processKinesisEvent({ pool, lake, stream: "stream" }, { Records: batch }))
       expect(outcome.response.batchItemFailures).toEqual([])
       expect(outcome.appliedByTable).toEqual({ payment: total + payments[0]!.pointer.rows })
     }
@@ -216,10 +216,10 @@ describe("bulk initial snapshot: COPY chunks in the lake, merged set-wise", () =
        VALUES ('payment', 'paid', 'type', 'paused by the test', 'x', '0/1', 0, now())`
     )
     const chunk = chunks.find((c) => c.pointer.source.table === "payment")!
-    const outcome = await processKinesisEvent(
+    const outcome = await Effect.runPromise(processKinesisEvent(
       { pool, lake, stream: "stream" },
       { Records: [toLambdaRecord("stream", "eu-west-2", "shardId-000000000000", { SequenceNumber: "1", PartitionKey: chunk.partitionKey, Data: Buffer.from(JSON.stringify(chunk.pointer)) })] }
-    )
+    ))
     expect(outcome.response.batchItemFailures).toEqual([])
     const parked = await client.query("SELECT event_id FROM totes.parked_event WHERE table_name = 'payment' ORDER BY event_id")
     expect(parked.rows.map((r) => r.event_id)).toEqual(chunkEvents(chunk.pointer, chunk.text).map((e) => e.id).sort())
