@@ -18,16 +18,16 @@
  */
 import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
-import { setTimeout as wait } from "node:timers/promises"
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
-import { Effect, Option } from "effect"
+import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import { archiverCheckpointKey, sequencePosition } from "../../contracts/checkpoint.ts"
 import { rawObjectKey } from "../../contracts/lake.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
-import type { LakeStoreShape } from "../shared/lake-store.ts"
+import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 import { encodeRawObject } from "../lake/raw.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
+import { kinesisRead, pauseUnless } from "../shared/kinesis/shard-reading.ts"
 
 export { archiverCheckpointKey }
 
@@ -74,9 +74,6 @@ export interface ArchiverStats {
   errors: number
 }
 
-/** Waits `ms`, or less if `signal` aborts (a stop ends the wait, it is not an error). */
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined)
-
 interface Buffered {
   lines: Array<string>
   bytes: number
@@ -97,83 +94,102 @@ export class Archiver {
   }
 
   /** Archives every shard until `signal` aborts, then flushes what is buffered and returns. */
-  async run(signal: AbortSignal): Promise<void> {
-    const running = new Map<string, Promise<void>>()
-    const startNew = async () => {
-      for (const shardId of await this.listShards()) {
-        if (running.has(shardId)) continue
-        running.set(shardId, this.archiveShard(shardId, signal))
-        this.stats.shards = running.size
-      }
-    }
-    await startNew()
-    while (!signal.aborted) {
-      await sleep(this.options.shardRefreshMs ?? 30_000, signal)
-      if (signal.aborted) break
-      await startNew().catch((error) => this.options.onError?.("*", error))
-    }
-    await Promise.all(running.values())
+  run(signal: AbortSignal): Promise<void> {
+    return Effect.runPromise(this.archiveAll(signal))
   }
 
-  private async listShards(): Promise<Array<string>> {
-    return (await listShards(this.options.kinesis, this.options.stream)).map((shard) => shard.ShardId!)
-  }
-
-  private async iteratorAfter(shardId: string, sequenceNumber: string | undefined): Promise<string> {
-    const out = await this.options.kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: this.options.stream,
-        ShardId: shardId,
-        ...(sequenceNumber
-          ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: sequenceNumber }
-          : { ShardIteratorType: "TRIM_HORIZON" })
+  private archiveAll(signal: AbortSignal) {
+    return Effect.gen({ self: this }, function* () {
+      const running = new Map<string, Fiber.Fiber<void>>()
+      const startNew = Effect.gen({ self: this }, function* () {
+        for (const shard of yield* kinesisRead(() => listShards(this.options.kinesis, this.options.stream))) {
+          const shardId = shard.ShardId!
+          if (running.has(shardId)) continue
+          running.set(shardId, yield* Effect.forkChild(this.archiveShard(shardId, signal)))
+          this.stats.shards = running.size
+        }
       })
-    )
-    return out.ShardIterator!
+      yield* startNew
+      while (!signal.aborted) {
+        yield* pauseUnless(signal, this.options.shardRefreshMs ?? 30_000)
+        if (signal.aborted) break
+        yield* startNew.pipe(Effect.catch((error) => Effect.sync(() => this.options.onError?.("*", error))))
+      }
+      yield* Fiber.joinAll([...running.values()])
+    })
   }
 
-  private async archiveShard(shardId: string, signal: AbortSignal): Promise<void> {
-    const key = archiverCheckpointKey(this.options.stream, shardId)
-    let buffer: Buffered | undefined
-    let iterator: string | undefined
-    // Where to resume reading after an error: after the last record held (buffered or written).
-    let resumeAfter: string | undefined
-    let loaded = false
-    while (!signal.aborted) {
-      try {
+  private iteratorAfter(shardId: string, sequenceNumber: string | undefined) {
+    return Effect.map(
+      kinesisRead(() =>
+        this.options.kinesis.send(
+          new GetShardIteratorCommand({
+            StreamName: this.options.stream,
+            ShardId: shardId,
+            ...(sequenceNumber
+              ? { ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: sequenceNumber }
+              : { ShardIteratorType: "TRIM_HORIZON" })
+          })
+        )
+      ),
+      (out) => out.ShardIterator!
+    )
+  }
+
+  private archiveShard(shardId: string, signal: AbortSignal): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function* () {
+      const key = archiverCheckpointKey(this.options.stream, shardId)
+      let buffer: Buffered | undefined
+      let iterator: string | undefined
+      // Where to resume reading after an error: after the last record held (buffered or written).
+      let resumeAfter: string | undefined
+      let loaded = false
+      /** One page of the shard; "closed" once a closed shard (after a reshard) is read to its end and flushed. */
+      const step = Effect.gen({ self: this }, function* () {
         if (!loaded) {
-          const checkpoint = Option.getOrUndefined(await Effect.runPromise(this.options.checkpoints.get<ArchiverCheckpoint>(key)))
+          const checkpoint = Option.getOrUndefined(yield* this.options.checkpoints.get<ArchiverCheckpoint>(key))
           resumeAfter = checkpoint?.data.sequenceNumber
           loaded = true
         }
-        if (buffer && this.due(buffer)) buffer = await this.flush(shardId, buffer, buffer.bytes >= this.flushBytes ? "size" : "time")
-        iterator ??= await this.iteratorAfter(shardId, resumeAfter)
-        const page = await this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 10_000 }))
+        if (buffer && this.due(buffer)) buffer = yield* this.flush(shardId, buffer, buffer.bytes >= this.flushBytes ? "size" : "time")
+        iterator ??= yield* this.iteratorAfter(shardId, resumeAfter)
+        const read = iterator
+        const page = yield* kinesisRead(() => this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: read, Limit: this.options.batchSize ?? 10_000 })))
         const records = page.Records ?? []
         for (const record of records) {
           buffer = this.add(buffer, record)
           resumeAfter = record.SequenceNumber!
-          if (buffer.bytes >= this.flushBytes) buffer = await this.flush(shardId, buffer, "size")
+          if (buffer.bytes >= this.flushBytes) buffer = yield* this.flush(shardId, buffer, "size")
         }
         iterator = page.NextShardIterator
         if (!iterator) {
-          // Closed shard (after a reshard), read to its end.
-          if (buffer) buffer = await this.flush(shardId, buffer, "shard-closed")
-          return
+          if (buffer) buffer = yield* this.flush(shardId, buffer, "shard-closed")
+          return "closed" as const
         }
         if (records.length === 0) {
           const untilDue = buffer ? buffer.startedAt + this.flushMs - Date.now() : Infinity
-          await sleep(Math.min(this.options.idleWaitMs ?? 200, untilDue), signal)
+          yield* pauseUnless(signal, Math.min(this.options.idleWaitMs ?? 200, untilDue))
         }
-      } catch (error) {
+        return "read" as const
+      })
+      while (!signal.aborted) {
+        // Any failure, a defect too, is reported; the shard goes on after the last record held.
+        const exit = yield* Effect.exit(step)
+        if (Exit.isSuccess(exit)) {
+          if (exit.value === "closed") return
+          continue
+        }
         this.stats.errors++
-        this.options.onError?.(shardId, error)
+        this.options.onError?.(shardId, Cause.squash(exit.cause))
         iterator = undefined
-        await sleep(1_000, signal)
+        yield* pauseUnless(signal, 1_000)
       }
-    }
-    // Graceful stop: deliver what is buffered (a failure here leaves it to the next run, from the checkpoint).
-    if (buffer) await this.flush(shardId, buffer, "shutdown").catch((error) => this.options.onError?.(shardId, error))
+      // Graceful stop: deliver what is buffered (a failure here leaves it to the next run, from the checkpoint).
+      if (buffer) {
+        const held = buffer
+        yield* this.flush(shardId, held, "shutdown").pipe(Effect.catch((error) => Effect.sync(() => this.options.onError?.(shardId, error))))
+      }
+    })
   }
 
   private due(buffer: Buffered) {
@@ -206,35 +222,41 @@ export class Archiver {
     return next
   }
 
-  /** Writes one object, then checkpoints; returns the (now empty) buffer. If the write fails it throws and the caller keeps the buffer. */
-  private async flush(shardId: string, buffer: Buffered, reason: ArchiverFlush["reason"]): Promise<undefined> {
-    const body = encodeRawObject(buffer.lines)
-    const key = rawObjectKey(buffer.oldestArrival, this.options.stream, buffer.firstSequence, randomUUID())
-    await Effect.runPromise(this.options.lake.putNew(key, body, "application/x-ndjson"))
-    metrics.emit("lake", { LakeObjectsWritten: 1, LakeBytesWritten: body.byteLength })
-    this.stats.objects++
-    this.stats.bytes += body.byteLength
-    this.stats.records += buffer.lines.length
-    // The object is durable: a failed checkpoint must not write it again (the next flush's
-    // checkpoint supersedes this one; a restart before that re-delivers, which is allowed).
-    await Effect.runPromise(
-      this.options.checkpoints.advance(archiverCheckpointKey(this.options.stream, shardId), sequencePosition(buffer.lastSequence), {
-        sequenceNumber: buffer.lastSequence,
-        object: key
-      } satisfies ArchiverCheckpoint)
-    ).catch((error) => {
-      this.stats.errors++
-      this.options.onError?.(shardId, error)
+  /** Writes one object, then checkpoints; the (now empty) buffer. If the write fails the caller keeps the buffer. */
+  private flush(shardId: string, buffer: Buffered, reason: ArchiverFlush["reason"]): Effect.Effect<undefined, LakeError> {
+    return Effect.gen({ self: this }, function* () {
+      const body = encodeRawObject(buffer.lines)
+      const key = rawObjectKey(buffer.oldestArrival, this.options.stream, buffer.firstSequence, randomUUID())
+      yield* this.options.lake.putNew(key, body, "application/x-ndjson")
+      metrics.emit("lake", { LakeObjectsWritten: 1, LakeBytesWritten: body.byteLength })
+      this.stats.objects++
+      this.stats.bytes += body.byteLength
+      this.stats.records += buffer.lines.length
+      // The object is durable: a failed checkpoint must not write it again (the next flush's
+      // checkpoint supersedes this one; a restart before that re-delivers, which is allowed).
+      yield* this.options.checkpoints
+        .advance(archiverCheckpointKey(this.options.stream, shardId), sequencePosition(buffer.lastSequence), {
+          sequenceNumber: buffer.lastSequence,
+          object: key
+        } satisfies ArchiverCheckpoint)
+        .pipe(
+          Effect.catch((error) =>
+            Effect.sync(() => {
+              this.stats.errors++
+              this.options.onError?.(shardId, error)
+            })
+          )
+        )
+      this.options.onFlush?.({
+        shardId,
+        key,
+        records: buffer.lines.length,
+        bytes: body.byteLength,
+        firstSequence: buffer.firstSequence,
+        lastSequence: buffer.lastSequence,
+        reason
+      })
+      return undefined
     })
-    this.options.onFlush?.({
-      shardId,
-      key,
-      records: buffer.lines.length,
-      bytes: body.byteLength,
-      firstSequence: buffer.firstSequence,
-      lastSequence: buffer.lastSequence,
-      reason
-    })
-    return undefined
   }
 }

@@ -6,12 +6,12 @@
  * monotonic) after the warehouse committed.
  */
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
-import { setTimeout as wait } from "node:timers/promises"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
-import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
+import { kinesisRead, pauseUnless } from "../shared/kinesis/shard-reading.ts"
 import { endShard } from "../warehouse/shard-positions.ts"
 import { tryWarehouse } from "../warehouse/warehouse-errors.ts"
 import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
@@ -26,9 +26,6 @@ export interface PollerOptions {
   readonly onBatch?: (shardId: string, outcome: BatchOutcome, records: number) => void
   readonly onError?: (shardId: string, error: unknown) => void
 }
-
-/** Waits `ms`, or less if `signal` aborts (a stop ends the wait, it is not an error). */
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined)
 
 export const toLambdaRecord = (stream: string, region: string, shardId: string, record: _Record): KinesisStreamRecord => ({
   kinesis: {
@@ -46,15 +43,6 @@ export const toLambdaRecord = (stream: string, region: string, shardId: string, 
   awsRegion: region,
   eventSourceARN: `arn:aws:kinesis:${region}:000000000000:stream/${stream}`
 })
-
-/** A Kinesis read failed (the poller re-reads from the shard's checkpoint after a pause). */
-export class KinesisReadError extends Schema.TaggedError<KinesisReadError>()("KinesisReadError", {
-  message: Schema.String,
-  cause: Schema.Unknown
-}) {}
-
-const kinesisRead = <A>(work: () => Promise<A>): Effect.Effect<A, KinesisReadError> =>
-  Effect.tryPromise({ try: work, catch: (cause) => new KinesisReadError({ message: (cause as Error)?.message ?? String(cause), cause }) })
 
 export class Poller {
   /** batches/records: Kinesis records applied; events: user records applied; failedBatches: reported as failed (warehouse unavailable) and retried. */
@@ -108,7 +96,7 @@ export class Poller {
   }
 
   private pollShard(shardId: string, signal: AbortSignal) {
-    const pause = (ms: number) => Effect.promise(() => sleep(ms, signal))
+    const pause = (ms: number) => pauseUnless(signal, ms)
     return Effect.gen({ self: this }, function* () {
       const region = (yield* Effect.promise(() => this.options.kinesis.config.region())) ?? "local"
       let iterator: string | undefined
