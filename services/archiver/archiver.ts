@@ -115,7 +115,8 @@ export class Archiver {
         if (signal.aborted) break
         yield* startNew.pipe(Effect.catch((error) => Effect.sync(() => this.options.onError?.("*", error))))
       }
-      yield* Fiber.joinAll([...running.values()])
+      // Every shard's loop ends on its own (with its final flush); one that died does not cut the others short.
+      yield* Fiber.awaitAll([...running.values()])
     })
   }
 

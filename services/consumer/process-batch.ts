@@ -255,51 +255,59 @@ const applyUnits = (
   shardId: string,
   units: ReadonlyArray<Decoded>,
   lastRecord: KinesisStreamRecord
-): Effect.Effect<{ applied: ApplyResult; consistentThroughAt: string | null }, ApplyFailure> => {
-  // A connection killed while checked out emits 'error' besides failing the query: note it, and
-  // never give a broken connection back to the pool.
-  let broken: unknown
-  const onError = (error: Error) => (broken ??= error)
-  return Effect.acquireUseRelease(
-    tryWarehouse(async () => {
-      const client = await deps.pool.connect()
-      client.on("error", onError)
-      return client
-    }),
-    (client) =>
-      Effect.gen(function* () {
-        // Snapshot chunks first, each merged set-wise in a transaction of its own (or read back as rows).
-        const records: Array<StreamRecord> = []
-        for (const { value } of units) {
-          if (value.kind !== "snapshot-chunk") records.push(value)
-          else {
-            const chunk = yield* applySnapshotChunk(deps, value)
-            if ("events" in chunk) records.push(...chunk.events)
-          }
-        }
-        const applied = yield* tryWarehouse(() =>
-          applyRecords(client, records, {
-            schema: deps.schema,
-            pipelineSchema: deps.pipelineSchema,
-            shard: { stream: deps.stream, shardId, lastSequenceNumber: lastRecord.kinesis.sequenceNumber },
-            // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
-            readFreshness: true
-          })
-        )
-        const at = applied.freshness?.consistentThroughAt
-        return { applied, consistentThroughAt: at ? new Date(at).toISOString() : null }
+): Effect.Effect<{ applied: ApplyResult; consistentThroughAt: string | null }, ApplyFailure> =>
+  // Suspended: each attempt (retries run this Effect again) starts with a connection of its own and nothing noted against it.
+  Effect.suspend(() => {
+    // A connection killed while checked out emits 'error' besides failing the query: note it, and
+    // never give a broken connection (or one whose query may still run) back to the pool.
+    let broken: unknown
+    const onError = (error: Error) => (broken ??= error)
+    return Effect.acquireUseRelease(
+      tryWarehouse(async () => {
+        const client = await deps.pool.connect()
+        client.on("error", onError)
+        return client
       }),
-    (client, exit) =>
-      Effect.sync(() => {
-        if (Exit.isFailure(exit)) {
-          const error = exit.cause.reasons.find((r) => r._tag === "Fail")?.error
-          if (error && isTransient(error)) broken ??= error
-        }
-        client.off("error", onError)
-        client.release(broken as Error | undefined)
-      })
+      (client) =>
+        Effect.gen(function* () {
+          // Snapshot chunks first, each merged set-wise in a transaction of its own (or read back as rows).
+          const records: Array<StreamRecord> = []
+          for (const { value } of units) {
+            if (value.kind !== "snapshot-chunk") records.push(value)
+            else {
+              const chunk = yield* applySnapshotChunk(deps, value)
+              // (A loop, not a spread: a chunk holds up to hundreds of thousands of rows.)
+              if ("events" in chunk) for (const event of chunk.events) records.push(event)
+            }
+          }
+          const applied = yield* tryWarehouse(() =>
+            applyRecords(client, records, {
+              schema: deps.schema,
+              pipelineSchema: deps.pipelineSchema,
+              shard: { stream: deps.stream, shardId, lastSequenceNumber: lastRecord.kinesis.sequenceNumber },
+              // The warehouse-wide watermark (minimum over shards): a stuck shard shows in every batch's figure.
+              readFreshness: true
+            })
+          )
+          const at = applied.freshness?.consistentThroughAt
+          const when = at ? new Date(at) : null
+          return { applied, consistentThroughAt: when && !Number.isNaN(when.getTime()) ? when.toISOString() : null }
+        }),
+      (client, exit) =>
+        Effect.sync(() => {
+          if (Exit.hasInterrupts(exit)) broken ??= new Error("apply interrupted: its query may still be running")
+          else if (Exit.isFailure(exit)) {
+            const error = exit.cause.reasons.find((r) => r._tag === "Fail")?.error
+            if (error && isTransient(error)) broken ??= error
+          }
+          client.off("error", onError)
+          client.release(broken as Error | undefined)
+        })
+    )
+  }).pipe(
+    // A defect (a bug, an unexpected value) is treated as what the units did: isolated, not fatal to the batch.
+    Effect.catchDefect((defect) => Effect.fail(warehouseError(defect)))
   )
-}
 
 /** The full event behind a claim check; "missing" only when the lake answered that it is not there (services/lake/claims.ts). */
 const resolveClaimCheck = (deps: ConsumerDeps, event: ChangeEvent): Effect.Effect<ChangeEvent | "missing" | "unavailable"> => {
