@@ -24,7 +24,7 @@ const MAX_OPERATIONS = 20
  * The outage metrics of a component: DependencyOutages when one starts, DependencyOutageSeconds
  * once a minute while it lasts (`ongoing` is called on each failed attempt) and when it ends.
  */
-export const outageMetrics = (component: Component, now: () => number = Date.now) => {
+const outageMetrics = (component: Component, now: () => number = Date.now) => {
   const lastEmitted = new Map<string, number>()
   return {
     started: (dependency: string) => {
@@ -99,7 +99,7 @@ const WORDINGS: Record<OutageWording, { started: (o: Outage) => string; ended: (
 }
 
 /** The start notice of `outage` (just opened by its first failure). */
-export const outageStarted = (outage: Outage, wording: OutageWording): OutageNotice => ({
+const outageStarted = (outage: Outage, wording: OutageWording): OutageNotice => ({
   dependency: outage.dependency,
   state: "started",
   level: "warn",
@@ -113,7 +113,7 @@ export const outageStarted = (outage: Outage, wording: OutageWording): OutageNot
 })
 
 /** The end notice of `outage`, which lasted `durationMs`. */
-export const outageEnded = (outage: Outage, durationMs: number, wording: OutageWording): OutageNotice => ({
+const outageEnded = (outage: Outage, durationMs: number, wording: OutageWording): OutageNotice => ({
   dependency: outage.dependency,
   state: "ended",
   level: "info",
