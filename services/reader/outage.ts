@@ -1,10 +1,11 @@
 /**
- * Reports a dependency outage once when it starts and once when it ends (how long, how many
- * retries), never a line per attempt; and as metrics (outageMetrics). Several callers of one
- * dependency (the Kinesis lane senders) share one tracker: the outage starts with the first
- * caller that fails and ends when the last failing caller has recovered.
+ * Reports a dependency outage of the reader once when it starts and once when it ends (how long,
+ * how many retries), never a line per attempt; and as metrics: the outage book
+ * (shared/outage-book.ts) with explicit recovery. Several callers of one dependency (the Kinesis
+ * lane senders) share one tracker: the outage starts with the first caller that fails and ends
+ * when the last failing caller has recovered.
  */
-import { outageMetrics } from "../shared/outage-reporter.ts"
+import { makeOutageBook, type OutageBook } from "../shared/outage-book.ts"
 
 export interface OutageReport {
   readonly dependency: string
@@ -13,33 +14,20 @@ export interface OutageReport {
 }
 
 export class OutageTracker {
-  private since: number | undefined
-  private attempts = 0
-  private readonly failing = new Set<string>()
-  private readonly metrics = outageMetrics("reader")
+  private readonly book: OutageBook
 
   constructor(
     private readonly dependency: string,
-    private readonly report: (r: OutageReport) => void
-  ) {}
+    report: (r: OutageReport) => void
+  ) {
+    this.book = makeOutageBook({ wording: "inline", component: "reader", notify: ({ dependency, state, message }) => report({ dependency, state, message }) })
+  }
 
   failed(reason: string, caller = ""): void {
-    this.attempts++
-    this.failing.add(caller)
-    if (this.since !== undefined) return this.metrics.ongoing(this.dependency, this.since)
-    this.since = Date.now()
-    this.metrics.started(this.dependency)
-    this.report({ dependency: this.dependency, state: "started", message: `${this.dependency} unavailable, retrying with backoff: ${reason}` })
+    this.book.failed(this.dependency, { reason, caller })
   }
 
   recovered(caller = ""): void {
-    this.failing.delete(caller)
-    if (this.since === undefined || this.failing.size > 0) return
-    const durationMs = Date.now() - this.since
-    this.metrics.ended(this.dependency, durationMs)
-    const seconds = (durationMs / 1000).toFixed(1)
-    this.report({ dependency: this.dependency, state: "ended", message: `${this.dependency} available again after ${seconds} s (${this.attempts} attempts retried)` })
-    this.since = undefined
-    this.attempts = 0
+    this.book.recovered(this.dependency, caller)
   }
 }

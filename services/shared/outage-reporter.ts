@@ -13,47 +13,10 @@
  * `dependencyOf` names the dependency behind an error.
  */
 import { type Logger } from "./logger.ts"
-import { metrics, type Component } from "./metrics.ts"
+import type { Component } from "./metrics.ts"
+import { makeOutageBook, type Outage } from "./outage-book.ts"
 
-/** How often an outage still going on repeats its duration as a metric. */
-const ONGOING_METRIC_MS = 60_000
-
-/**
- * The outage metrics of a component: DependencyOutages when one starts, DependencyOutageSeconds
- * once a minute while it lasts (`ongoing` is called on each failed attempt) and when it ends.
- */
-export const outageMetrics = (component: Component, now: () => number = Date.now) => {
-  const lastEmitted = new Map<string, number>()
-  return {
-    started: (dependency: string) => {
-      lastEmitted.set(dependency, now())
-      metrics.emit(component, { DependencyOutages: 1 }, { Dependency: dependency })
-    },
-    ongoing: (dependency: string, since: number) => {
-      const at = now()
-      if (at - (lastEmitted.get(dependency) ?? since) < ONGOING_METRIC_MS) return
-      lastEmitted.set(dependency, at)
-      metrics.emit(component, { DependencyOutageSeconds: (at - since) / 1000 }, { Dependency: dependency })
-    },
-    ended: (dependency: string, durationMs: number) => {
-      lastEmitted.delete(dependency)
-      metrics.emit(component, { DependencyOutageSeconds: durationMs / 1000 }, { Dependency: dependency })
-    }
-  }
-}
-
-export interface Outage {
-  readonly dependency: string
-  /** Epoch ms of the first failure. */
-  readonly since: number
-  readonly lastFailureAt: number
-  /** Failed attempts so far (the first included). */
-  readonly failures: number
-  /** What was being retried (distinct operations, first 20). */
-  readonly operations: ReadonlyArray<string>
-  readonly reason: string
-  readonly errorCode?: string
-}
+export type { Outage } from "./outage-book.ts"
 
 export interface OutageReporter {
   /** A failed attempt: the first of an outage logs a warning, the next ones are only counted. */
@@ -80,8 +43,6 @@ export interface OutageReporterOptions {
   readonly now?: () => number
 }
 
-const MAX_OPERATIONS = 20
-
 const reasonOf = (error: unknown): { reason: string; errorCode?: string } => {
   const e = error as { message?: unknown; code?: unknown; name?: unknown; _tag?: unknown } | null | undefined
   const reason = typeof e?.message === "string" ? e.message : String(error)
@@ -89,76 +50,43 @@ const reasonOf = (error: unknown): { reason: string; errorCode?: string } => {
   return { reason: reason.split("\n")[0]!.slice(0, 300), ...(code ? { errorCode: code } : {}) }
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
-
+/** The outage book (outage-book.ts) with the end of an outage inferred: by a success, or by a quiet period. */
 export const makeOutageReporter = (options: OutageReporterOptions): OutageReporter => {
   const now = options.now ?? Date.now
   const quietMs = options.quietMs ?? 10_000
   const settleMs = options.settleMs ?? 2_000
-  const outages = new Map<string, Outage>()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
-  const emitted = options.component ? outageMetrics(options.component, now) : undefined
+  const book = makeOutageBook({
+    wording: "structured",
+    now,
+    ...(options.component ? { component: options.component } : {}),
+    notify: (notice) => options.log[notice.level](notice.message, notice.fields)
+  })
 
   const end = (dependency: string, endedAt: number) => {
-    const outage = outages.get(dependency)
-    if (!outage) return
-    outages.delete(dependency)
     clearTimeout(timers.get(dependency))
     timers.delete(dependency)
-    const durationMs = Math.max(0, endedAt - outage.since)
-    const retries = outage.failures
-    emitted?.ended(dependency, durationMs)
-    options.log.info(`${dependency} is available again after ${seconds(durationMs)}; ${retries} failed attempt${retries === 1 ? "" : "s"} retried`, {
-      dependency,
-      durationMs,
-      retries,
-      operations: outage.operations,
-      reason: outage.reason,
-      ...(outage.errorCode ? { errorCode: outage.errorCode } : {})
-    })
+    book.recovered(dependency, undefined, endedAt)
   }
 
   const armQuietTimer = (dependency: string) => {
     if (quietMs <= 0) return
     clearTimeout(timers.get(dependency))
-    const timer = setTimeout(() => end(dependency, outages.get(dependency)?.lastFailureAt ?? now()), quietMs)
+    const timer = setTimeout(() => end(dependency, book.get(dependency)?.lastFailureAt ?? now()), quietMs)
     timer.unref?.()
     timers.set(dependency, timer)
   }
 
   return {
     failure: (dependency, error, operation) => {
-      const at = now()
-      const { reason, errorCode } = reasonOf(error)
-      const known = outages.get(dependency)
-      const operations = known?.operations ?? []
-      const next: Outage = {
-        dependency,
-        since: known?.since ?? at,
-        lastFailureAt: at,
-        failures: (known?.failures ?? 0) + 1,
-        operations: operation && !operations.includes(operation) && operations.length < MAX_OPERATIONS ? [...operations, operation] : operations,
-        reason,
-        ...(errorCode ? { errorCode } : {})
-      }
-      outages.set(dependency, next)
-      if (known) emitted?.ongoing(dependency, known.since)
-      else emitted?.started(dependency)
-      if (!known) {
-        options.log.warn(`${dependency} is unavailable; retrying with backoff (one line when it is back)`, {
-          dependency,
-          reason,
-          ...(errorCode ? { errorCode } : {}),
-          ...(operation ? { operations: [operation] } : {})
-        })
-      }
+      book.failed(dependency, { ...reasonOf(error), ...(operation ? { operation } : {}) })
       armQuietTimer(dependency)
     },
     success: (dependency) => {
-      const outage = outages.get(dependency)
+      const outage = book.get(dependency)
       if (outage && now() - outage.lastFailureAt >= settleMs) end(dependency, now())
     },
-    current: () => [...outages.values()],
+    current: book.current,
     close: () => {
       for (const timer of timers.values()) clearTimeout(timer)
       timers.clear()
