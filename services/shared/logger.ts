@@ -64,7 +64,7 @@ export const LOG_FIELDS = [
   "attempt",
   "maxAttempts",
   "retryInMs",
-  // outages (outage-reporter.ts): the dependency, failed attempts, what was retried
+  // outages (outage-book.ts): the dependency, failed attempts, what was retried
   "dependency",
   "retries",
   "operations",

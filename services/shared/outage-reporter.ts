@@ -43,10 +43,23 @@ export interface OutageReporterOptions {
   readonly now?: () => number
 }
 
+type ErrorLike = { message?: unknown; code?: unknown; name?: unknown; _tag?: unknown; cause?: unknown } | null | undefined
+
+/**
+ * The code that names a failure: the driver's or SDK's own (a SQLSTATE, ECONNREFUSED, an AWS
+ * exception name), also when one of our tagged errors wraps it as its `cause`; else the tag.
+ */
+export const errorCodeOf = (error: unknown): string | undefined => {
+  const e = error as ErrorLike
+  const origin = (typeof e?._tag === "string" && e.cause && typeof e.cause === "object" ? e.cause : e) as ErrorLike
+  const named = (x: ErrorLike) => (typeof x?.code === "string" ? x.code : typeof x?.name === "string" && x.name !== "Error" ? x.name : undefined)
+  return named(origin) ?? (typeof e?._tag === "string" ? e._tag : named(e))
+}
+
 const reasonOf = (error: unknown): { reason: string; errorCode?: string } => {
-  const e = error as { message?: unknown; code?: unknown; name?: unknown; _tag?: unknown } | null | undefined
+  const e = error as ErrorLike
   const reason = typeof e?.message === "string" ? e.message : String(error)
-  const code = typeof e?.code === "string" ? e.code : typeof e?._tag === "string" ? e._tag : typeof e?.name === "string" && e.name !== "Error" ? e.name : undefined
+  const code = errorCodeOf(error)
   return { reason: reason.split("\n")[0]!.slice(0, 300), ...(code ? { errorCode: code } : {}) }
 }
 
@@ -101,7 +114,15 @@ const ENDPOINT_SERVICES = [
   ["AWS_ENDPOINT_URL_S3", "S3"]
 ] as const
 
-const TAGGED: Record<string, string> = { CheckpointError: "DynamoDB", LakeError: "S3", PublishError: "Kinesis" }
+const TAGGED: Record<string, string> = {
+  CheckpointError: "DynamoDB",
+  LakeError: "S3",
+  DeadLetterFailed: "S3",
+  SnapshotChunkUnavailable: "S3",
+  PublishError: "Kinesis",
+  KinesisReadError: "Kinesis",
+  WarehouseError: "warehouse"
+}
 const AWS_HOSTS: ReadonlyArray<readonly [RegExp, string]> = [
   [/\bkinesis\.[a-z0-9-]+\.amazonaws\.com/, "Kinesis"],
   [/\bdynamodb\.[a-z0-9-]+\.amazonaws\.com/, "DynamoDB"],
@@ -110,7 +131,8 @@ const AWS_HOSTS: ReadonlyArray<readonly [RegExp, string]> = [
 
 /**
  * The dependency an error came from: the pipeline's tagged errors (CheckpointError → DynamoDB,
- * LakeError → S3, PublishError → Kinesis), an AWS host name, or a local endpoint's port in the
+ * LakeError and the lake's other failures → S3, PublishError and KinesisReadError → Kinesis,
+ * WarehouseError → warehouse), an AWS host name, or a local endpoint's port in the
  * message; otherwise `fallback` (what the failing call talks to).
  */
 export const dependencyOf = (error: unknown, fallback: string, env: Record<string, string | undefined> = process.env): string => {

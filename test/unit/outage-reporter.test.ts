@@ -1,7 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
 import { MemoryLogSink, makeLogger } from "../../services/shared/logger.ts"
 import { metrics } from "../../services/shared/metrics.ts"
-import { dependencyOf, makeOutageReporter } from "../../services/shared/outage-reporter.ts"
+import { DeadLetterFailed } from "../../services/consumer/process-batch.ts"
+import { SnapshotChunkUnavailable } from "../../services/consumer/snapshot-chunks.ts"
+import { KinesisReadError } from "../../services/shared/kinesis/shard-reading.ts"
+import { dependencyOf, errorCodeOf, makeOutageReporter } from "../../services/shared/outage-reporter.ts"
+import { warehouseError } from "../../services/warehouse/warehouse-errors.ts"
 
 const refused = (port: number) => Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:${port}`), { code: "ECONNREFUSED" })
 
@@ -146,5 +150,25 @@ describe("dependencyOf", () => {
     expect(dependencyOf(refused(4569), "Kinesis", env)).toBe("S3")
     expect(dependencyOf(refused(9999), "Kinesis", env)).toBe("Kinesis")
     expect(dependencyOf(undefined, "warehouse", env)).toBe("warehouse")
+  })
+
+  it("names the dependency behind the consumer's and the archiver's own tagged errors", () => {
+    const pgRefused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" })
+    expect(dependencyOf(warehouseError(pgRefused), "Kinesis", env)).toBe("warehouse")
+    expect(dependencyOf(new DeadLetterFailed({ id: "shard-1", message: "cannot dead-letter shard-1: socket hang up" }), "Kinesis", env)).toBe("S3")
+    expect(dependencyOf(new SnapshotChunkUnavailable({ key: "snapshots/x", message: "m" }), "Kinesis", env)).toBe("S3")
+    expect(dependencyOf(new KinesisReadError({ message: "socket hang up", cause: new Error("socket hang up") }), "warehouse", env)).toBe("Kinesis")
+  })
+})
+
+describe("errorCodeOf", () => {
+  it("gives the driver's or SDK's own code, also through a tagged error that wraps it, else the tag", () => {
+    const pgError = Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" })
+    expect(errorCodeOf(pgError)).toBe("57P01")
+    expect(errorCodeOf(warehouseError(pgError))).toBe("57P01")
+    const throttled = Object.assign(new Error("Rate exceeded"), { name: "ProvisionedThroughputExceededException" })
+    expect(errorCodeOf(new KinesisReadError({ message: throttled.message, cause: throttled }))).toBe("ProvisionedThroughputExceededException")
+    expect(errorCodeOf(new DeadLetterFailed({ id: "x", message: "m" }))).toBe("DeadLetterFailed")
+    expect(errorCodeOf(new Error("plain"))).toBeUndefined()
   })
 })

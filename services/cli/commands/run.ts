@@ -6,7 +6,7 @@ import { readerFromEnv } from "../../reader/main.ts"
 import { PublicationName, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, Tables, WarehouseDatabaseUrl } from "../../shared/config.ts"
 import { explainConnectionError } from "../../shared/database-connection.ts"
 import { errorReason, makeLogger } from "../../shared/logger.ts"
-import { dependencyOf, makeOutageReporter } from "../../shared/outage-reporter.ts"
+import { dependencyOf, errorCodeOf, makeOutageReporter } from "../../shared/outage-reporter.ts"
 import { namesFrom } from "../arguments.ts"
 import { aborted, untilSignal } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
@@ -141,7 +141,7 @@ export const runCommand = Command.make("run", { components, resnapshot }, ({ com
         // One structured line says which component, which dependency and what to do; the CLI adds nothing.
         const { component, error } = (caught as { component?: Component }).component ? (caught as { component: Component; error: unknown }) : { component: "consumer" as const, error: caught }
         const { dependency, message } = failureLine(component, error, keep)
-        cli.error(message, { dependency, errorCode: (error as { code?: string })?.code ?? (error as Error)?.name })
+        cli.error(message, { dependency, errorCode: errorCodeOf(error) })
         throw new ReportedFailure(message)
       } finally {
         await Promise.all(stops.map((stop) => stop()))
