@@ -4,7 +4,7 @@
  * not an interruption: the loops finish the batch in hand, then return).
  */
 import { setTimeout as wait } from "node:timers/promises"
-import { Effect, Schema } from "effect"
+import { Effect, Schedule, Schema } from "effect"
 
 /** A Kinesis read failed (the loops re-read from the shard's checkpoint after a pause). */
 export class KinesisReadError extends Schema.TaggedError<KinesisReadError>()("KinesisReadError", {
@@ -12,8 +12,15 @@ export class KinesisReadError extends Schema.TaggedError<KinesisReadError>()("Ki
   cause: Schema.Unknown
 }) {}
 
+/**
+ * The readers' retry policy for one call (the Kinesis client itself makes one attempt): twice more
+ * within half a second, so that a single dropped connection ("socket hang up" on a reused socket)
+ * is not reported as an outage; what still fails is, and the loop re-reads after a pause.
+ */
+const READ_RETRY = Schedule.exponential("100 millis", 2).pipe(Schedule.upTo({ times: 2 }))
+
 export const kinesisRead = <A>(work: () => Promise<A>): Effect.Effect<A, KinesisReadError> =>
-  Effect.tryPromise({ try: work, catch: (cause) => new KinesisReadError({ message: (cause as Error)?.message ?? String(cause), cause }) })
+  Effect.tryPromise({ try: work, catch: (cause) => new KinesisReadError({ message: (cause as Error)?.message ?? String(cause), cause }) }).pipe(Effect.retry(READ_RETRY))
 
 /** Waits `ms`, or less if `signal` aborts. */
 export const pauseUnless = (signal: AbortSignal, ms: number): Effect.Effect<void> =>
