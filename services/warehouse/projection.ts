@@ -3,7 +3,8 @@
  *
  *   projectBatch(records)             decoded StreamRecords of one shard batch → Plan
  *   imagesNeeded(plan)                mirror rows apply must read to complete the plan
- *   completePlan(plan, previous)      → CompletedPlan: mirror rows, fact rows, dates, placeholders
+ *   completePlan(plan, images, positions)
+ *                                     → CompletedPlan: mirror rows, fact rows, dates, placeholders
  *
  * A Plan says what the batch changes: the latest version of every source row it touches (for
  * the position-guarded mirror), one fact change per committed insert/update/delete/snapshot row
@@ -17,8 +18,9 @@
  * there is one, otherwise from the warehouse's mirror (`fill`). `completePlan` decides: an earlier
  * change in the batch supplies only when it is newer than the mirror's row (a duplicate or late
  * delivery in the batch can be older than what the mirror already holds: then the mirror's image
- * does), so the image does not depend on how events fell into batches. A missing value is never
- * turned into NULL while a previous image has it.
+ * does), so duplicates do not make the image depend on how events fell into batches (late
+ * deliveries still can: README, Limitations). A missing value is never turned into NULL while a
+ * previous image has it.
  */
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
 import { lsnToBigInt, normalizeLsn, type Lsn } from "../../contracts/lsn.ts"
