@@ -39,6 +39,7 @@
  */
 import type pg from "pg"
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
+import { normalizeLsn } from "../../contracts/lsn.ts"
 import { dimensionAttributes, STAR_SCHEMA } from "../../contracts/star-schema.ts"
 import type { Freshness } from "./freshness.ts"
 import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
@@ -200,8 +201,8 @@ const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Pro
     return counts.length - 1
   }
   // Rare: changes that lack columns are completed from the mirror (a second round trip).
-  const images = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : new Map<string, Row>()
-  const completed = completePlan(plan, images)
+  const mirror = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : undefined
+  const completed = completePlan(plan, mirror?.images ?? new Map<string, Row>(), mirror?.positions)
 
   // Dimension rows are the only rows batches of different shards both write (a payment's shard
   // writes the placeholder of its transaction, the transaction's shard its dimension row). Each
@@ -653,18 +654,23 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
   }
 }
 
-/** The mirror's current images of the rows whose unsent columns the plan must fill. */
-const readImages = async (sql: Statements, p: string, plan: Plan): Promise<ReadonlyMap<string, Row>> => {
+/** The mirror's current images of the rows the plan completes its changes from, and where each stands. */
+const readImages = async (sql: Statements, p: string, plan: Plan): Promise<{ images: ReadonlyMap<string, Row>; positions: ReadonlyMap<string, Position> }> => {
   const needed = imagesNeeded(plan)
   const images = new Map<string, Row>()
+  const positions = new Map<string, Position>()
   const { rows } = await sql.add(
-    `SELECT m.table_name, m.key_id, m.image
+    `SELECT m.table_name, m.key_id, m.image, m.source_lsn::text AS source_lsn, m.source_seq
      FROM ${p}.mirror m
      JOIN unnest($1::text[], $2::bigint[]) AS n(table_name, key_id) ON m.table_name = n.table_name AND m.key_id = n.key_id`,
     [needed.map((n) => n.table), needed.map((n) => n.key)]
   )
-  for (const row of rows as Array<{ table_name: string; key_id: string; image: Row }>) images.set(mirrorKey(row.table_name, Number(row.key_id)), row.image)
-  return images
+  for (const row of rows as Array<{ table_name: string; key_id: string; image: Row; source_lsn: string; source_seq: number }>) {
+    const key = mirrorKey(row.table_name, Number(row.key_id))
+    images.set(key, row.image)
+    positions.set(key, { lsn: normalizeLsn(row.source_lsn), seq: row.source_seq })
+  }
+  return { images, positions }
 }
 
 /**

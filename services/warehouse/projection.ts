@@ -3,7 +3,8 @@
  *
  *   projectBatch(records)             decoded StreamRecords of one shard batch → Plan
  *   imagesNeeded(plan)                mirror rows apply must read to complete the plan
- *   completePlan(plan, previous)      → CompletedPlan: mirror rows, fact rows, dates, placeholders
+ *   completePlan(plan, images, positions)
+ *                                     → CompletedPlan: mirror rows, fact rows, dates, placeholders
  *
  * A Plan says what the batch changes: the latest version of every source row it touches (for
  * the position-guarded mirror), one fact change per committed insert/update/delete/snapshot row
@@ -13,9 +14,13 @@
  *
  * Two things cannot be known from the events alone: a TOAST column an update did not send
  * (`unchanged`) and the values of a delete that carries only the key. Both are taken from the
- * row's previous image: from an earlier change in the same batch when there is one, otherwise
- * from the warehouse's mirror; `fill` lists what is still missing and `completePlan` fills it.
- * A missing value is never turned into NULL while a previous image has it.
+ * row's previous image: from an earlier change in the same batch (`prior`, `inherited`) when
+ * there is one, otherwise from the warehouse's mirror (`fill`). `completePlan` decides: an earlier
+ * change in the batch supplies only when it is newer than the mirror's row (a duplicate or late
+ * delivery in the batch can be older than what the mirror already holds: then the mirror's image
+ * does), so duplicates do not make the image depend on how events fell into batches (late
+ * deliveries still can: README, Limitations). A missing value is never turned into NULL while a
+ * previous image has it.
  */
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
 import { lsnToBigInt, normalizeLsn, type Lsn } from "../../contracts/lsn.ts"
@@ -86,6 +91,14 @@ export interface RowChange {
   /** Columns the image still lacks; they come from the mirror's image of `fillKey` (this key unless the key changed). */
   readonly fill: ReadonlyArray<string>
   readonly fillKey: number
+  /**
+   * The earlier change of the row in this batch that the image's missing columns came from, or
+   * passed through (absent: none was missing, or there was no earlier change), and the columns
+   * taken from its image. completePlan takes them from the mirror instead when its row is at
+   * least as new as `prior`.
+   */
+  readonly prior?: RowChange
+  readonly inherited?: ReadonlyArray<string>
 }
 
 export interface Truncation {
@@ -159,25 +172,38 @@ const keyValue = (row: Row | null | undefined, column: string): number | undefin
   return key
 }
 
+const NOTHING: ReadonlyArray<string> = Object.freeze([])
+
 /**
  * The image with `missing` columns taken from the previous change of the row in this batch;
  * what that change did not know either is left to fill from the mirror. An image that lacks
- * nothing is returned as it is (no copy: replay projects millions of them).
+ * nothing is returned as it is (no copy: replay projects millions of them). The prior is kept
+ * with the columns taken from it: completion may take them from the mirror instead.
  */
 const inherit = (
   image: Row,
   missing: ReadonlyArray<string>,
   prior: RowChange | undefined,
   ownKey: number
-): { image: Row; fill: Array<string>; fillKey: number } => {
+): { image: Row; fill: ReadonlyArray<string>; fillKey: number; prior?: RowChange; inherited?: ReadonlyArray<string> } => {
   let filled: Record<string, Json> | undefined
-  const fill: Array<string> = []
+  let fill: Array<string> | undefined
+  let inherited: Array<string> | undefined
   for (const column of missing) {
     if (column in image) continue
-    if (prior && column in prior.image) (filled ??= { ...image })[column] = prior.image[column]!
-    else if (!prior || prior.fill.includes(column)) fill.push(column)
+    if (prior && column in prior.image) {
+      filled ??= { ...image }
+      filled[column] = prior.image[column]!
+      inherited ??= []
+      inherited.push(column)
+    } else if (!prior || prior.fill.includes(column)) {
+      fill ??= []
+      fill.push(column)
+    }
   }
-  return { image: filled ?? image, fill, fillKey: prior ? prior.fillKey : ownKey }
+  if (!prior) return { image, fill: fill ?? NOTHING, fillKey: ownKey }
+  if (!fill && !inherited) return { image, fill: NOTHING, fillKey: prior.fillKey }
+  return { image: filled ?? image, fill: fill ?? NOTHING, fillKey: prior.fillKey, prior, inherited: inherited ?? NOTHING }
 }
 
 /** A record with one entry per dimension. */
@@ -313,11 +339,24 @@ export const rowChanges = (
 
 export const mirrorKey = (table: string, key: number): string => `${table}:${key}`
 
-/** The (table, key) mirror images completePlan needs, each once. */
+/**
+ * The (table, key) mirror rows completePlan needs, each once: the rows whose image fills what a
+ * change lacks, and the rows of the earlier changes in the batch a change took columns from
+ * (whether the mirror is newer than such a change decides which image supplies them).
+ */
 export const imagesNeeded = (plan: Plan): ReadonlyArray<{ readonly table: TotesysTable; readonly key: number }> => {
   const needed = new Map<string, { table: TotesysTable; key: number }>()
-  for (const change of [...plan.mirror, ...plan.facts]) {
-    if (change.fill.length > 0) needed.set(mirrorKey(change.table, change.fillKey), { table: change.table, key: change.fillKey })
+  const need = (table: TotesysTable, key: number) => needed.set(mirrorKey(table, key), { table, key })
+  const walked = new Set<RowChange>()
+  for (const list of [plan.mirror, plan.facts]) {
+    for (const change of list) {
+      // Along the chain of earlier changes (each once): every prior's row, and the row the first one fills from.
+      for (let c: RowChange | undefined = change; c && (c.prior || c.fill.length > 0) && !walked.has(c); c = c.prior) {
+        walked.add(c)
+        if (c.prior) need(c.prior.table, c.prior.key)
+        else need(c.table, c.fillKey)
+      }
+    }
   }
   return [...needed.values()]
 }
@@ -351,21 +390,76 @@ export interface CompletedPlan {
   readonly references: Readonly<Record<DimTable, ReadonlyArray<number>>>
 }
 
-const complete = (change: RowChange, previous: ReadonlyMap<string, Row>): Row => {
-  if (change.fill.length === 0) return change.image
-  const source = previous.get(mirrorKey(change.table, change.fillKey))
-  if (!source) return change.image
-  const image: Record<string, Json> = { ...change.image }
-  for (const column of change.fill) if (column in source) image[column] = source[column]!
-  return image
+/** No positions known: every earlier change in the batch counts as newer than the mirror. */
+const NO_POSITIONS: ReadonlyMap<string, Position> = new Map()
+
+/**
+ * The completed image of each change (each resolved once; most need nothing). A change takes what
+ * it lacks from its prior in the batch, completed the same way, unless the mirror's row of that
+ * prior is at least as new as it (the prior is a duplicate or a late delivery): then from the
+ * mirror's image, as when the prior falls into an earlier batch. Without a prior, from the mirror.
+ */
+const completion = (images: ReadonlyMap<string, Row>, positions: ReadonlyMap<string, Position>) => {
+  const resolved = new Map<RowChange, Row>()
+  /** Sets `columns` from `source` where it has them; a copy only when something changes. */
+  const take = (image: Row, source: Row | undefined, columns: ReadonlyArray<string> | undefined, into: Record<string, Json> | undefined) => {
+    if (!source || !columns) return into
+    for (const column of columns) {
+      if (!(column in source) || (column in image && image[column] === source[column])) continue
+      into ??= { ...image }
+      into[column] = source[column]!
+    }
+    return into
+  }
+  const imageOf = (change: RowChange): Row => {
+    if (!change.prior && change.fill.length === 0) return change.image
+    // Back along the priors (a loop: a row may change thousands of times in a batch) to what the
+    // oldest unresolved change takes its columns from; then forward, completing each.
+    const chain: Array<RowChange> = []
+    let source: Row | undefined
+    for (let c = change; ; ) {
+      const known = resolved.get(c)
+      if (known) {
+        source = known
+        break
+      }
+      if (!c.prior) {
+        source = take(c.image, images.get(mirrorKey(c.table, c.fillKey)), c.fill, undefined) ?? c.image
+        resolved.set(c, source)
+        break
+      }
+      chain.push(c)
+      const key = mirrorKey(c.prior.table, c.prior.key)
+      const mirrorAt = positions.get(key)
+      if (mirrorAt && comparePositions(c.prior.position, mirrorAt) <= 0) {
+        source = images.get(key)
+        break
+      }
+      c = c.prior
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const link = chain[i]!
+      const image: Row = take(link.image, source, link.fill, take(link.image, source, link.inherited, undefined)) ?? link.image
+      resolved.set(link, image)
+      source = image
+    }
+    return source ?? change.image
+  }
+  return imageOf
 }
 
-export const completePlan = (plan: Plan, previous: ReadonlyMap<string, Row>): CompletedPlan => {
+/**
+ * Completes the plan against the mirror as it was before the batch: `images` of the rows
+ * imagesNeeded lists, `positions` where those rows stand (source_lsn, source_seq). A row without a
+ * known position counts as older than every change in the batch.
+ */
+export const completePlan = (plan: Plan, images: ReadonlyMap<string, Row>, positions: ReadonlyMap<string, Position> = NO_POSITIONS): CompletedPlan => {
+  const complete = completion(images, positions)
   const mirror = plan.mirror.map(
     (change): MirrorRow => ({
       table_name: change.table,
       key_id: change.key,
-      image: complete(change, previous),
+      image: complete(change),
       source_lsn: change.position.lsn,
       source_seq: change.position.seq,
       deleted: change.op === "d",
@@ -378,7 +472,7 @@ export const completePlan = (plan: Plan, previous: ReadonlyMap<string, Row>): Co
   let last: string | null = null
   for (const change of plan.facts) {
     const fact = factOf(change.table)!
-    const row = toFactRow(fact, change, complete(change, previous))
+    const row = toFactRow(fact, change, complete(change))
     facts[fact].push(row)
     for (const column of FACT_DATE_COLUMNS[fact]) {
       const date = row[column]

@@ -123,7 +123,13 @@ describe("projectBatch", () => {
     ])
     expect(plan.mirror[0]!.image).toEqual(address(4, { address_line_1: "long text", city: "York" }))
     expect(plan.mirror[0]!.fill).toEqual([])
-    expect(imagesNeeded(plan)).toEqual([])
+    expect(plan.mirror[0]!.inherited).toEqual(["address_line_1"])
+    // The mirror's row is read all the same: only its position says whether the earlier change is newer.
+    expect(imagesNeeded(plan)).toEqual([{ table: "address", key: 4 }])
+    const older = new Map([[mirrorKey("address", 4), { lsn: "0/5000000", seq: 0 }]])
+    const done = completePlan(plan, new Map([[mirrorKey("address", 4), address(4, { address_line_1: "older text" })]]), older)
+    expect(done.mirror[0]!.image).toEqual(address(4, { address_line_1: "long text", city: "York" }))
+    expect(completePlan(plan, new Map()).mirror[0]!.image).toEqual(address(4, { address_line_1: "long text", city: "York" }))
   })
 
   it("asks the mirror for unsent TOAST columns the batch does not know, and fills them", () => {
@@ -162,8 +168,86 @@ describe("projectBatch", () => {
       changeEvent("u", "sales_order", at("0/5000100"), { after: salesOrder(3, { units_sold: 40 }) }),
       changeEvent("d", "sales_order", at("0/5000200"), { before: { sales_order_id: 3 } })
     ])
-    expect(imagesNeeded(plan)).toEqual([])
+    expect(imagesNeeded(plan)).toEqual([{ table: "sales_order", key: 3 }])
     expect(completePlan(plan, new Map()).facts.fact_sales_order[1]).toMatchObject({ change_op: "d", units_sold: 40 })
+    // A mirror older than the earlier change does not supply.
+    const mirror = new Map([[mirrorKey("sales_order", 3), salesOrder(3, { units_sold: 39 })]])
+    const done = completePlan(plan, mirror, new Map([[mirrorKey("sales_order", 3), { lsn: "0/5000000", seq: 7 }]]))
+    expect(done.facts.fact_sales_order[1]).toMatchObject({ change_op: "d", units_sold: 40 })
+    expect(done.mirror[0]!.image).toEqual(salesOrder(3, { units_sold: 40 }))
+  })
+
+  describe("a stale change in the batch (a duplicate or late delivery older than the mirror's row)", () => {
+    const mirrorAt = (lsn: string, seq: number, image: Row) => ({
+      images: new Map([[mirrorKey("sales_order", 3), image]]),
+      positions: new Map([[mirrorKey("sales_order", 3), { lsn, seq }]])
+    })
+
+    it("does not supply a key-only delete's image: the mirror's newer image does", () => {
+      const plan = projectBatch([
+        changeEvent("u", "sales_order", at("0/5000100"), { after: salesOrder(3, { units_sold: 40 }) }),
+        changeEvent("d", "sales_order", at("0/5000300"), { before: { sales_order_id: 3 } })
+      ])
+      expect(imagesNeeded(plan)).toEqual([{ table: "sales_order", key: 3 }])
+      const { images, positions } = mirrorAt("0/5000200", 0, salesOrder(3, { units_sold: 45, unit_price: "9.99" }))
+      const done = completePlan(plan, images, positions)
+      expect(done.facts.fact_sales_order.map((row) => [row.change_op, row.units_sold, row.unit_price])).toEqual([
+        ["u", 40, "2.50"],
+        ["d", 45, "9.99"]
+      ])
+      expect(done.mirror).toEqual([expect.objectContaining({ key_id: 3, deleted: true, image: salesOrder(3, { units_sold: 45, unit_price: "9.99" }) })])
+    })
+
+    it("at the mirror's own position (the change the mirror holds, again): the mirror's image", () => {
+      const plan = projectBatch([
+        changeEvent("u", "sales_order", at("0/5000200", 1), { after: salesOrder(3, { units_sold: 40 }), unchanged: ["agreed_payment_date"] }),
+        changeEvent("d", "sales_order", at("0/5000300"), { before: { sales_order_id: 3 } })
+      ])
+      // The mirror completed that change's unsent column when it first applied it.
+      const { images, positions } = mirrorAt("0/5000200", 1, salesOrder(3, { units_sold: 40, agreed_payment_date: "2024-01-31" }))
+      const done = completePlan(plan, images, positions)
+      expect(done.facts.fact_sales_order[1]).toMatchObject({ change_op: "d", units_sold: 40, agreed_payment_date: "2024-01-31" })
+    })
+
+    it("along a chain: a newer change that took columns from the stale one takes them from the mirror, and passes them on", () => {
+      const plan = projectBatch([
+        changeEvent("u", "sales_order", at("0/5000100"), { after: salesOrder(3, { units_sold: 40, agreed_payment_date: "2024-01-01" }) }),
+        changeEvent("u", "sales_order", at("0/5000300"), { after: salesOrder(3, { units_sold: 50 }), unchanged: ["agreed_payment_date"] }),
+        changeEvent("d", "sales_order", at("0/5000400"), { before: { sales_order_id: 3 } })
+      ])
+      const { images, positions } = mirrorAt("0/5000200", 0, salesOrder(3, { units_sold: 45, agreed_payment_date: "2024-02-02" }))
+      const done = completePlan(plan, images, positions)
+      expect(done.facts.fact_sales_order.map((row) => [row.change_op, row.units_sold, row.agreed_payment_date])).toEqual([
+        ["u", 40, "2024-01-01"],
+        ["u", 50, "2024-02-02"],
+        ["d", 50, "2024-02-02"]
+      ])
+      expect(done.mirror[0]!.image).toEqual(salesOrder(3, { units_sold: 50, agreed_payment_date: "2024-02-02" }))
+    })
+
+    it("after a key change: the old key's row in the mirror decides for the new key's unsent columns", () => {
+      // The key change 3 → 30 was applied already (the mirror's row of 3 is its delete); a duplicate of it and a later update of 30.
+      const keyChange = { ...changeEvent("u", "sales_order", at("0/5000100"), { after: salesOrder(30), unchanged: ["agreed_payment_date"] }), key: { sales_order_id: 3 } }
+      const plan = projectBatch([
+        keyChange,
+        changeEvent("u", "sales_order", at("0/5000300"), { after: salesOrder(30, { units_sold: 7 }), unchanged: ["agreed_payment_date"] })
+      ])
+      const images = new Map([
+        [mirrorKey("sales_order", 3), salesOrder(3, { agreed_payment_date: "2024-01-01" })],
+        [mirrorKey("sales_order", 30), salesOrder(30, { agreed_payment_date: "2024-03-03" })]
+      ])
+      const positions = new Map([
+        [mirrorKey("sales_order", 3), { lsn: "0/5000100", seq: 0 }],
+        [mirrorKey("sales_order", 30), { lsn: "0/5000200", seq: 0 }]
+      ])
+      expect(imagesNeeded(plan)).toEqual(expect.arrayContaining([{ table: "sales_order", key: 3 }, { table: "sales_order", key: 30 }]))
+      const done = completePlan(plan, images, positions)
+      expect(done.facts.fact_sales_order.map((row) => [row.sales_order_id, row.change_op, row.agreed_payment_date])).toEqual([
+        [3, "d", "2024-01-01"],
+        [30, "u", "2024-01-01"],
+        [30, "u", "2024-03-03"]
+      ])
+    })
   })
 
   it("turns an update of the primary key into a delete of the old key and an update of the new one", () => {
