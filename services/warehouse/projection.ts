@@ -339,27 +339,51 @@ export const rowChanges = (
 
 export const mirrorKey = (table: string, key: number): string => `${table}:${key}`
 
+/** A mirror row completePlan needs, and what for. */
+export interface MirrorNeed {
+  readonly table: TotesysTable
+  readonly key: number
+  /** Its image fills columns a change lacks (no earlier change in the batch had them). */
+  readonly fills: boolean
+  /**
+   * The oldest earlier change of this row in the batch that a later change took columns from
+   * (null: none). Its image matters only if the mirror's row is at least as new as that change.
+   */
+  readonly oldestPrior: Position | null
+}
+
 /**
  * The (table, key) mirror rows completePlan needs, each once: the rows whose image fills what a
  * change lacks, and the rows of the earlier changes in the batch a change took columns from
  * (whether the mirror is newer than such a change decides which image supplies them).
  */
-export const imagesNeeded = (plan: Plan): ReadonlyArray<{ readonly table: TotesysTable; readonly key: number }> => {
-  const needed = new Map<string, { table: TotesysTable; key: number }>()
-  const need = (table: TotesysTable, key: number) => needed.set(mirrorKey(table, key), { table, key })
+export const mirrorNeeds = (plan: Plan): ReadonlyArray<MirrorNeed> => {
+  const needed = new Map<string, { table: TotesysTable; key: number; fills: boolean; oldestPrior: Position | null }>()
+  const entry = (table: TotesysTable, key: number) => {
+    const id = mirrorKey(table, key)
+    let need = needed.get(id)
+    if (!need) needed.set(id, (need = { table, key, fills: false, oldestPrior: null }))
+    return need
+  }
   const walked = new Set<RowChange>()
   for (const list of [plan.mirror, plan.facts]) {
     for (const change of list) {
       // Along the chain of earlier changes (each once): every prior's row, and the row the first one fills from.
       for (let c: RowChange | undefined = change; c && (c.prior || c.fill.length > 0) && !walked.has(c); c = c.prior) {
         walked.add(c)
-        if (c.prior) need(c.prior.table, c.prior.key)
-        else need(c.table, c.fillKey)
+        if (c.prior) {
+          const need = entry(c.prior.table, c.prior.key)
+          if (!need.oldestPrior || comparePositions(c.prior.position, need.oldestPrior) < 0) need.oldestPrior = c.prior.position
+        } else entry(c.table, c.fillKey).fills = true
       }
     }
   }
   return [...needed.values()]
 }
+
+/** The (table, key) mirror rows completePlan needs (mirrorNeeds without the why). */
+export const imagesNeeded = (plan: Plan): ReadonlyArray<{ readonly table: TotesysTable; readonly key: number }> =>
+  mirrorNeeds(plan).map(({ table, key }) => ({ table, key }))
 
 /** A mirror row as apply writes it. */
 export interface MirrorRow {

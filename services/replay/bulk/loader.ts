@@ -39,11 +39,13 @@ import {
   FACT_COLUMNS,
   FACT_KEYS,
   FACT_SOURCES,
-  imagesNeeded,
+  mirrorNeeds,
   mirrorKey,
   type DimTable,
   type FactRow,
   type FactTable,
+  type MirrorNeed,
+  type Position as ProjectionPosition,
   type MirrorRow,
   type SkippedEvent,
   type Truncation
@@ -115,6 +117,9 @@ interface Position {
 
 const isNewer = (hi: number, lo: number, seq: number, than: Position) =>
   hi > than.hi || (hi === than.hi && (lo > than.lo || (lo === than.lo && seq > than.seq)))
+
+/** A position's LSN as pg_lsn prints it (unpadded upper case). */
+const lsnText = (at: Position): Lsn => `${at.hi.toString(16).toUpperCase()}/${at.lo.toString(16).toUpperCase()}`
 
 /** An LSN's halves; rows of one transaction share their LSN text, so the last one is remembered. */
 const lsnHalves = () => {
@@ -303,26 +308,51 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   }
 
   /**
-   * The mirror images a batch completes its changes from, as applyRecords reads them: the mirror
-   * after every batch before this one. When one of the keys changed in the current segment (whose
-   * rows are not kept in memory), the segment is committed first; then the committed mirror is it.
+   * The mirror rows a batch completes its changes from (images, and positions where they stand),
+   * as applyRecords reads them: the mirror after every batch before this one. A row changed in the
+   * current segment is known here only by its position: when the batch needs no more of it than
+   * that (it is older than the batch's earlier change that columns came from, the usual case), the
+   * position answers; when its image is needed, the segment is committed first and the committed
+   * mirror is read.
    */
-  const previousImages = async (needed: ReadonlyArray<{ readonly table: TotesysTable; readonly key: number }>): Promise<Map<string, Row>> => {
-    if (needed.some(({ table, key }) => segment.mirror.get(table)!.has(key))) void flushSegment()
+  const previousRows = async (needs: ReadonlyArray<MirrorNeed>) => {
+    const positions = new Map<string, ProjectionPosition>()
+    const read: Array<MirrorNeed> = []
+    let commitFirst = false
+    for (const need of needs) {
+      const held = segment.mirror.get(need.table)!.get(need.key)
+      const prior = need.oldestPrior
+      if (!held) read.push(need)
+      else if (!need.fills && prior && isNewer(halves(prior.lsn).hi, halves(prior.lsn).lo, prior.seq, held)) {
+        positions.set(mirrorKey(need.table, need.key), { lsn: lsnText(held), seq: held.seq })
+      } else {
+        commitFirst = true
+        read.push(need)
+      }
+    }
+    if (commitFirst) void flushSegment()
+    const images = new Map<string, Row>()
+    if (read.length === 0) return { images, positions }
     await committing
     const { rows } = await main.query(
-      `SELECT m.table_name, m.key_id, m.image
+      `SELECT m.table_name, m.key_id, m.image, m.source_lsn::text AS source_lsn, m.source_seq
        FROM ${p}.mirror m JOIN unnest($1::text[], $2::bigint[]) AS n(table_name, key_id) ON m.table_name = n.table_name AND m.key_id = n.key_id`,
-      [needed.map((n) => n.table), needed.map((n) => n.key)]
+      [read.map((n) => n.table), read.map((n) => n.key)]
     )
-    return new Map((rows as Array<{ table_name: string; key_id: string; image: Row }>).map((row) => [mirrorKey(row.table_name, Number(row.key_id)), row.image]))
+    for (const row of rows as Array<{ table_name: string; key_id: string; image: Row; source_lsn: Lsn; source_seq: number }>) {
+      const key = mirrorKey(row.table_name, Number(row.key_id))
+      images.set(key, row.image)
+      positions.set(key, { lsn: row.source_lsn, seq: row.source_seq })
+    }
+    return { images, positions }
   }
 
   /** A batch the fast way declines: the consumer's plan, completed from the mirror as applyRecords would. */
   const plannedRows = async (records: ReadonlyArray<ChangeEvent>): Promise<BatchRows> => {
     const plan = projectSortedBatch(records)
-    const needed = imagesNeeded(plan)
-    return completedBatchRows(plan, completePlan(plan, needed.length > 0 ? await previousImages(needed) : new Map()))
+    const needs = mirrorNeeds(plan)
+    const mirror = needs.length > 0 ? await previousRows(needs) : undefined
+    return completedBatchRows(plan, completePlan(plan, mirror?.images ?? new Map(), mirror?.positions))
   }
 
   const applyBatch = async (events: ReadonlyArray<ChangeEvent>): Promise<void> => {
