@@ -26,7 +26,8 @@ import { dumpWarehouse } from "../test/fixtures/derive-star-schema.ts"
 import { writeSyntheticLake } from "../test/support/synthetic-lake.ts"
 import { copyReference, copyWarehouseRows, createDatabase, databaseUrl } from "./copy-reference.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
-import { perSecond, seconds, withStack } from "./support.ts"
+import { availableParallelism } from "node:os"
+import { perSecond, postgresCpuMs, processCpuMs, seconds, withStack } from "./support.ts"
 
 metrics.setSink(nullSink) // the figures are printed below; no EMF lines in between
 
@@ -44,7 +45,23 @@ const dump = async (url: string) => {
   }
 }
 
+interface Cpu {
+  readonly nodeMs: number
+  readonly postgresMs: number | undefined
+}
+
 await withStack(async (stack) => {
+  /** CPU used from now on, by this process and by the stack's PostgreSQL (every database of it). */
+  const cpuMeter = async () => {
+    const [node0, pg0] = [processCpuMs(), await postgresCpuMs(stack.env.SOURCE_DATABASE_URL!)]
+    return {
+      read: async (): Promise<Cpu> => {
+        const pg1 = await postgresCpuMs(stack.env.SOURCE_DATABASE_URL!)
+        return { nodeMs: processCpuMs() - node0, postgresMs: pg0 === undefined || pg1 === undefined ? undefined : pg1 - pg0 }
+      }
+    }
+  }
+
   const env = { ...stack.env }
   const lake = makeLakeStore(env.TOTES_LAKE_BUCKET!, s3Client(env))
   console.log(`writing ${EVENTS.toLocaleString("en-GB")} synthetic events into the lake…`)
@@ -65,9 +82,10 @@ await withStack(async (stack) => {
   const dry = await replay({ lake, targetUrl: dryTarget, checkpoints, name: "bench-dry", dryRun: true, batchSize: BATCH })
   const dryMs = Date.now() - started
 
-  const timed = async (name: string, options: { rowByRow?: boolean }): Promise<{ report: ReplayReport; ms: number; url: string }> => {
+  const timed = async (name: string, options: { rowByRow?: boolean }): Promise<{ report: ReplayReport; ms: number; url: string; cpu: Cpu }> => {
     const url = await createDatabase(env.SOURCE_DATABASE_URL!, `bench_${name}`)
     let lastLine = 0
+    const cpu = await cpuMeter()
     const t0 = Date.now()
     const report = await replay({
       lake,
@@ -85,13 +103,15 @@ await withStack(async (stack) => {
     })
     const ms = Date.now() - t0
     if (report.events !== EVENTS) throw new Error(`${name}: replayed ${report.events} of ${EVENTS} events`)
-    return { report, ms, url }
+    return { report, ms, url, cpu: await cpu.read() }
   }
 
   const bulk = await timed("bulk", {})
   if (bulk.report.mode !== "bulk" || dry.events !== EVENTS) throw new Error(`expected a bulk run of ${EVENTS} events (got ${bulk.report.mode}, dry ${dry.events})`)
   const rowByRow = ROW_BY_ROW ? await timed("rows", { rowByRow: true }) : undefined
+  const floorCpu = await cpuMeter()
   const floor = await copyWarehouseRows(bulk.url, env.SOURCE_DATABASE_URL!)
+  const floorPostgresMs = (await floorCpu.read()).postgresMs
 
   let same = "not compared (BENCH_ROW_BY_ROW=1 runs the row-by-row path too)"
   if (rowByRow) {
@@ -118,6 +138,13 @@ await withStack(async (stack) => {
   if (waits) {
     console.log(
       `bulk replay: ${seconds(waits.factCopyMs)} s waiting for the fact COPYs to take more rows, ${seconds(waits.segmentCommitMs)} s in segment commits (in the background while the next segment is read, but for the last), ${seconds(waits.finishMs)} s deriving dimensions at the end`
+    )
+  }
+  const b = bulk.cpu
+  if (b.postgresMs !== undefined) {
+    console.log(
+      `bulk replay CPU: Node ${seconds(b.nodeMs)} s + PostgreSQL ${seconds(b.postgresMs)} s in ${seconds(bulk.ms)} s = ${((b.nodeMs + b.postgresMs) / bulk.ms).toFixed(2)} of ${availableParallelism()} cores busy` +
+        (floorPostgresMs !== undefined ? ` (the second reference's COPY, reading and writing, took PostgreSQL ${seconds(floorPostgresMs)} s)` : "")
     )
   }
   console.log(`bulk and row-by-row warehouses: ${same}`)
