@@ -174,7 +174,7 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
 
   it("verify says what a replayed warehouse misses; after a catch-up replay it passes", async () => {
     const reader = makeLakeWatermarkReader(lakeOf(env))
-    const check = () => verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: underLoad, lakeWatermarks: reader, waitMs: 120_000, bucketWidth: 256 })
+    const check = () => Effect.runPromise(verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: underLoad, lakeWatermarks: reader, waitMs: 120_000, bucketWidth: 256 }))
     const stale = await check().catch((error: unknown) => error)
     expect(stale).toBeInstanceOf(VerifyNotCaughtUpError)
     expect((stale as Error).message).toMatch(new RegExp(`consistent through ${underLoadWatermark.replace("/", "\\/")} .*the lake holds \\d+ change\\(s\\) committed after it`))
