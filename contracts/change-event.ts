@@ -8,7 +8,7 @@
  * bytea as base64. A TOAST column whose value the server did not send is absent from `after`
  * and listed in `unchanged`; it is never replaced by a placeholder.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { isLsn } from "./lsn.ts"
 
 export const SCHEMA_VERSION = 1 as const
@@ -147,27 +147,30 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("Ev
 
 const decodeRecord = Schema.decodeUnknownResult(StreamRecord, { errors: "first" })
 
-/** Parses and validates one stream/lake record; names the failing field on error. */
+/** Parses and validates one stream/lake record, synchronously; names the failing field on error. */
+export const decodeStreamRecordResult = (input: string | unknown): Result.Result<StreamRecord, EventDecodeError> => {
+  let value: unknown = input
+  if (typeof input === "string") {
+    try {
+      value = JSON.parse(input)
+    } catch (cause) {
+      return Result.fail(new EventDecodeError({ field: "", message: `not JSON: ${String(cause)}` }))
+    }
+  }
+  if (typeof value === "object" && value !== null && "schemaVersion" in value && value.schemaVersion !== SCHEMA_VERSION) {
+    return Result.fail(
+      new EventDecodeError({ field: "schemaVersion", message: `unsupported schemaVersion ${JSON.stringify(value.schemaVersion)} (this build reads ${SCHEMA_VERSION})` })
+    )
+  }
+  const result = decodeRecord(value)
+  if (result._tag === "Success") return Result.succeed(result.success)
+  const issue = result.failure
+  return Result.fail(new EventDecodeError({ field: firstPath(issue.issue), message: issue.message }))
+}
+
+/** decodeStreamRecordResult as an Effect, for pipelines of Effects. */
 export const decodeStreamRecord = (input: string | unknown): Effect.Effect<StreamRecord, EventDecodeError> =>
-  Effect.suspend(() => {
-    let value: unknown = input
-    if (typeof input === "string") {
-      try {
-        value = JSON.parse(input)
-      } catch (cause) {
-        return Effect.fail(new EventDecodeError({ field: "", message: `not JSON: ${String(cause)}` }))
-      }
-    }
-    if (typeof value === "object" && value !== null && "schemaVersion" in value && value.schemaVersion !== SCHEMA_VERSION) {
-      return Effect.fail(
-        new EventDecodeError({ field: "schemaVersion", message: `unsupported schemaVersion ${JSON.stringify(value.schemaVersion)} (this build reads ${SCHEMA_VERSION})` })
-      )
-    }
-    const result = decodeRecord(value)
-    if (result._tag === "Success") return Effect.succeed(result.success)
-    const issue = result.failure
-    return Effect.fail(new EventDecodeError({ field: firstPath(issue.issue), message: issue.message }))
-  })
+  Effect.suspend(() => Effect.fromResult(decodeStreamRecordResult(input)))
 
 const firstPath = (issue: unknown): string => {
   const path: Array<string> = []

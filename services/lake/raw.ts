@@ -8,7 +8,7 @@
  */
 import { gunzipSync, gzipSync } from "node:zlib"
 import { Effect, Result } from "effect"
-import { decodeStreamRecord, type StreamRecord } from "../../contracts/change-event.ts"
+import { decodeStreamRecordResult, type StreamRecord } from "../../contracts/change-event.ts"
 import { parseRawObjectKey, RAW_PREFIX } from "../../contracts/lake.ts"
 import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 
@@ -30,7 +30,7 @@ export const parseRawRecords = (lines: ReadonlyArray<string>): { records: Array<
   const records: Array<StreamRecord> = []
   const undecodable: Array<UndecodableLine> = []
   lines.forEach((text, index) => {
-    const result = Effect.runSync(Effect.result(decodeStreamRecord(text)))
+    const result = decodeStreamRecordResult(text)
     if (Result.isSuccess(result)) records.push(result.success)
     else undecodable.push({ line: index + 1, reason: `${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}` })
   })

@@ -11,8 +11,8 @@
  * fields with the right types and nothing else (the Schema drops unknown fields), so the parsed
  * object itself can be used.
  */
-import { Effect, Result } from "effect"
-import { decodeStreamRecord, SCHEMA_VERSION, type StreamRecord } from "../../contracts/change-event.ts"
+import { Result } from "effect"
+import { decodeStreamRecordResult, SCHEMA_VERSION, type StreamRecord } from "../../contracts/change-event.ts"
 import { isLsn } from "../../contracts/lsn.ts"
 import type { UndecodableLine } from "../lake/raw.ts"
 
@@ -85,7 +85,7 @@ export const isPlainStreamRecord = (value: Value): value is StreamRecord => {
 
 /** The Schema's answer for one line (the slow path): the record, or why it is not one. */
 const decodeWithSchema = (line: string): { record: StreamRecord } | { reason: string } => {
-  const result = Effect.runSync(Effect.result(decodeStreamRecord(line)))
+  const result = decodeStreamRecordResult(line)
   return Result.isSuccess(result)
     ? { record: result.success }
     : { reason: `${result.failure.field ? `${result.failure.field}: ` : ""}${result.failure.message}` }
