@@ -79,7 +79,7 @@ await withStack(async (stack) => {
   const checkpoints = Effect.runSync(CheckpointStore.make(env))
   const dryTarget = databaseUrl(env.WAREHOUSE_DATABASE_URL!, "unused")
   started = Date.now()
-  const dry = await replay({ lake, targetUrl: dryTarget, checkpoints, name: "bench-dry", dryRun: true, batchSize: BATCH })
+  const dry = await Effect.runPromise(replay({ lake, targetUrl: dryTarget, checkpoints, name: "bench-dry", dryRun: true, batchSize: BATCH }))
   const dryMs = Date.now() - started
 
   const timed = async (name: string, options: { rowByRow?: boolean }): Promise<{ report: ReplayReport; ms: number; url: string; cpu: Cpu }> => {
@@ -87,7 +87,7 @@ await withStack(async (stack) => {
     let lastLine = 0
     const cpu = await cpuMeter()
     const t0 = Date.now()
-    const report = await replay({
+    const report = await Effect.runPromise(replay({
       lake,
       targetUrl: url,
       checkpoints,
@@ -100,7 +100,7 @@ await withStack(async (stack) => {
         lastLine = Date.now()
         console.log(`  … ${p.mode}: ${p.events.toLocaleString("en-GB")} events, ${p.eventsPerSecond.toLocaleString("en-GB")}/s, ETA ${p.etaSeconds ?? "?"} s`)
       }
-    })
+    }))
     const ms = Date.now() - t0
     if (report.events !== EVENTS) throw new Error(`${name}: replayed ${report.events} of ${EVENTS} events`)
     return { report, ms, url, cpu: await cpu.read() }

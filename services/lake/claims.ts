@@ -33,12 +33,12 @@ export const fetchClaimedEvent = (lake: LakeStoreShape, event: ChangeEvent): Eff
 
 /**
  * Replaces every claim-checked event by the full one; the ids of those whose object is missing
- * are returned. A lake that cannot be read rejects (the caller retries or stops: nothing is skipped).
+ * are returned. A lake that cannot be read fails (the caller retries or stops: nothing is skipped).
  */
-export const resolveClaimChecks = async (
+export const resolveClaimChecks = Effect.fn("resolveClaimChecks")(function* (
   lake: LakeStoreShape,
   records: ReadonlyArray<StreamRecord>
-): Promise<{ records: Array<StreamRecord>; unresolved: Array<string> }> => {
+): Effect.fn.Return<{ records: Array<StreamRecord>; unresolved: Array<string> }, LakeError> {
   const out: Array<StreamRecord> = []
   const unresolved: Array<string> = []
   for (const record of records) {
@@ -46,13 +46,13 @@ export const resolveClaimChecks = async (
       out.push(record)
       continue
     }
-    const full = await Effect.runPromise(Effect.result(fetchClaimedEvent(lake, record)))
+    const full = yield* Effect.result(fetchClaimedEvent(lake, record))
     if (Result.isSuccess(full)) out.push(full.success)
     else if (full.failure._tag === "ClaimCheckMissing") unresolved.push(record.id)
-    else throw full.failure
+    else return yield* full.failure
   }
   return { records: out, unresolved }
-}
+})
 
 /**
  * Producer side: stores an event too large for a stream record under claims/ and returns the

@@ -92,7 +92,8 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
       chunk.push(object)
       const read = yield* readRawObject(lake, object.key)
       undecodable += read.undecodable.length
-      const { records } = yield* Effect.promise(async () => resolveClaimChecks(lake, (await expandSnapshotChunks(lake, read.records)).records))
+      const expanded = yield* expandSnapshotChunks(lake, read.records)
+      const { records } = yield* resolveClaimChecks(lake, expanded.records)
       let objectEvents = 0
       for (const record of records) {
         if (record.kind !== "change") continue

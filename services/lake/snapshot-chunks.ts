@@ -14,10 +14,10 @@
  */
 import { promisify } from "node:util"
 import { gunzip, gzip } from "node:zlib"
-import { Effect, Result } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { snapshotEventId, SCHEMA_VERSION, type ChangeEvent, type Row, type SnapshotChunk, type StreamRecord } from "../../contracts/change-event.ts"
 import { decodeValue } from "../../contracts/pg-text-values.ts"
-import { LakeError, type LakeStoreShape } from "../shared/lake-store.ts"
+import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 import { isMissingObject } from "./claims.ts"
 
 const gzipAsync = promisify(gzip)
@@ -77,21 +77,30 @@ export const chunkEvents = (pointer: SnapshotChunk, copyText: string): Array<Cha
   })
 }
 
+/** A chunk's object that is not gzip (so not what the pointer says). */
+export class SnapshotChunkUnreadable extends Schema.TaggedError<SnapshotChunkUnreadable>()("SnapshotChunkUnreadable", {
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
 /** The chunk's rows as COPY text (gunzipped); a failure of the lake is the caller's to retry. */
-export const readChunkText = async (lake: LakeStoreShape, pointer: SnapshotChunk): Promise<Buffer> => {
-  const body = await Effect.runPromise(lake.get(pointer.object.key))
-  return decodeChunk(body)
-}
+export const readChunkText = (lake: LakeStoreShape, pointer: SnapshotChunk): Effect.Effect<Buffer, LakeError | SnapshotChunkUnreadable> =>
+  Effect.flatMap(lake.get(pointer.object.key), (body) =>
+    Effect.tryPromise({
+      try: () => decodeChunk(body),
+      catch: (error) => new SnapshotChunkUnreadable({ key: pointer.object.key, message: `snapshot chunk ${pointer.object.key}: ${(error as Error)?.message ?? String(error)}` })
+    })
+  )
 
 /**
  * Every snapshot chunk replaced by its change events; the ids of chunks that cannot be read
  * (missing from the lake, or not what the pointer says) are returned and their rows left out.
- * A lake that cannot be read rejects: the caller retries or stops, no chunk is skipped for it.
+ * A lake that cannot be read fails: the caller retries or stops, no chunk is skipped for it.
  */
-export const expandSnapshotChunks = async (
+export const expandSnapshotChunks = Effect.fn("expandSnapshotChunks")(function* (
   lake: LakeStoreShape,
   records: ReadonlyArray<StreamRecord>
-): Promise<{ records: Array<StreamRecord>; unresolved: Array<string> }> => {
+): Effect.fn.Return<{ records: Array<StreamRecord>; unresolved: Array<string> }, LakeError> {
   if (!records.some((r) => r.kind === "snapshot-chunk")) return { records: [...records], unresolved: [] }
   const out: Array<StreamRecord> = []
   const unresolved: Array<string> = []
@@ -100,17 +109,17 @@ export const expandSnapshotChunks = async (
       out.push(record)
       continue
     }
-    const text = await readChunkText(lake, record).catch((error: unknown) => {
-      if (error instanceof LakeError && !isMissingObject(error)) throw error
-      return undefined
-    })
+    const text = yield* readChunkText(lake, record).pipe(
+      Effect.catchTag("SnapshotChunkUnreadable", () => Effect.succeed(undefined)),
+      Effect.catchIf(isMissingObject, () => Effect.succeed(undefined))
+    )
     if (!text) {
       unresolved.push(record.id)
       continue
     }
-    const events = await Effect.runPromise(Effect.result(Effect.try(() => chunkEvents(record, text.toString("utf8")))))
+    const events = Result.try(() => chunkEvents(record, text.toString("utf8")))
     if (Result.isSuccess(events) && events.success.length === record.rows) out.push(...events.success)
     else unresolved.push(record.id)
   }
   return { records: out, unresolved }
-}
+})

@@ -8,7 +8,7 @@
 import { Effect } from "effect"
 import { s3Client } from "../shared/aws-clients.ts"
 import { LakeBucket, readConfig } from "../shared/config.ts"
-import { makeLakeStore } from "../shared/lake-store.ts"
+import { makeLakeStore, type LakeError } from "../shared/lake-store.ts"
 import { makeLogger } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
 import { makeLakeWatermarkReader, type LakeWatermarkReader } from "./watermark-read.ts"
@@ -23,8 +23,8 @@ export interface LakeWatermarkReport {
 }
 
 /** Reads the watermark and emits its age (nothing when the lake holds no heartbeat: the alarm treats silence as breaching). */
-export const publishLakeWatermark = async (reader: LakeWatermarkReader, now = Date.now()): Promise<LakeWatermarkReport> => {
-  const { watermark, objectsRead } = await Effect.runPromise(reader.read())
+export const publishLakeWatermark = Effect.fn("publishLakeWatermark")(function* (reader: LakeWatermarkReader, now = Date.now()): Effect.fn.Return<LakeWatermarkReport, LakeError> {
+  const { watermark, objectsRead } = yield* reader.read()
   if (!watermark) {
     log.warn("the lake holds no heartbeat: no watermark", { objects: objectsRead })
     return { lsn: null, committedAt: null, ageSeconds: null, objectsRead }
@@ -33,11 +33,12 @@ export const publishLakeWatermark = async (reader: LakeWatermarkReader, now = Da
   metrics.emit("lake", { LakeWatermarkAgeSeconds: ageSeconds })
   log.info("lake watermark", { lsn: watermark.lsn, ageSeconds, shardCount: watermark.shards.filter((s) => s.counted).length, objects: objectsRead })
   return { lsn: watermark.lsn, committedAt: watermark.committedAt, ageSeconds, objectsRead }
-}
+})
 
 let reader: LakeWatermarkReader | undefined
 
+/** The Lambda's entry: the one place this function leaves Effect. */
 export const handler = async (): Promise<LakeWatermarkReport> => {
   reader ??= makeLakeWatermarkReader(makeLakeStore(readConfig(LakeBucket), s3Client()))
-  return publishLakeWatermark(reader)
+  return Effect.runPromise(publishLakeWatermark(reader))
 }

@@ -1,7 +1,7 @@
 /**
  * Replay: the lake → a warehouse, through the consumer's own rules (without a shard).
  *
- *   const report = await replay({ lake, targetUrl, checkpoints, name: "rebuild", to: parseBound("2024-02-23T12:00Z") })
+ *   const report = yield* replay({ lake, targetUrl, checkpoints, name: "rebuild", to: parseBound("2024-02-23T12:00Z") })
  *
  * - First reads the lake watermark (watermark-read.ts): the lake holds every change committed
  *   before it. Without `to` the replay rebuilds up to it and leaves later changes out, so the
@@ -32,7 +32,7 @@
  * - `dryRun` reads and projects every batch but touches neither the target nor the checkpoint.
  */
 import { metrics } from "../shared/metrics.ts"
-import { Effect, Option } from "effect"
+import { Effect, Fiber, Option, Result, Schema, type Scope } from "effect"
 import type pg from "pg"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
@@ -42,12 +42,13 @@ import { isTransientWarehouseError } from "../warehouse/warehouse-errors.ts"
 import { openBulkLoader, type BulkCounts, type BulkLoader } from "./bulk/loader.ts"
 import { projectSortedBatch } from "./bulk/project.ts"
 import { makeLakeWatermarkReader, type LakeWatermarkReader } from "../lake/watermark-read.ts"
-import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import type { CheckpointError, CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { connectClient } from "../shared/database-connection.ts"
 import type { LakeStoreShape } from "../shared/lake-store.ts"
+import { fromPromise } from "../shared/promise-effect.ts"
 import { readReplayPosition, recordReplayPosition, type ReplayPosition } from "../warehouse/freshness.ts"
 import { advanceCheckpoint, pendingObjects, type CommitPosition, type ReplayCheckpoint, type ReplayMode } from "./progress-state.ts"
-import { parquetUnits, rawUnits, type LoadedUnit } from "./sources.ts"
+import { parquetUnits, rawUnits, type LoadedUnit, type ReplayReadError } from "./sources.ts"
 import { describeUrl, prepareTarget } from "./target.ts"
 import { beforeWatermark, boundText, isoMicros, selectEvents, timeWindow, watermarkCovers, type Bound } from "./window.ts"
 
@@ -155,12 +156,22 @@ export interface ReplayReport extends ReplayProgress {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
 /** A `to` beyond the lake watermark, and the wait (if any) did not get there. */
-export class LakeIncompleteError extends Error {
-  override readonly name = "LakeIncompleteError"
-}
+export class LakeIncompleteError extends Schema.TaggedError<LakeIncompleteError>()("LakeIncompleteError", {
+  message: Schema.String
+}) {}
+
+/** A run under a name whose checkpoint was written with other options. */
+export class ReplayOptionsChanged extends Schema.TaggedError<ReplayOptionsChanged>()("ReplayOptionsChanged", {
+  message: Schema.String
+}) {}
+
+/**
+ * Why a replay failed: the lake or the checkpoint store (after their retries), the lake not
+ * complete up to `to`, other options under the same name, or the target (pg's and
+ * connectClient's errors, TargetNotEmptyError) as they were thrown.
+ */
+export type ReplayError = ReplayReadError | CheckpointError | LakeIncompleteError | ReplayOptionsChanged | Error
 
 const laterOf = (a: CommitPosition | undefined, b: CommitPosition | undefined) =>
   !a ? b : !b ? a : lsnToBigInt(b.lsn) > lsnToBigInt(a.lsn) ? b : a
@@ -192,9 +203,12 @@ export const replayFingerprint = (options: ReplayOptions): string =>
     source: options.source ?? "raw"
   })
 
-export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
+/**
+ * Runs a replay (see the top of this file). Effects per step, batch and segment; the per-event
+ * work (selecting, counting, batching) stays plain code.
+ */
+export const replay = Effect.fn("replay")(function* (options: ReplayOptions): Effect.fn.Return<ReplayReport, ReplayError, Scope.Scope> {
   const started = Date.now()
-  const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
   const key = replayCheckpointKey(options.name)
   const fingerprint = replayFingerprint(options)
   const dryRun = options.dryRun ?? false
@@ -202,12 +216,13 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
   // 1. The checkpoint of an earlier run of this name (a dry run neither needs nor writes one).
   let checkpoint: ReplayCheckpoint | undefined
   if (!dryRun) {
-    checkpoint = Option.getOrUndefined(await run(options.checkpoints.get<ReplayCheckpoint>(key)))?.data
+    checkpoint = Option.getOrUndefined(yield* options.checkpoints.get<ReplayCheckpoint>(key))?.data
     if (checkpoint && checkpoint.fingerprint !== fingerprint) {
-      throw new Error(
-        `replay '${options.name}' was started with other options (${checkpoint.fingerprint}); ` +
+      return yield* new ReplayOptionsChanged({
+        message:
+          `replay '${options.name}' was started with other options (${checkpoint.fingerprint}); ` +
           `this run has ${fingerprint}. Use another --name, or the same options to resume it.`
-      )
+      })
     }
   }
   const resumed = checkpoint !== undefined
@@ -215,12 +230,11 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
   // 2. How far the lake is complete. A resumed run keeps the watermark it started with (older
   //    checkpoints have none: they applied everything).
   const watermarks = options.watermarks ?? makeLakeWatermarkReader(options.lake)
-  const readWatermark = async (): Promise<CommitPosition | null> => {
-    const { watermark } = await run(watermarks.read())
-    return watermark ? { lsn: watermark.lsn, committedAt: watermark.committedAt } : null
-  }
+  const readWatermark = Effect.map(watermarks.read(), ({ watermark }): CommitPosition | null =>
+    watermark ? { lsn: watermark.lsn, committedAt: watermark.committedAt } : null
+  )
   let waitedMs = 0
-  let watermark: CommitPosition | null = checkpoint ? (checkpoint.lakeWatermark ?? null) : await readWatermark()
+  let watermark: CommitPosition | null = checkpoint ? (checkpoint.lakeWatermark ?? null) : yield* readWatermark
   if (!checkpoint && options.to) {
     const to = options.to
     const waitMs = options.waitMs ?? 0
@@ -231,16 +245,17 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       const deadline = waitStarted + waitMs
       while (!covered()) {
         if (Date.now() >= deadline || options.signal?.aborted) {
-          throw new LakeIncompleteError(
-            `--to ${boundText(to)} is beyond the lake watermark ` +
+          return yield* new LakeIncompleteError({
+            message:
+              `--to ${boundText(to)} is beyond the lake watermark ` +
               (watermark ? `${watermark.lsn} (committed ${watermark.committedAt})` : `(the lake holds no heartbeat yet)`) +
               `: the lake does not hold every change up to it yet${waitMs > 0 ? ` (waited ${Math.round(waitMs / 1000)} s)` : ""}. ` +
               `Wait for it with --wait SECONDS, or choose an earlier --to.`
-          )
+          })
         }
         options.onWait?.(watermark, to)
-        await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())))
-        watermark = await readWatermark()
+        yield* Effect.sleep(Math.min(1_000, Math.max(0, deadline - Date.now())))
+        watermark = yield* readWatermark
       }
       waitedMs = Date.now() - waitStarted
     }
@@ -253,277 +268,291 @@ export const replay = async (options: ReplayOptions): Promise<ReplayReport> => {
       : { kind: "everything" }
 
   // 3. The target: migrate when empty, refuse data unless catch-up or our own earlier run.
-  let client: pg.Client | undefined
+  //    The connections are closed however the run ends (the finalizer below).
+  const open: { client: pg.Client | undefined; loader: BulkLoader | undefined } = { client: undefined, loader: undefined }
+  yield* Effect.addFinalizer(() =>
+    Effect.promise(async () => {
+      await open.loader?.close().catch(() => {})
+      await open.client?.end().catch(() => {})
+    })
+  )
   // pipeline: each batch is sent to the target as one round trip (services/warehouse/apply.ts)
   const connect = () =>
-    connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}`, pipeline: true } as pg.ClientConfig)
+    fromPromise(() =>
+      connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}`, pipeline: true } as pg.ClientConfig)
+    ).pipe(Effect.tap((client) => Effect.sync(() => (open.client = client))))
   const schemas = { schema: options.schema, pipelineSchema: options.pipelineSchema }
   /** How far the target was consistent before this run (a --from replay continues from it). */
   let previous: ReplayPosition | null = null
   /** Bulk into an empty target unless asked otherwise; a resumed run keeps its way (older checkpoints: row by row). */
   let mode: ReplayMode = "row-by-row"
   if (!dryRun) {
-    client = await connect()
-    try {
-      const state = await prepareTarget(client, { ...schemas, allowData: resumed || (options.catchUp ?? false), describe: describeUrl(options.targetUrl) })
-      mode = checkpoint ? (checkpoint.mode ?? "row-by-row") : state.rows === 0 && !options.rowByRow ? "bulk" : "row-by-row"
-      previous = await readReplayPosition(client, schemas)
-    } catch (error) {
-      await client.end().catch(() => {})
-      throw error
-    }
+    const client = yield* connect()
+    const state = yield* fromPromise(() => prepareTarget(client, { ...schemas, allowData: resumed || (options.catchUp ?? false), describe: describeUrl(options.targetUrl) }))
+    mode = checkpoint ? (checkpoint.mode ?? "row-by-row") : state.rows === 0 && !options.rowByRow ? "bulk" : "row-by-row"
+    previous = yield* fromPromise(() => readReplayPosition(client, schemas))
   }
 
-  let loader: BulkLoader | undefined
-  try {
-    // 4. What to read (listed after the watermark was read, so it holds every object the watermark counts on).
-    const listedAt = new Date().toISOString()
-    const window = { ...timeWindow(options), ...(options.maxDeliveryDelayMs !== undefined ? { maxDeliveryDelayMs: options.maxDeliveryDelayMs } : {}) }
-    const listing =
-      options.source === "parquet"
-        ? await parquetUnits(options.lake, { ...window, ...(options.tables ? { tables: options.tables } : {}) })
-        : await rawUnits(options.lake, window)
-    const pending = pendingObjects(listing, checkpoint, options.listingMarginMs)
-    const byKey = new Map(listing.map((u) => [u.key, u]))
-    const units = pending.map((p) => byKey.get(p.key)!)
+  // 4. What to read (listed after the watermark was read, so it holds every object the watermark counts on).
+  const listedAt = new Date().toISOString()
+  const window = { ...timeWindow(options), ...(options.maxDeliveryDelayMs !== undefined ? { maxDeliveryDelayMs: options.maxDeliveryDelayMs } : {}) }
+  const listing =
+    options.source === "parquet"
+      ? yield* parquetUnits(options.lake, { ...window, ...(options.tables ? { tables: options.tables } : {}) })
+      : yield* rawUnits(options.lake, window)
+  const pending = pendingObjects(listing, checkpoint, options.listingMarginMs)
+  const byKey = new Map(listing.map((u) => [u.key, u]))
+  const units = pending.map((p) => byKey.get(p.key)!)
 
-    if (!dryRun && !checkpoint) {
-      checkpoint = {
-        version: 1,
-        fingerprint,
-        appliedThrough: "",
-        listedAt,
-        objects: 0,
-        events: 0,
-        startedAt: new Date().toISOString(),
-        updatedAt: new Date().toISOString(),
-        lakeWatermark: watermark,
-        mode
-      }
-      await run(options.checkpoints.advance(key, "", checkpoint))
-    }
-    if (mode === "bulk") {
-      loader = await openBulkLoader({
-        ...schemas,
-        connect: () => connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}` })
-      })
-    }
-
-    // 5. Read ahead, batch, apply, checkpoint.
-    const stats = {
-      objectsDone: 0,
-      bytesDone: 0,
-      records: 0,
+  if (!dryRun && !checkpoint) {
+    checkpoint = {
+      version: 1,
+      fingerprint,
+      appliedThrough: "",
+      listedAt,
+      objects: 0,
       events: 0,
-      later: 0,
-      newest: checkpoint?.newestApplied,
-      batches: 0,
-      undecodable: 0,
-      unresolved: [] as Array<string>,
-      byTableOp: {} as Record<string, number>,
-      warehouse: { mirrorRows: 0, factRows: 0, dimensionRows: 0, duplicates: 0, skipped: 0 }
+      startedAt: new Date().toISOString(),
+      updatedAt: new Date().toISOString(),
+      lakeWatermark: watermark,
+      mode
     }
-    const bytesTotal = units.reduce((sum, u) => sum + u.size, 0)
-    const progress = (): ReplayProgress => {
-      const elapsedMs = Date.now() - started
-      const rate = stats.bytesDone / Math.max(elapsedMs, 1)
-      return {
-        mode: dryRun ? "dry-run" : mode,
-        objectsTotal: listing.length,
-        objectsDone: stats.objectsDone,
-        objectsSkipped: listing.length - units.length,
-        bytesTotal,
-        bytesDone: stats.bytesDone,
-        records: stats.records,
-        events: stats.events,
-        eventsPerSecond: Math.round((stats.events * 1000) / Math.max(elapsedMs, 1)),
-        etaSeconds: stats.bytesDone > 0 ? Math.round((bytesTotal - stats.bytesDone) / rate / 1000) : null,
-        elapsedMs
-      }
-    }
-    let lastProgress = 0
-    const report = (force = false) => {
-      if (!options.onProgress) return
-      if (!force && Date.now() - lastProgress < (options.progressIntervalMs ?? 1_000)) return
-      lastProgress = Date.now()
-      options.onProgress(progress())
-    }
+    yield* options.checkpoints.advance(key, "", checkpoint)
+  }
+  const loader =
+    mode === "bulk"
+      ? yield* fromPromise(() =>
+          openBulkLoader({
+            ...schemas,
+            connect: () => connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}` })
+          })
+        ).pipe(Effect.tap((opened) => Effect.sync(() => (open.loader = opened))))
+      : undefined
 
-    const apply = async (events: Array<ChangeEvent>): Promise<void> => {
-      if (events.length === 0) return
-      const sorted = sortByPosition(events)
-      const last = sorted[sorted.length - 1]!
-      stats.newest = laterOf(stats.newest, { lsn: last.source.commitLsn, committedAt: last.source.committedAt })
-      if (dryRun) {
-        const plan = projectSortedBatch(sorted)
-        stats.warehouse.mirrorRows += plan.mirror.length
-        stats.warehouse.factRows += plan.facts.length
-        stats.warehouse.duplicates += plan.counts.duplicates
-        stats.warehouse.skipped += plan.counts.skipped
-        return
-      }
-      if (loader) {
-        await loader.applyBatch(sorted)
-        return
-      }
-      let result: ApplyResult | undefined
-      for (let attempt = 1; !result; attempt++) {
-        try {
-          client ??= await connect()
-          result = await applyRecords(client, sorted, { schema: options.schema, pipelineSchema: options.pipelineSchema })
-        } catch (error) {
-          if (!isTransientWarehouseError(error) || attempt >= 8) throw error
-          await client?.end().catch(() => {})
-          client = undefined
-          await sleep(Math.min(200 * 2 ** attempt, 5_000))
-        }
-      }
-      stats.warehouse.mirrorRows += result.mirrorRows
-      stats.warehouse.factRows += result.factRows
-      stats.warehouse.dimensionRows += result.dimensionRows
-      stats.warehouse.skipped += result.skipped
+  // 5. Read ahead, batch, apply, checkpoint.
+  const stats = {
+    objectsDone: 0,
+    bytesDone: 0,
+    records: 0,
+    events: 0,
+    later: 0,
+    newest: checkpoint?.newestApplied,
+    batches: 0,
+    undecodable: 0,
+    unresolved: [] as Array<string>,
+    byTableOp: {} as Record<string, number>,
+    warehouse: { mirrorRows: 0, factRows: 0, dimensionRows: 0, duplicates: 0, skipped: 0 }
+  }
+  const bytesTotal = units.reduce((sum, u) => sum + u.size, 0)
+  const progress = (): ReplayProgress => {
+    const elapsedMs = Date.now() - started
+    const rate = stats.bytesDone / Math.max(elapsedMs, 1)
+    return {
+      mode: dryRun ? "dry-run" : mode,
+      objectsTotal: listing.length,
+      objectsDone: stats.objectsDone,
+      objectsSkipped: listing.length - units.length,
+      bytesTotal,
+      bytesDone: stats.bytesDone,
+      records: stats.records,
+      events: stats.events,
+      eventsPerSecond: Math.round((stats.events * 1000) / Math.max(elapsedMs, 1)),
+      etaSeconds: stats.bytesDone > 0 ? Math.round((bytesTotal - stats.bytesDone) / rate / 1000) : null,
+      elapsedMs
     }
+  }
+  let lastProgress = 0
+  const report = (force = false) => {
+    if (!options.onProgress) return
+    if (!force && Date.now() - lastProgress < (options.progressIntervalMs ?? 1_000)) return
+    lastProgress = Date.now()
+    options.onProgress(progress())
+  }
 
-    const base = { objects: checkpoint?.objects ?? 0, events: checkpoint?.events ?? 0 }
-    let lastCheckpointAt = Date.now()
-    /** What the checkpoint counts, as of now. */
-    const appliedSoFar = () => ({
-      objects: base.objects + stats.objectsDone,
-      events: base.events + stats.events,
-      ...(stats.newest ? { newestApplied: stats.newest } : {})
-    })
-    const checkpointThrough = async (objectKey: string | undefined, totals = appliedSoFar()) => {
-      if (dryRun || !checkpoint || objectKey === undefined) return
-      const next = advanceCheckpoint(checkpoint, objectKey, listedAt, totals)
-      if (!next) return
-      await run(options.checkpoints.advance(key, next.appliedThrough, next))
-      checkpoint = next
-      lastCheckpointAt = Date.now()
+  /** One batch through applyRecords in one transaction; a transient failure reconnects and retries it. */
+  const applyRowByRow = Effect.fn("replay.applyRowByRow")(function* (sorted: Array<ChangeEvent>) {
+    for (let attempt = 1; ; attempt++) {
+      const result = yield* Effect.result(
+        Effect.flatMap(open.client ? Effect.succeed(open.client) : connect(), (client) =>
+          fromPromise(() => applyRecords(client, sorted, { schema: options.schema, pipelineSchema: options.pipelineSchema }))
+        )
+      )
+      if (Result.isSuccess(result)) return result.success
+      if (!isTransientWarehouseError(result.failure) || attempt >= 8) return yield* Effect.fail(result.failure)
+      const broken = open.client
+      open.client = undefined
+      yield* Effect.promise(async () => broken?.end().catch(() => {}))
+      yield* Effect.sleep(Math.min(200 * 2 ** attempt, 5_000))
     }
+  })
 
-    const batchSize = options.batchSize ?? 5_000
-    const prefetch = Math.max(1, options.prefetch ?? 4)
-    const loads = new Map<number, Promise<LoadedUnit>>()
-    const loadAhead = (from: number) => {
-      for (let i = from; i < Math.min(units.length, from + prefetch); i++) {
-        if (!loads.has(i)) {
-          const promise = units[i]!.load()
-          promise.catch(() => {}) // awaited in order below; avoid an unhandled rejection meanwhile
-          loads.set(i, promise)
-        }
+  const apply = Effect.fn("replay.apply")(function* (events: Array<ChangeEvent>) {
+    if (events.length === 0) return
+    const sorted = sortByPosition(events)
+    const last = sorted[sorted.length - 1]!
+    stats.newest = laterOf(stats.newest, { lsn: last.source.commitLsn, committedAt: last.source.committedAt })
+    if (dryRun) {
+      const plan = projectSortedBatch(sorted)
+      stats.warehouse.mirrorRows += plan.mirror.length
+      stats.warehouse.factRows += plan.facts.length
+      stats.warehouse.duplicates += plan.counts.duplicates
+      stats.warehouse.skipped += plan.counts.skipped
+      return
+    }
+    if (loader) {
+      yield* fromPromise(() => loader.applyBatch(sorted))
+      return
+    }
+    const result: ApplyResult = yield* applyRowByRow(sorted)
+    stats.warehouse.mirrorRows += result.mirrorRows
+    stats.warehouse.factRows += result.factRows
+    stats.warehouse.dimensionRows += result.dimensionRows
+    stats.warehouse.skipped += result.skipped
+  })
+
+  const base = { objects: checkpoint?.objects ?? 0, events: checkpoint?.events ?? 0 }
+  let lastCheckpointAt = Date.now()
+  /** What the checkpoint counts, as of now. */
+  const appliedSoFar = () => ({
+    objects: base.objects + stats.objectsDone,
+    events: base.events + stats.events,
+    ...(stats.newest ? { newestApplied: stats.newest } : {})
+  })
+  const checkpointThrough = Effect.fn("replay.checkpointThrough")(function* (objectKey: string | undefined, totals = appliedSoFar()) {
+    if (dryRun || !checkpoint || objectKey === undefined) return
+    const next = advanceCheckpoint(checkpoint, objectKey, listedAt, totals)
+    if (!next) return
+    yield* options.checkpoints.advance(key, next.appliedThrough, next)
+    checkpoint = next
+    lastCheckpointAt = Date.now()
+  })
+
+  const batchSize = options.batchSize ?? 5_000
+  const prefetch = Math.max(1, options.prefetch ?? 4)
+  /** Units being read ahead of the warehouse, each in a fiber of its own (joined in order below). */
+  const loads = new Map<number, Fiber.Fiber<LoadedUnit, ReplayReadError>>()
+  const loadAhead = Effect.fn("replay.loadAhead")(function* (from: number) {
+    for (let i = from; i < Math.min(units.length, from + prefetch); i++) {
+      if (!loads.has(i)) loads.set(i, yield* Effect.forkChild(units[i]!.load, { startImmediately: true }))
+    }
+  })
+
+  let batch: Array<ChangeEvent> = []
+  let completed: string | undefined
+  let aborted = false
+  const segmentSize = options.segmentSize ?? 250_000
+  /**
+   * Makes what was applied durable, then checkpoints through `completed`. Bulk: the segment
+   * commits in the background (a fiber) while the next one is read; its checkpoint follows its
+   * commit, and each segment's after the one before.
+   */
+  let committed: Fiber.Fiber<void, ReplayError> | undefined
+  const commit = Effect.fn("replay.commit")(function* () {
+    const through = completed
+    completed = undefined
+    if (!loader) return yield* checkpointThrough(through)
+    const totals = appliedSoFar()
+    // Started now, before the next batch is applied: the segment is what was applied so far.
+    const durable = loader.flushSegment()
+    durable.catch(() => {}) // awaited in the fiber below; avoid an unhandled rejection meanwhile
+    const before = committed
+    committed = yield* Effect.forkChild(
+      Effect.gen(function* () {
+        if (before) yield* Fiber.join(before)
+        yield* fromPromise(() => durable)
+        yield* checkpointThrough(through, totals)
+      })
+    )
+  })
+  const flush = Effect.fn("replay.flush")(function* () {
+    yield* apply(batch)
+    if (batch.length > 0) stats.batches++
+    batch = []
+    // Row by row every batch is committed; bulk commits a segment of batches at once.
+    if (!loader || loader.pendingEvents() >= segmentSize) yield* commit()
+    report()
+  })
+
+  for (let i = 0; i < units.length; i++) {
+    if (options.signal?.aborted) {
+      aborted = true
+      break
+    }
+    yield* loadAhead(i)
+    const unit = units[i]!
+    const loaded = yield* Fiber.join(loads.get(i)!)
+    loads.delete(i)
+    stats.records += loaded.records.length
+    stats.undecodable += loaded.undecodable
+    stats.unresolved.push(...loaded.unresolved)
+    const { before: events, later } = beforeWatermark(selectEvents(loaded.records, options), below)
+    stats.later += later
+    // Per event: plain code only; an Effect runs once a batch is full.
+    for (const event of events) {
+      const tableOp = `${event.source.table}:${event.op}`
+      stats.byTableOp[tableOp] = (stats.byTableOp[tableOp] ?? 0) + 1
+      batch.push(event)
+      if (batch.length >= batchSize) {
+        stats.events += batch.length
+        yield* flush()
       }
     }
-
-    let batch: Array<ChangeEvent> = []
-    let completed: string | undefined
-    let aborted = false
-    const segmentSize = options.segmentSize ?? 250_000
-    /**
-     * Makes what was applied durable, then checkpoints through `completed`. Bulk: the segment
-     * commits in the background while the next one is read; its checkpoint follows its commit.
-     */
-    let committed: Promise<void> = Promise.resolve()
-    const commit = async () => {
-      const through = completed
+    stats.objectsDone++
+    stats.bytesDone += unit.size
+    // Every event of this object is applied or in `batch`: the next flush covers it.
+    completed = unit.key
+    if (batch.length === 0 && (!loader || loader.pendingEvents() === 0) && Date.now() - lastCheckpointAt > 2_000) {
+      // A run of objects without selected events (heartbeats, other tables): keep the checkpoint moving.
+      yield* checkpointThrough(completed)
       completed = undefined
-      if (!loader) return checkpointThrough(through)
-      const totals = appliedSoFar()
-      const durable = loader.flushSegment()
-      committed = committed.then(() => durable).then(() => checkpointThrough(through, totals))
-      committed.catch(() => {})
-    }
-    const flush = async () => {
-      await apply(batch)
-      if (batch.length > 0) stats.batches++
-      batch = []
-      // Row by row every batch is committed; bulk commits a segment of batches at once.
-      if (!loader || loader.pendingEvents() >= segmentSize) await commit()
       report()
     }
-
-    for (let i = 0; i < units.length; i++) {
-      if (options.signal?.aborted) {
-        aborted = true
-        break
-      }
-      loadAhead(i)
-      const unit = units[i]!
-      const loaded = await loads.get(i)!
-      loads.delete(i)
-      stats.records += loaded.records.length
-      stats.undecodable += loaded.undecodable
-      stats.unresolved.push(...loaded.unresolved)
-      const { before: events, later } = beforeWatermark(selectEvents(loaded.records, options), below)
-      stats.later += later
-      for (const event of events) {
-        const tableOp = `${event.source.table}:${event.op}`
-        stats.byTableOp[tableOp] = (stats.byTableOp[tableOp] ?? 0) + 1
-        batch.push(event)
-        if (batch.length >= batchSize) {
-          stats.events += batch.length
-          await flush()
-        }
-      }
-      stats.objectsDone++
-      stats.bytesDone += unit.size
-      // Every event of this object is applied or in `batch`: the next flush covers it.
-      completed = unit.key
-      if (batch.length === 0 && (!loader || loader.pendingEvents() === 0) && Date.now() - lastCheckpointAt > 2_000) {
-        // A run of objects without selected events (heartbeats, other tables): keep the checkpoint moving.
-        await checkpointThrough(completed)
-        completed = undefined
-        report()
-      }
-    }
-    stats.events += batch.length
-    await flush()
-    await commit()
-    await committed
-    if (loader) {
-      // Dimensions and truncation rows from the final state (also after an interruption: the target stays consistent).
-      await loader.finish()
-      const counts = loader.counts()
-      stats.warehouse.mirrorRows = counts.mirrorRows
-      stats.warehouse.factRows = counts.factRows
-      stats.warehouse.dimensionRows = counts.dimensionRows
-      stats.warehouse.skipped = counts.skipped
-    }
-    report(true)
-    const final = progress()
-    metrics.emit("replay", { EventsReplayed: final.events, ReplayEventsPerSecond: final.eventsPerSecond })
-
-    // 6. A complete rebuild says how far the target is consistent.
-    let consistentThrough: ReplayPosition | null = null
-    const position = dryRun || aborted ? null : reachedPosition(options, watermark, stats.newest, previous)
-    if (position) {
-      client ??= await connect()
-      await recordReplayPosition(client, schemas, { ...position, name: options.name })
-      consistentThrough = await readReplayPosition(client, schemas)
-    }
-
-    return {
-      ...progress(),
-      name: options.name,
-      dryRun,
-      resumed,
-      aborted,
-      lakeWatermark: watermark,
-      upTo,
-      laterEvents: stats.later,
-      waitedMs,
-      consistentThrough,
-      batches: stats.batches,
-      undecodable: stats.undecodable,
-      unresolvedClaimChecks: stats.unresolved,
-      byTableOp: stats.byTableOp,
-      warehouse: stats.warehouse,
-      ...(loader ? { bulkWaits: loader.counts().waits } : {})
-    }
-  } finally {
-    await loader?.close()
-    await client?.end().catch(() => {})
   }
-}
+  stats.events += batch.length
+  yield* flush()
+  yield* commit()
+  if (committed) yield* Fiber.join(committed)
+  if (loader) {
+    // Dimensions and truncation rows from the final state (also after an interruption: the target stays consistent).
+    yield* fromPromise(() => loader.finish())
+    const counts = loader.counts()
+    stats.warehouse.mirrorRows = counts.mirrorRows
+    stats.warehouse.factRows = counts.factRows
+    stats.warehouse.dimensionRows = counts.dimensionRows
+    stats.warehouse.skipped = counts.skipped
+  }
+  report(true)
+  const final = progress()
+  metrics.emit("replay", { EventsReplayed: final.events, ReplayEventsPerSecond: final.eventsPerSecond })
+
+  // 6. A complete rebuild says how far the target is consistent.
+  let consistentThrough: ReplayPosition | null = null
+  const position = dryRun || aborted ? null : reachedPosition(options, watermark, stats.newest, previous)
+  if (position) {
+    const client = open.client ?? (yield* connect())
+    yield* fromPromise(() => recordReplayPosition(client, schemas, { ...position, name: options.name }))
+    consistentThrough = yield* fromPromise(() => readReplayPosition(client, schemas))
+  }
+
+  return {
+    ...progress(),
+    name: options.name,
+    dryRun,
+    resumed,
+    aborted,
+    lakeWatermark: watermark,
+    upTo,
+    laterEvents: stats.later,
+    waitedMs,
+    consistentThrough,
+    batches: stats.batches,
+    undecodable: stats.undecodable,
+    unresolvedClaimChecks: stats.unresolved,
+    byTableOp: stats.byTableOp,
+    warehouse: stats.warehouse,
+    ...(loader ? { bulkWaits: loader.counts().waits } : {})
+  }
+}, Effect.scoped)
 
 /**
  * The position a finished replay makes the target consistent through (every change committed

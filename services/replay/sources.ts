@@ -8,11 +8,11 @@
  */
 import { promisify } from "node:util"
 import { gunzip } from "node:zlib"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { StreamRecord } from "../../contracts/change-event.ts"
-import type { LakeStoreShape } from "../shared/lake-store.ts"
+import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 import { resolveClaimChecks } from "../lake/claims.ts"
-import { listCompactedInputs, listParquetObjects, readParquetEvents } from "../lake/parquet-read.ts"
+import { listCompactedInputs, listParquetObjects, readParquetEvents, type ParquetReadError } from "../lake/parquet-read.ts"
 import { listRawObjects, type RawWindow } from "../lake/raw.ts"
 import { expandSnapshotChunks } from "../lake/snapshot-chunks.ts"
 import { decodeRecordLines } from "./decode-records.ts"
@@ -29,51 +29,64 @@ export interface ReplayUnit {
   readonly key: string
   readonly size: number
   readonly lastModified: Date | undefined
-  readonly load: () => Promise<LoadedUnit>
+  readonly load: Effect.Effect<LoadedUnit, ReplayReadError>
 }
 
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+/** A raw object that is not gzip. */
+export class RawObjectUnreadable extends Schema.TaggedError<RawObjectUnreadable>()("RawObjectUnreadable", {
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Why a unit could not be read: the lake failed (retry), or an object is not what its key says. */
+export type ReplayReadError = LakeError | ParquetReadError | RawObjectUnreadable
 
 /** Off the main thread: zlib's asynchronous gunzip runs in libuv's thread pool while the objects before it are decoded. */
 const gunzipAsync = promisify(gunzip)
 
 /** The records of a raw object (gzip NDJSON; multi-member gzip is fine), decoded as raw.ts's parseRawRecords would. */
-const readRawRecords = async (lake: LakeStoreShape, key: string) => {
-  const text = (await gunzipAsync(await run(lake.get(key)))).toString("utf8")
-  return decodeRecordLines(text.split("\n").filter((line) => line.length > 0))
-}
+const readRawRecords = (lake: LakeStoreShape, key: string) =>
+  lake.get(key).pipe(
+    Effect.flatMap((body) =>
+      Effect.tryPromise({
+        try: () => gunzipAsync(body),
+        catch: (error) => new RawObjectUnreadable({ key, message: error instanceof Error ? error.message : String(error) })
+      })
+    ),
+    Effect.map((text) => decodeRecordLines(text.toString("utf8").split("\n").filter((line) => line.length > 0)))
+  )
 
 const rawUnit = (lake: LakeStoreShape, object: { key: string; size: number; lastModified: Date | undefined }): ReplayUnit => ({
   key: object.key,
   size: object.size,
   lastModified: object.lastModified,
-  load: async () => {
-    const { records, undecodable } = await readRawRecords(lake, object.key)
-    const chunks = await expandSnapshotChunks(lake, records) // initial-snapshot chunks → their op "r" events
-    const resolved = await resolveClaimChecks(lake, chunks.records)
+  load: Effect.gen(function* () {
+    const { records, undecodable } = yield* readRawRecords(lake, object.key)
+    const chunks = yield* expandSnapshotChunks(lake, records) // initial-snapshot chunks → their op "r" events
+    const resolved = yield* resolveClaimChecks(lake, chunks.records)
     return { records: resolved.records, undecodable: undecodable.length, unresolved: [...chunks.unresolved, ...resolved.unresolved] }
-  }
+  })
 })
 
-export const rawUnits = async (lake: LakeStoreShape, window: RawWindow): Promise<Array<ReplayUnit>> =>
-  (await run(listRawObjects(lake, window))).map((object) => rawUnit(lake, object))
+export const rawUnits = (lake: LakeStoreShape, window: RawWindow): Effect.Effect<Array<ReplayUnit>, LakeError> =>
+  Effect.map(listRawObjects(lake, window), (objects) => objects.map((object) => rawUnit(lake, object)))
 
-export const parquetUnits = async (
+export const parquetUnits = Effect.fn("parquetUnits")(function* (
   lake: LakeStoreShape,
   window: RawWindow & { readonly tables?: ReadonlyArray<string> }
-): Promise<Array<ReplayUnit>> => {
-  const compacted = await listCompactedInputs(lake)
-  const files = await listParquetObjects(lake, window)
-  const raw = (await run(listRawObjects(lake, window))).filter((object) => !compacted.has(object.key))
+): Effect.fn.Return<Array<ReplayUnit>, LakeError> {
+  const compacted = yield* listCompactedInputs(lake)
+  const files = yield* listParquetObjects(lake, window)
+  const raw = (yield* listRawObjects(lake, window)).filter((object) => !compacted.has(object.key))
   return [
     ...files.map(
       (file): ReplayUnit => ({
         key: file.key,
         size: file.size,
         lastModified: file.lastModified,
-        load: async () => ({ records: await readParquetEvents(lake, file.key), undecodable: 0, unresolved: [] })
+        load: Effect.map(readParquetEvents(lake, file.key), (records): LoadedUnit => ({ records, undecodable: 0, unresolved: [] }))
       })
     ),
     ...raw.map((object) => rawUnit(lake, object))
   ]
-}
+})

@@ -1,7 +1,7 @@
 /**
  * Verify: reconciles the warehouse with the source, read-only and with bounded work.
  *
- *   const report = await verify({ sourceUrl, warehouseUrl })      // report.ok, report.tables[].differences
+ *   const report = yield* verify({ sourceUrl, warehouseUrl })      // report.ok, report.tables[].differences
  *
  * For every dimension and every fact's *_current view (verify-spec.ts):
  *  1. In one source snapshot (REPEATABLE READ, READ ONLY) read S = pg_current_wal_insert_lsn() and, per
@@ -28,10 +28,12 @@
  */
 import { data as iso4217 } from "currency-codes"
 import pg from "pg"
-import { Effect } from "effect"
+import { Effect, Result, Schema, type Scope } from "effect"
 import { compareLsn } from "../../contracts/lsn.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
 import { connectClient } from "../shared/database-connection.ts"
+import type { LakeError } from "../shared/lake-store.ts"
+import { fromPromise } from "../shared/promise-effect.ts"
 import type { WarehouseSchemas } from "../warehouse/migrate.ts"
 import { readWarehouseFreshness, type WarehouseFreshness } from "../warehouse/freshness.ts"
 import { resolveSchemas } from "../warehouse/migrate.ts"
@@ -92,34 +94,43 @@ export interface VerifyReport {
   readonly tables: ReadonlyArray<TableVerification>
 }
 
-export class VerifyNotCaughtUpError extends Error {
-  override readonly name = "VerifyNotCaughtUpError"
-}
+/** The warehouse (or, for a replayed one, the lake) did not reach the source's position in time. */
+export class VerifyNotCaughtUpError extends Schema.TaggedError<VerifyNotCaughtUpError>()("VerifyNotCaughtUpError", {
+  message: Schema.String
+}) {}
 
 const ISO_NAMES = JSON.stringify(Object.fromEntries(iso4217.map((record) => [record.code, record.currency])))
 
 /** The source query's parameters: only the currency derivation takes the ISO 4217 names. */
 const sourceParams = (spec: VerifySpec): ReadonlyArray<unknown> => (spec.source.includes("$1") ? [ISO_NAMES] : [])
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+/** A read-only connection, closed when the verification's scope ends. */
+const connect = (database: "source" | "warehouse", url: string, statementTimeoutMs: number, name: string) =>
+  Effect.acquireRelease(
+    fromPromise(async () => {
+      const client = await connectClient(database, url, { application_name: name, statement_timeout: statementTimeoutMs })
+      try {
+        // Belt and braces: even a statement outside the explicit transactions cannot write.
+        await client.query("SET default_transaction_read_only = on")
+      } catch (error) {
+        await client.end().catch(() => {})
+        throw error
+      }
+      return client
+    }),
+    (client) => Effect.promise(() => client.end().catch(() => {}))
+  )
 
-const connect = async (database: "source" | "warehouse", url: string, statementTimeoutMs: number, name: string) => {
-  const client = await connectClient(database, url, { application_name: name, statement_timeout: statementTimeoutMs })
-  // Belt and braces: even a statement outside the explicit transactions cannot write.
-  await client.query("SET default_transaction_read_only = on")
-  return client
-}
+const query = (client: pg.Client, sql: string) => fromPromise(() => client.query(sql))
 
 /** Runs `body` in a REPEATABLE READ, READ ONLY transaction: one snapshot for all its reads. */
-const snapshot = async <A>(client: pg.Client, body: () => Promise<A>): Promise<A> => {
-  await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
-  try {
-    await client.query("SET TRANSACTION READ ONLY")
-    return await body()
-  } finally {
-    await client.query("ROLLBACK")
-  }
-}
+const snapshot = <A, E>(client: pg.Client, body: Effect.Effect<A, E>): Effect.Effect<A, E | Error> =>
+  Effect.gen(function* () {
+    yield* query(client, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+    const result = yield* Effect.exit(Effect.andThen(query(client, "SET TRANSACTION READ ONLY"), body))
+    yield* query(client, "ROLLBACK")
+    return yield* result
+  })
 
 /** SQLSTATEs of a query that no longer fits the schema: undefined column, table or function, a cast that fails. */
 const SCHEMA_ERRORS = new Set(["42703", "42P01", "42883", "22P02", "42804"])
@@ -200,7 +211,7 @@ interface Suspect {
   readonly warehouse: string | null
 }
 
-export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
+export const verify = Effect.fn("verify")(function* (options: VerifyOptions): Effect.fn.Return<VerifyReport, VerifyNotCaughtUpError | LakeError | Error, Scope.Scope> {
   const width = options.bucketWidth ?? 1024
   const timeout = options.statementTimeoutMs ?? 60_000
   const waitMs = options.waitMs ?? 60_000
@@ -209,189 +220,189 @@ export const verify = async (options: VerifyOptions): Promise<VerifyReport> => {
   const schemas = { schema: options.schema, pipelineSchema: options.pipelineSchema }
   const specs = options.tables && options.tables.length > 0 ? VERIFY_SPECS.filter((s) => options.tables!.includes(s.table)) : VERIFY_SPECS
   const unknown = (options.tables ?? []).filter((t) => !VERIFY_SPECS.some((s) => s.table === t))
-  if (unknown.length > 0) throw new Error(`unknown table(s) ${unknown.join(", ")}; choose from ${VERIFY_SPECS.map((s) => s.table).join(", ")}`)
+  if (unknown.length > 0) return yield* Effect.fail(new Error(`unknown table(s) ${unknown.join(", ")}; choose from ${VERIFY_SPECS.map((s) => s.table).join(", ")}`))
 
-  const source = await connect("source", options.sourceUrl, timeout, "totes-verify")
-  const warehouse = await connect("warehouse", options.warehouseUrl, timeout, "totes-verify").catch(async (error) => {
-    await source.end().catch(() => {})
-    throw error
-  })
-  try {
-    // The operator's decisions for schema changes read the source as the consumer does; paused tables are not compared.
-    const { decisions, paused } = await readSchemaDecisions(warehouse, schemas)
-    const pausedBy = new Map(specs.map((spec) => [spec.table, spec.sourceTables.filter((t) => paused.has(t))]))
-    const mismatches = new Map<string, { side: "source" | "warehouse"; message: string }>()
-    const compared = specs.filter((spec) => pausedBy.get(spec.table)!.length === 0).map((spec) => spec.adapt(decisions))
-    /** A side's checksums, or a schema mismatch recorded for the table (in a savepoint: the snapshot goes on). */
-    const sums = async (client: pg.Client, side: "source" | "warehouse", spec: VerifySpec, sql: string, params: ReadonlyArray<unknown>) => {
-      await client.query("SAVEPOINT verify_table")
-      try {
-        const result = await bucketSums(client, sql, width, params)
-        await client.query("RELEASE SAVEPOINT verify_table")
-        return result
-      } catch (error) {
-        await client.query("ROLLBACK TO SAVEPOINT verify_table")
-        const code = (error as { code?: string }).code ?? ""
-        if (!SCHEMA_ERRORS.has(code)) throw error
-        mismatches.set(spec.table, { side, message: `${(error as Error).message} (${side} side of ${spec.table}: a column renamed, dropped or retyped? see totes status)` })
-        return undefined
-      }
-    }
-    let freshness: WarehouseFreshness = await readWarehouseFreshness(warehouse, schemas)
-    /** Waits until the warehouse is consistent through `lsn`. */
-    const reach = async (lsn: string) => {
-      const deadline = Date.now() + waitMs
-      for (;;) {
-        freshness = await readWarehouseFreshness(warehouse, schemas)
-        if (freshness.consistentThroughLsn && compareLsn(freshness.consistentThroughLsn, lsn) >= 0) return
-        if (freshness.source === "replay") return replayedReaches(freshness, lsn, deadline)
-        if (Date.now() >= deadline) {
-          throw new VerifyNotCaughtUpError(
+  const source = yield* connect("source", options.sourceUrl, timeout, "totes-verify")
+  const warehouse = yield* connect("warehouse", options.warehouseUrl, timeout, "totes-verify")
+
+  // The operator's decisions for schema changes read the source as the consumer does; paused tables are not compared.
+  const { decisions, paused } = yield* fromPromise(() => readSchemaDecisions(warehouse, schemas))
+  const pausedBy = new Map(specs.map((spec) => [spec.table, spec.sourceTables.filter((t) => paused.has(t))]))
+  const mismatches = new Map<string, { side: "source" | "warehouse"; message: string }>()
+  const compared = specs.filter((spec) => pausedBy.get(spec.table)!.length === 0).map((spec) => spec.adapt(decisions))
+  /** A side's checksums, or a schema mismatch recorded for the table (in a savepoint: the snapshot goes on). */
+  const sums = (client: pg.Client, side: "source" | "warehouse", spec: VerifySpec, sql: string, params: ReadonlyArray<unknown>) =>
+    Effect.gen(function* () {
+      yield* query(client, "SAVEPOINT verify_table")
+      const result = yield* Effect.result(
+        fromPromise(async () => {
+          const found = await bucketSums(client, sql, width, params)
+          await client.query("RELEASE SAVEPOINT verify_table")
+          return found
+        })
+      )
+      if (Result.isSuccess(result)) return result.success
+      yield* query(client, "ROLLBACK TO SAVEPOINT verify_table")
+      const error = result.failure
+      const code = (error as { code?: string }).code ?? ""
+      if (!SCHEMA_ERRORS.has(code)) return yield* Effect.fail(error)
+      mismatches.set(spec.table, { side, message: `${error.message} (${side} side of ${spec.table}: a column renamed, dropped or retyped? see totes status)` })
+      return undefined
+    })
+  let freshness: WarehouseFreshness = yield* fromPromise(() => readWarehouseFreshness(warehouse, schemas))
+  /** Waits until the warehouse is consistent through `lsn`. */
+  const reach = Effect.fn("verify.reach")(function* (lsn: string) {
+    const deadline = Date.now() + waitMs
+    for (;;) {
+      freshness = yield* fromPromise(() => readWarehouseFreshness(warehouse, schemas))
+      if (freshness.consistentThroughLsn && compareLsn(freshness.consistentThroughLsn, lsn) >= 0) return
+      if (freshness.source === "replay") return yield* replayedReaches(freshness, lsn, deadline)
+      if (Date.now() >= deadline) {
+        return yield* new VerifyNotCaughtUpError({
+          message:
             freshness.consistentThroughLsn === null
               ? `the warehouse has no consistent_through position (no heartbeat applied on every shard, and not rebuilt by replay): verify needs the pipeline (reader and consumer) running`
               : `the warehouse is consistent through ${freshness.consistentThroughLsn} but the source is at ${lsn} (waited ${Math.round(waitMs / 1000)} s): ` +
-                  `verify compares at a position both have reached, so the pipeline must be running and catching up`
-          )
-        }
-        await sleep(200)
-      }
-    }
-    /** A replayed warehouse (consistent through C) is consistent through `lsn` when the lake shows no change in [C, lsn). */
-    const replayedReaches = async (replayed: WarehouseFreshness, lsn: string, deadline: number): Promise<void> => {
-      const through = replayed.consistentThroughLsn!
-      const lake = options.lakeWatermarks
-      if (!lake) {
-        throw new VerifyNotCaughtUpError(
-          `the warehouse was rebuilt by replay and is consistent through ${through}, the source is at ${lsn}: verify needs the lake to tell whether anything changed in between`
-        )
-      }
-      for (;;) {
-        const { watermark } = await Effect.runPromise(lake.read())
-        if (watermark && compareLsn(watermark.lsn, lsn) >= 0) break
-        if (Date.now() >= deadline) {
-          throw new VerifyNotCaughtUpError(
-            `the warehouse was rebuilt by replay and is consistent through ${through}; the source is at ${lsn} but the lake watermark is ` +
-              `${watermark ? watermark.lsn : "missing"} (waited ${Math.round(waitMs / 1000)} s): verify needs the lake to reach the source's position, give it longer with --wait`
-          )
-        }
-        await sleep(500)
-      }
-      const since = replayed.consistentThroughAt ?? new Date(0)
-      const { count } = await Effect.runPromise(lake.changesBetween(since, through, lsn))
-      if (count > 0) {
-        throw new VerifyNotCaughtUpError(
-          `the warehouse was rebuilt by replay and is consistent through ${through} (${replayed.consistentThroughAt?.toISOString() ?? "–"}); ` +
-            `the source has moved on: the lake holds ${count} change(s) committed after it. Bring the warehouse forward with ` +
-            `totes replay --catch-up --name <a new name> --target <this warehouse> (or rebuild a fresh one), then verify again`
-        )
-      }
-    }
-    const sourceLsn = async () => (await source.query("SELECT pg_current_wal_insert_lsn()::text AS lsn")).rows[0].lsn as string
-
-    // Round 1: bucket checksums, then per-key rows of the buckets that differ.
-    const results = new Map<string, { sourceRows: number; warehouseRows: number; buckets: number; differingBuckets: number }>()
-    let suspects = new Map<string, Array<Suspect>>()
-    let roundLsn = ""
-    await snapshot(source, async () => {
-      roundLsn = await sourceLsn()
-      const sourceSums = new Map<string, Map<number, Bucket>>()
-      for (const spec of compared) {
-        const sums_ = await sums(source, "source", spec, spec.source, sourceParams(spec))
-        if (sums_) sourceSums.set(spec.table, sums_)
-      }
-      say(`source snapshot at ${roundLsn}: checksums of ${compared.length} tables`)
-      await reach(roundLsn)
-      await snapshot(warehouse, async () => {
-        for (const spec of compared) {
-          const ours = sourceSums.get(spec.table)
-          if (!ours) continue
-          const theirs = await sums(warehouse, "warehouse", spec, spec.warehouse(schemas), [])
-          if (!theirs) continue
-          const all = new Set([...ours.keys(), ...theirs.keys()])
-          const differing = [...all].filter((b) => ours.get(b)?.h !== theirs.get(b)?.h || ours.get(b)?.n !== theirs.get(b)?.n)
-          results.set(spec.table, {
-            sourceRows: [...ours.values()].reduce((n, b) => n + b.n, 0),
-            warehouseRows: [...theirs.values()].reduce((n, b) => n + b.n, 0),
-            buckets: all.size,
-            differingBuckets: differing.length
-          })
-          if (differing.length === 0) continue
-          const sourceRows = await keyRows(source, spec.source, sourceParams(spec), { buckets: differing, width }, false)
-          const warehouseRows = await keyRows(warehouse, spec.warehouse(schemas), [], { buckets: differing, width }, true)
-          suspects.set(spec.table, await compareKeys(warehouse, spec, schemas, sourceRows, warehouseRows, roundLsn))
-        }
-      })
-    })
-    say(`round 1 at ${roundLsn}: ${[...suspects.values()].reduce((n, s) => n + s.length, 0)} suspect keys`)
-
-    // Further rounds: only the suspect keys, in fresh snapshots.
-    const confirmed = new Map<string, Array<Suspect>>()
-    let rounds = 1
-    while ([...suspects.values()].some((s) => s.length > 0) && rounds < maxRounds) {
-      rounds++
-      const next = new Map<string, Array<Suspect>>()
-      await snapshot(source, async () => {
-        roundLsn = await sourceLsn()
-        const sourceRows = new Map<string, Map<number, KeyRow>>()
-        for (const spec of compared) {
-          const keys = (suspects.get(spec.table) ?? []).map((s) => s.key)
-          if (keys.length > 0) sourceRows.set(spec.table, await keyRows(source, spec.source, sourceParams(spec), { keys }, false))
-        }
-        await reach(roundLsn)
-        await snapshot(warehouse, async () => {
-          for (const spec of compared) {
-            const previous = suspects.get(spec.table) ?? []
-            if (previous.length === 0) continue
-            const keys = previous.map((s) => s.key)
-            const warehouseRows = await keyRows(warehouse, spec.warehouse(schemas), [], { keys }, true)
-            const now = await compareKeys(warehouse, spec, schemas, sourceRows.get(spec.table)!, warehouseRows, roundLsn, keys)
-            const stillSuspect: Array<Suspect> = []
-            for (const suspect of now) {
-              const before = previous.find((p) => p.key === suspect.key)!
-              if (suspect.settled && before.settled && suspect.lsn === before.lsn) {
-                confirmed.set(spec.table, [...(confirmed.get(spec.table) ?? []), suspect])
-              } else stillSuspect.push(suspect)
-            }
-            next.set(spec.table, stillSuspect)
-          }
+                `verify compares at a position both have reached, so the pipeline must be running and catching up`
         })
-      })
-      suspects = next
-      say(`round ${rounds} at ${roundLsn}: ${[...confirmed.values()].reduce((n, s) => n + s.length, 0)} confirmed, ${[...suspects.values()].reduce((n, s) => n + s.length, 0)} still suspect`)
-    }
-
-    const detailLimit = options.detailLimit ?? 20
-    const tables: Array<TableVerification> = specs.map((spec) => {
-      const found = (confirmed.get(spec.table) ?? []).sort((a, b) => a.key - b.key)
-      const blocked = pausedBy.get(spec.table)!
-      const mismatch = mismatches.get(spec.table)
-      return {
-        table: spec.table,
-        ...(results.get(spec.table) ?? { sourceRows: 0, warehouseRows: 0, buckets: 0, differingBuckets: 0 }),
-        ...(blocked.length > 0 ? { paused: blocked } : {}),
-        ...(mismatch ? { schemaMismatch: mismatch } : {}),
-        differences: found.map((d, i) => ({
-          key: d.key,
-          kind: d.kind,
-          ...(d.kind === "different" && i < detailLimit ? { columns: columnDifferences(spec, d.source!, d.warehouse!) } : {})
-        })),
-        unsettled: (suspects.get(spec.table) ?? []).map((s) => s.key).sort((a, b) => a - b)
       }
-    })
-    return {
-      ok: tables.every((t) => t.differences.length === 0 && !t.paused && !t.schemaMismatch),
-      sourceLsn: roundLsn,
-      consistentThroughLsn: freshness.consistentThroughLsn,
-      consistentThroughAt: freshness.consistentThroughAt?.toISOString() ?? null,
-      consistentThroughSource: freshness.source,
-      rounds,
-      tables
+      yield* Effect.sleep(200)
     }
-  } finally {
-    await source.end().catch(() => {})
-    await warehouse.end().catch(() => {})
+  })
+  /** A replayed warehouse (consistent through C) is consistent through `lsn` when the lake shows no change in [C, lsn). */
+  const replayedReaches = Effect.fn("verify.replayedReaches")(function* (replayed: WarehouseFreshness, lsn: string, deadline: number) {
+    const through = replayed.consistentThroughLsn!
+    const lake = options.lakeWatermarks
+    if (!lake) {
+      return yield* new VerifyNotCaughtUpError({
+        message: `the warehouse was rebuilt by replay and is consistent through ${through}, the source is at ${lsn}: verify needs the lake to tell whether anything changed in between`
+      })
+    }
+    for (;;) {
+      const { watermark } = yield* lake.read()
+      if (watermark && compareLsn(watermark.lsn, lsn) >= 0) break
+      if (Date.now() >= deadline) {
+        return yield* new VerifyNotCaughtUpError({
+          message:
+            `the warehouse was rebuilt by replay and is consistent through ${through}; the source is at ${lsn} but the lake watermark is ` +
+            `${watermark ? watermark.lsn : "missing"} (waited ${Math.round(waitMs / 1000)} s): verify needs the lake to reach the source's position, give it longer with --wait`
+        })
+      }
+      yield* Effect.sleep(500)
+    }
+    const since = replayed.consistentThroughAt ?? new Date(0)
+    const { count } = yield* lake.changesBetween(since, through, lsn)
+    if (count > 0) {
+      return yield* new VerifyNotCaughtUpError({
+        message:
+          `the warehouse was rebuilt by replay and is consistent through ${through} (${replayed.consistentThroughAt?.toISOString() ?? "–"}); ` +
+          `the source has moved on: the lake holds ${count} change(s) committed after it. Bring the warehouse forward with ` +
+          `totes replay --catch-up --name <a new name> --target <this warehouse> (or rebuild a fresh one), then verify again`
+      })
+    }
+  })
+  const sourceLsn = fromPromise(async () => (await source.query("SELECT pg_current_wal_insert_lsn()::text AS lsn")).rows[0].lsn as string)
+
+  // Round 1: bucket checksums, then per-key rows of the buckets that differ.
+  const results = new Map<string, { sourceRows: number; warehouseRows: number; buckets: number; differingBuckets: number }>()
+  let suspects = new Map<string, Array<Suspect>>()
+  let roundLsn = ""
+  yield* snapshot(source, Effect.gen(function* () {
+    roundLsn = yield* sourceLsn
+    const sourceSums = new Map<string, Map<number, Bucket>>()
+    for (const spec of compared) {
+      const sums_ = yield* sums(source, "source", spec, spec.source, sourceParams(spec))
+      if (sums_) sourceSums.set(spec.table, sums_)
+    }
+    say(`source snapshot at ${roundLsn}: checksums of ${compared.length} tables`)
+    yield* reach(roundLsn)
+    yield* snapshot(warehouse, Effect.gen(function* () {
+      for (const spec of compared) {
+        const ours = sourceSums.get(spec.table)
+        if (!ours) continue
+        const theirs = yield* sums(warehouse, "warehouse", spec, spec.warehouse(schemas), [])
+        if (!theirs) continue
+        const all = new Set([...ours.keys(), ...theirs.keys()])
+        const differing = [...all].filter((b) => ours.get(b)?.h !== theirs.get(b)?.h || ours.get(b)?.n !== theirs.get(b)?.n)
+        results.set(spec.table, {
+          sourceRows: [...ours.values()].reduce((n, b) => n + b.n, 0),
+          warehouseRows: [...theirs.values()].reduce((n, b) => n + b.n, 0),
+          buckets: all.size,
+          differingBuckets: differing.length
+        })
+        if (differing.length === 0) continue
+        const sourceRows = yield* fromPromise(() => keyRows(source, spec.source, sourceParams(spec), { buckets: differing, width }, false))
+        const warehouseRows = yield* fromPromise(() => keyRows(warehouse, spec.warehouse(schemas), [], { buckets: differing, width }, true))
+        suspects.set(spec.table, yield* fromPromise(() => compareKeys(warehouse, spec, schemas, sourceRows, warehouseRows, roundLsn)))
+      }
+    }))
+  }))
+  say(`round 1 at ${roundLsn}: ${[...suspects.values()].reduce((n, s) => n + s.length, 0)} suspect keys`)
+
+  // Further rounds: only the suspect keys, in fresh snapshots.
+  const confirmed = new Map<string, Array<Suspect>>()
+  let rounds = 1
+  while ([...suspects.values()].some((s) => s.length > 0) && rounds < maxRounds) {
+    rounds++
+    const next = new Map<string, Array<Suspect>>()
+    yield* snapshot(source, Effect.gen(function* () {
+      roundLsn = yield* sourceLsn
+      const sourceRows = new Map<string, Map<number, KeyRow>>()
+      for (const spec of compared) {
+        const keys = (suspects.get(spec.table) ?? []).map((s) => s.key)
+        if (keys.length > 0) sourceRows.set(spec.table, yield* fromPromise(() => keyRows(source, spec.source, sourceParams(spec), { keys }, false)))
+      }
+      yield* reach(roundLsn)
+      yield* snapshot(warehouse, Effect.gen(function* () {
+        for (const spec of compared) {
+          const previous = suspects.get(spec.table) ?? []
+          if (previous.length === 0) continue
+          const keys = previous.map((s) => s.key)
+          const warehouseRows = yield* fromPromise(() => keyRows(warehouse, spec.warehouse(schemas), [], { keys }, true))
+          const now = yield* fromPromise(() => compareKeys(warehouse, spec, schemas, sourceRows.get(spec.table)!, warehouseRows, roundLsn, keys))
+          const stillSuspect: Array<Suspect> = []
+          for (const suspect of now) {
+            const before = previous.find((p) => p.key === suspect.key)!
+            if (suspect.settled && before.settled && suspect.lsn === before.lsn) {
+              confirmed.set(spec.table, [...(confirmed.get(spec.table) ?? []), suspect])
+            } else stillSuspect.push(suspect)
+          }
+          next.set(spec.table, stillSuspect)
+        }
+      }))
+    }))
+    suspects = next
+    say(`round ${rounds} at ${roundLsn}: ${[...confirmed.values()].reduce((n, s) => n + s.length, 0)} confirmed, ${[...suspects.values()].reduce((n, s) => n + s.length, 0)} still suspect`)
   }
-}
+
+  const detailLimit = options.detailLimit ?? 20
+  const tables: Array<TableVerification> = specs.map((spec) => {
+    const found = (confirmed.get(spec.table) ?? []).sort((a, b) => a.key - b.key)
+    const blocked = pausedBy.get(spec.table)!
+    const mismatch = mismatches.get(spec.table)
+    return {
+      table: spec.table,
+      ...(results.get(spec.table) ?? { sourceRows: 0, warehouseRows: 0, buckets: 0, differingBuckets: 0 }),
+      ...(blocked.length > 0 ? { paused: blocked } : {}),
+      ...(mismatch ? { schemaMismatch: mismatch } : {}),
+      differences: found.map((d, i) => ({
+        key: d.key,
+        kind: d.kind,
+        ...(d.kind === "different" && i < detailLimit ? { columns: columnDifferences(spec, d.source!, d.warehouse!) } : {})
+      })),
+      unsettled: (suspects.get(spec.table) ?? []).map((s) => s.key).sort((a, b) => a - b)
+    }
+  })
+  return {
+    ok: tables.every((t) => t.differences.length === 0 && !t.paused && !t.schemaMismatch),
+    sourceLsn: roundLsn,
+    consistentThroughLsn: freshness.consistentThroughLsn,
+    consistentThroughAt: freshness.consistentThroughAt?.toISOString() ?? null,
+    consistentThroughSource: freshness.source,
+    rounds,
+    tables
+  }
+}, Effect.scoped)
 
 /** Keys whose rows differ (of `keys`, or of every key either side returned). */
 const compareKeys = async (

@@ -12,6 +12,7 @@ import { readShardPositions } from "../warehouse/shard-positions.ts"
 import type { LakeWatermarkReader } from "../lake/watermark-read.ts"
 import { readFreshness, readWarehouseFreshness } from "../warehouse/freshness.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
+import { fromPromise } from "../shared/promise-effect.ts"
 import { currentWalLsn, slotInfo } from "../reader/source-admin.ts"
 import type { LakeActivity, LakeActivityReader } from "./lake-activity.ts"
 
@@ -120,40 +121,56 @@ const notMigratedYet = <A>(fallback: A) => (error: unknown): A => {
 
 const bytesBetween = (newer: string, older: string | null) => (older ? Math.max(0, Number(lsnToBigInt(newer) - lsnToBigInt(older))) : null)
 
-export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> => {
-  const walLsn = await currentWalLsn(inputs.source)
-  const slot = await slotInfo(inputs.source, inputs.slot)
+/**
+ * The whole status. The source and the warehouse must answer (their errors fail it, as thrown);
+ * DynamoDB and S3 failures are reported in `unavailable` and the parts that live there shown as unknown.
+ */
+export const readStatus = Effect.fn("readStatus")(function* (inputs: StatusInputs): Effect.fn.Return<PipelineStatus, Error> {
+  const walLsn = yield* fromPromise(() => currentWalLsn(inputs.source))
+  const slot = yield* fromPromise(() => slotInfo(inputs.source, inputs.slot))
   // DynamoDB down: the rest of the status is still worth showing; what lives there is unknown.
   const unavailable: Array<UnavailableDependency> = []
-  const fromCheckpoints = async <A>(key: string): Promise<A | undefined> => {
-    if (unavailable.some((u) => u.dependency === "DynamoDB")) return undefined
-    const read = await Effect.runPromise(Effect.result(inputs.checkpoints.get<A>(key)))
-    if (read._tag === "Success") return Option.getOrUndefined(read.success)?.data
-    unavailable.push({ dependency: "DynamoDB", reason: read.failure.message, unknown: "reader checkpoint, shard checkpoints, schema changes, repair, snapshot progress" })
-    return undefined
-  }
-  const checkpoint = await fromCheckpoints<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))
-  const schemaChanges = (await fromCheckpoints<SchemaRecord | null>(schemaChangesKey(inputs.slot)))?.changes ?? []
-  const repair = (await fromCheckpoints<RepairRequest | null>(repairRequestKey(inputs.slot))) ?? null
-  const snapshotState = (await fromCheckpoints<SnapshotState | null>(snapshotStateKey(inputs.slot))) ?? null
+  const fromCheckpoints = <A>(key: string): Effect.Effect<A | undefined> =>
+    Effect.suspend(() =>
+      unavailable.some((u) => u.dependency === "DynamoDB")
+        ? Effect.succeed(undefined)
+        : inputs.checkpoints.get<A>(key).pipe(
+            Effect.map((read) => Option.getOrUndefined(read)?.data),
+            Effect.catch((error) =>
+              Effect.sync(() => {
+                unavailable.push({ dependency: "DynamoDB", reason: error.message, unknown: "reader checkpoint, shard checkpoints, schema changes, repair, snapshot progress" })
+                return undefined
+              })
+            )
+          )
+    )
+  const checkpoint = yield* fromCheckpoints<ReaderCheckpoint | null>(readerCheckpointKey(inputs.slot))
+  const schemaChanges = (yield* fromCheckpoints<SchemaRecord | null>(schemaChangesKey(inputs.slot)))?.changes ?? []
+  const repair = (yield* fromCheckpoints<RepairRequest | null>(repairRequestKey(inputs.slot))) ?? null
+  const snapshotState = (yield* fromCheckpoints<SnapshotState | null>(snapshotStateKey(inputs.slot))) ?? null
   const schemas = { schema: inputs.schema, pipelineSchema: inputs.pipelineSchema }
-  const freshness = await readWarehouseFreshness(inputs.warehouse, schemas).catch(
-    notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null })
+  const freshness = yield* fromPromise(() =>
+    readWarehouseFreshness(inputs.warehouse, schemas).catch(notMigratedYet({ consistentThroughLsn: null, consistentThroughAt: null, source: null }))
   )
-  const positions = await readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(notMigratedYet([]))
-  const shards = await Promise.all(
-    positions.map(async (p) => {
-      const cp = await fromCheckpoints<ShardCheckpoint>(shardCheckpointKey(inputs.stream, p.shardId))
-      return { shardId: p.shardId, checkpointSequence: cp?.sequenceNumber ?? null, appliedSequence: p.sequenceNumber, heartbeatLsn: p.heartbeatLsn }
-    })
+  const positions = yield* fromPromise(() => readShardPositions(inputs.warehouse, { ...schemas, stream: inputs.stream }).catch(notMigratedYet([])))
+  const shards = yield* Effect.forEach(
+    positions,
+    (p) =>
+      Effect.map(fromCheckpoints<ShardCheckpoint>(shardCheckpointKey(inputs.stream, p.shardId)), (cp) => ({
+        shardId: p.shardId,
+        checkpointSequence: cp?.sequenceNumber ?? null,
+        appliedSequence: p.sequenceNumber,
+        heartbeatLsn: p.heartbeatLsn
+      })),
+    { concurrency: "unbounded" }
   )
   const through = freshness.consistentThroughLsn ? normalizeLsn(freshness.consistentThroughLsn) : null
   const throughAt = freshness.consistentThroughAt ? new Date(freshness.consistentThroughAt).toISOString() : null
   const consumerLag = bytesBetween(walLsn, through)
   const readerLag = bytesBetween(walLsn, checkpoint?.lsn ?? null)
-  const lake = inputs.lakeWatermarks ? await lakeStatus(inputs.lakeWatermarks, walLsn) : null
-  const paused = await readPausedTables(inputs.warehouse, inputs.schema)
-  const lakeActivity = inputs.lakeActivity ? await readLakeActivity(inputs.lakeActivity) : null
+  const lake = inputs.lakeWatermarks ? yield* lakeStatus(inputs.lakeWatermarks, walLsn) : null
+  const paused = yield* fromPromise(() => readPausedTables(inputs.warehouse, inputs.schema))
+  const lakeActivity = inputs.lakeActivity ? yield* readLakeActivity(inputs.lakeActivity) : null
   return {
     at: new Date().toISOString(),
     source: { walLsn },
@@ -189,31 +206,33 @@ export const readStatus = async (inputs: StatusInputs): Promise<PipelineStatus> 
       ...(lakeActivity?.error && !lake?.error ? [{ dependency: "S3" as const, reason: lakeActivity.error, unknown: "dead letters, recent lake objects" }] : [])
     ]
   }
-}
+})
 
-const readLakeActivity = async (reader: LakeActivityReader): Promise<NonNullable<PipelineStatus["lakeActivity"]>> => {
-  const reading = await Effect.runPromise(Effect.result(reader.read()))
-  if (reading._tag === "Success") return reading.success
-  return { deadLetters: { count: 0, lookbackDays: 0, newest: [] }, rawLastHour: { objects: 0, bytes: 0 }, newestRawObjects: [], error: reading.failure.message }
-}
+/** The lake's dead letters and newest objects, or why they could not be read. */
+const readLakeActivity = (reader: LakeActivityReader): Effect.Effect<NonNullable<PipelineStatus["lakeActivity"]>> =>
+  reader.read().pipe(
+    Effect.catch((error) =>
+      Effect.succeed({ deadLetters: { count: 0, lookbackDays: 0, newest: [] }, rawLastHour: { objects: 0, bytes: 0 }, newestRawObjects: [], error: error.message })
+    )
+  )
 
 const lagSeconds = (at: string | null, bytes: number | null) => (at === null ? null : bytes === 0 ? 0 : Math.max(0, (Date.now() - Date.parse(at)) / 1000))
 
-const lakeStatus = async (watermarks: LakeWatermarkReader, walLsn: string): Promise<LakeStatus> => {
-  const reading = await Effect.runPromise(Effect.result(watermarks.read()))
-  if (reading._tag === "Failure") {
-    return { watermarkLsn: null, watermarkAt: null, lagBytes: null, lagSeconds: null, shards: [], error: reading.failure.message }
-  }
-  const watermark = reading.success.watermark
-  const lag = bytesBetween(walLsn, watermark?.lsn ?? null)
-  return {
-    watermarkLsn: watermark?.lsn ?? null,
-    watermarkAt: watermark?.committedAt ?? null,
-    lagBytes: lag,
-    lagSeconds: lagSeconds(watermark?.committedAt ?? null, lag),
-    shards: (watermark?.shards ?? []).map((s) => ({ shardId: s.shardId, heartbeatLsn: s.lsn, emittedAt: s.emittedAt, counted: s.counted }))
-  }
-}
+/** The lake watermark and its lag behind the source, or why it could not be read. */
+const lakeStatus = (watermarks: LakeWatermarkReader, walLsn: string): Effect.Effect<LakeStatus> =>
+  watermarks.read().pipe(
+    Effect.map(({ watermark }): LakeStatus => {
+      const lag = bytesBetween(walLsn, watermark?.lsn ?? null)
+      return {
+        watermarkLsn: watermark?.lsn ?? null,
+        watermarkAt: watermark?.committedAt ?? null,
+        lagBytes: lag,
+        lagSeconds: lagSeconds(watermark?.committedAt ?? null, lag),
+        shards: (watermark?.shards ?? []).map((s) => ({ shardId: s.shardId, heartbeatLsn: s.lsn, emittedAt: s.emittedAt, counted: s.counted }))
+      }
+    }),
+    Effect.catch((error) => Effect.succeed<LakeStatus>({ watermarkLsn: null, watermarkAt: null, lagBytes: null, lagSeconds: null, shards: [], error: error.message }))
+  )
 
 /**
  * Resolves once everything committed in the source before the call is in the warehouse

@@ -12,6 +12,7 @@
  * Phase timings and counts are printed at the end (docs/real-history.md records a run).
  * TOTES_HISTORY_TPS sets the pace of the source transactions (default 400/s; "max" = unpaced).
  */
+import { Effect } from "effect"
 import { expandSnapshotChunks } from "../../services/lake/snapshot-chunks.ts"
 import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -270,7 +271,7 @@ describe("real history: February 2024 → November 2024 through the live pipelin
       let inLake: Record<string, number> = {}
       await waitFor(async () => {
         // The initial snapshot's rows are in chunks under snapshots/: read back as the events they stand for.
-        const { records } = await expandSnapshotChunks(lakeOf(env), (await readRawLake(lakeOf(env))).records)
+        const { records } = await Effect.runPromise(expandSnapshotChunks(lakeOf(env), (await readRawLake(lakeOf(env))).records))
         const seen = new Map<string, ChangeEvent>()
         for (const r of records) if (r.kind === "change") seen.set(r.id, r)
         inLake = {}

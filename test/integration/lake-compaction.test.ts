@@ -102,7 +102,7 @@ describe("compaction to Parquet", () => {
     const raw = await readRawLake(lakeOf(env))
     const events = new Map<string, ChangeEvent>()
     // The initial snapshot's rows are in chunks: compaction writes them as the events they stand for.
-    for (const record of (await expandSnapshotChunks(lakeOf(env), raw.records)).records) if (record.kind === "change") events.set(record.id, record)
+    for (const record of (await Effect.runPromise(expandSnapshotChunks(lakeOf(env), raw.records))).records) if (record.kind === "change") events.set(record.id, record)
     expect(manifests[0]!.inputs.map((i) => i.key).sort()).toEqual([...raw.objects].sort())
     const tables = new Set([...events.values()].map((e) => e.source.table))
     expect(tables.size).toBeGreaterThanOrEqual(8)
@@ -191,7 +191,7 @@ describe("compaction to Parquet", () => {
     for (const key of (await Effect.runPromise(lake.list(RAW_PREFIX))).map((o) => o.key)) {
       const lines = gunzipSync(await Effect.runPromise(lake.get(key))).toString("utf8").trimEnd().split("\n")
       // A snapshot chunk's rows are compacted as the events they stand for.
-      const records = (await expandSnapshotChunks(lake, lines.map((line) => JSON.parse(line)))).records
+      const records = (await Effect.runPromise(expandSnapshotChunks(lake, lines.map((line) => JSON.parse(line))))).records
       const changes = records.filter((r) => r.kind === "change")
       expect(compacted.has(key), key).toBe(true)
       for (const change of changes) changeIds.add(change.id)
@@ -217,7 +217,7 @@ describe("compaction to Parquet", () => {
     const catParquet = await runLakeCli(["lake", "cat", parquetKey], env)
     expect(catParquet.code, catParquet.stderr).toBe(0)
     const printed = catParquet.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as ChangeEvent)
-    const raw = new Map((await expandSnapshotChunks(lakeOf(env), (await readRawLake(lakeOf(env))).records)).records.map((r) => [r.id, r]))
+    const raw = new Map((await Effect.runPromise(expandSnapshotChunks(lakeOf(env), (await readRawLake(lakeOf(env))).records))).records.map((r) => [r.id, r]))
     for (const event of printed) expect(event).toEqual(raw.get(event.id))
 
     const compact = await runLakeCli(["lake", "compact"], env)

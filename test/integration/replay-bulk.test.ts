@@ -61,7 +61,7 @@ const expectSameState = (actual: Record<string, Rows>, expected: Record<string, 
 
 const run = async (lake: ReturnType<typeof memoryLake>, more: Partial<ReplayOptions> & { name: string }): Promise<{ url: string; report: ReplayReport }> => {
   const url = await freshDatabase("bulk")
-  const report = await replay({ lake, targetUrl: url, checkpoints: memoryCheckpoints(), batchSize: 40, ...more })
+  const report = await Effect.runPromise(replay({ lake, targetUrl: url, checkpoints: memoryCheckpoints(), batchSize: 40, ...more }))
   return { url, report }
 }
 
@@ -181,10 +181,10 @@ describe("bulk replay builds what the row-by-row replay builds", { timeout: 300_
     const options = { lake, targetUrl: url, checkpoints, name: "resume", batchSize: 40, segmentSize: 200, listingMarginMs: 0 }
     const controller = new AbortController()
     let reports = 0
-    const first = await replay({ ...options, signal: controller.signal, progressIntervalMs: 0, onProgress: () => ++reports === 12 && controller.abort() })
+    const first = await Effect.runPromise(replay({ ...options, signal: controller.signal, progressIntervalMs: 0, onProgress: () => ++reports === 12 && controller.abort() }))
     expect(first.aborted).toBe(true)
     expect(first.mode).toBe("bulk")
-    const second = await replay(options)
+    const second = await Effect.runPromise(replay(options))
     expect(second.resumed).toBe(true)
     expect(second.mode).toBe("bulk")
     expect(second.objectsSkipped).toBeGreaterThan(0)
@@ -193,9 +193,9 @@ describe("bulk replay builds what the row-by-row replay builds", { timeout: 300_
     // Up to the middle in bulk, then the rest as a catch-up into the (now non-empty) target.
     const middle = events[Math.floor(events.length / 2)]!.source.commitLsn
     const target = await freshDatabase("bulk")
-    const half = await replay({ lake, targetUrl: target, checkpoints, name: "half", batchSize: 40, to: parseBound(middle) })
+    const half = await Effect.runPromise(replay({ lake, targetUrl: target, checkpoints, name: "half", batchSize: 40, to: parseBound(middle) }))
     expect(half.mode).toBe("bulk")
-    const rest = await replay({ lake, targetUrl: target, checkpoints, name: "rest", batchSize: 40, from: parseBound(middle), catchUp: true })
+    const rest = await Effect.runPromise(replay({ lake, targetUrl: target, checkpoints, name: "rest", batchSize: 40, from: parseBound(middle), catchUp: true }))
     expect(rest.mode).toBe("row-by-row")
     expectSameState(await stateOf(target), expected)
   })

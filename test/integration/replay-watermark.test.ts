@@ -103,7 +103,7 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
         return w !== null && compareLsn(w.lsn, started) > 0
       }, 60_000, "the lake watermark to pass the workload's start")
       underLoad = await freshDatabase("wmload")
-      const report = await replay(options(underLoad, "under-load"))
+      const report = await Effect.runPromise(replay(options(underLoad, "under-load")))
       expect(report.lakeWatermark).not.toBeNull()
       underLoadWatermark = report.lakeWatermark!.lsn
       expect(compareLsn(underLoadWatermark, started)).toBeGreaterThan(0)
@@ -149,7 +149,7 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
     const target = await freshDatabase("wmwait")
     let waiting!: () => void
     const waited = new Promise<void>((resolve) => (waiting = resolve))
-    const replaying = replay(options(target, "waits", { to: { kind: "lsn", lsn: to }, waitMs: 180_000, onWait: () => waiting() }))
+    const replaying = Effect.runPromise(replay(options(target, "waits", { to: { kind: "lsn", lsn: to }, waitMs: 180_000, onWait: () => waiting() })))
     replaying.catch(() => {})
     await waited
     archiver = startArchiver(env, { flushMs: 500 })
@@ -174,12 +174,12 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
 
   it("verify says what a replayed warehouse misses; after a catch-up replay it passes", async () => {
     const reader = makeLakeWatermarkReader(lakeOf(env))
-    const check = () => verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: underLoad, lakeWatermarks: reader, waitMs: 120_000, bucketWidth: 256 })
+    const check = () => Effect.runPromise(verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: underLoad, lakeWatermarks: reader, waitMs: 120_000, bucketWidth: 256 }))
     const stale = await check().catch((error: unknown) => error)
     expect(stale).toBeInstanceOf(VerifyNotCaughtUpError)
     expect((stale as Error).message).toMatch(new RegExp(`consistent through ${underLoadWatermark.replace("/", "\\/")} .*the lake holds \\d+ change\\(s\\) committed after it`))
 
-    const caughtUp = await replay(options(underLoad, "under-load-catch-up", { catchUp: true }))
+    const caughtUp = await Effect.runPromise(replay(options(underLoad, "under-load-catch-up", { catchUp: true })))
     expect(compareLsn(caughtUp.consistentThrough!.lsn, underLoadWatermark)).toBeGreaterThan(0)
     const report = await check()
     expect(report.ok).toBe(true)

@@ -74,7 +74,7 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
   it("rebuilds a fresh warehouse equal to the live one", async () => {
     const target = await freshDatabase("replay")
     const progress: Array<number> = []
-    const report = await replay(options(target, "rebuild", { onProgress: (p) => progress.push(p.events), progressIntervalMs: 0 }))
+    const report = await Effect.runPromise(replay(options(target, "rebuild", { onProgress: (p) => progress.push(p.events), progressIntervalMs: 0 })))
     expect(report.events).toBeGreaterThan(5_000)
     expect(report.batches).toBeGreaterThan(5)
     expect(report.undecodable).toBe(0)
@@ -89,17 +89,17 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
 
   it("time travel: --to T (a time, or the LSN the warehouse was consistent through) gives the warehouse as it was at T", async () => {
     const byTime = await freshDatabase("replay")
-    await replay(options(byTime, "to-time", { to: parseBound(timeT.toISOString()) }))
+    await Effect.runPromise(replay(options(byTime, "to-time", { to: parseBound(timeT.toISOString()) })))
     expectSameWarehouse(await dumpOf(byTime), atT)
     const byLsn = await freshDatabase("replay")
-    await replay(options(byLsn, "to-lsn", { to: parseBound(lsnT) }))
+    await Effect.runPromise(replay(options(byLsn, "to-lsn", { to: parseBound(lsnT) })))
     expectSameWarehouse(await dumpOf(byLsn), atT)
   })
 
   it("--from T with catch-up on the warehouse as of T gives the final warehouse", async () => {
     const target = await freshDatabase("replay")
-    await replay(options(target, "until-t", { to: parseBound(timeT.toISOString()) }))
-    const report = await replay(options(target, "since-t", { from: parseBound(timeT.toISOString()), catchUp: true }))
+    await Effect.runPromise(replay(options(target, "until-t", { to: parseBound(timeT.toISOString()) })))
+    const report = await Effect.runPromise(replay(options(target, "since-t", { from: parseBound(timeT.toISOString()), catchUp: true })))
     expect(report.events).toBeLessThan(final.mirror!.length + final.fact_sales_order!.length + final.fact_payment!.length + final.fact_purchase_order!.length)
     expectSameWarehouse(await dumpOf(target), final)
   })
@@ -108,14 +108,14 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
     const compacted = await Effect.runPromise(compactLake({ lake: lakeOf(env) }))
     expect(compacted.outputs).toBeGreaterThan(3)
     const target = await freshDatabase("replay")
-    const report = await replay(options(target, "from-parquet", { source: "parquet" }))
+    const report = await Effect.runPromise(replay(options(target, "from-parquet", { source: "parquet" })))
     expect(report.objectsTotal).toBeLessThan(compacted.inputs + 20)
     expectSameWarehouse(await dumpOf(target), final)
   })
 
   it("dry run reads and projects everything but writes nothing", async () => {
     const target = await freshDatabase("replay")
-    const full = await replay(options(target, "dry", { dryRun: true }))
+    const full = await Effect.runPromise(replay(options(target, "dry", { dryRun: true })))
     expect(full.dryRun).toBe(true)
     expect(full.events).toBeGreaterThan(5_000)
     expect(full.warehouse.factRows).toBeGreaterThan(1_000)
@@ -127,21 +127,21 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
   })
 
   it("refuses a target that holds data unless catch-up, which then changes nothing", async () => {
-    await expect(replay(options(env.WAREHOUSE_DATABASE_URL!, "into-live"))).rejects.toThrow(/already holds data.*--catch-up/)
-    const report = await replay(options(env.WAREHOUSE_DATABASE_URL!, "into-live", { catchUp: true }))
+    await expect(Effect.runPromise(replay(options(env.WAREHOUSE_DATABASE_URL!, "into-live")))).rejects.toThrow(/already holds data.*--catch-up/)
+    const report = await Effect.runPromise(replay(options(env.WAREHOUSE_DATABASE_URL!, "into-live", { catchUp: true })))
     expect(report.events).toBeGreaterThan(5_000)
     expectSameWarehouse(await dumpOf(env.WAREHOUSE_DATABASE_URL!), final)
   })
 
   it("a finished replay run again applies nothing; other options under the same name are refused", async () => {
     const target = await freshDatabase("replay")
-    await replay(options(target, "twice", { listingMarginMs: 500 }))
+    await Effect.runPromise(replay(options(target, "twice", { listingMarginMs: 500 })))
     await new Promise((r) => setTimeout(r, 600))
-    const again = await replay(options(target, "twice", { listingMarginMs: 500 }))
+    const again = await Effect.runPromise(replay(options(target, "twice", { listingMarginMs: 500 })))
     expect(again.resumed).toBe(true)
     expect(again.objectsSkipped).toBeGreaterThan(0)
     expect(again.events).toBe(0)
-    await expect(replay(options(target, "twice", { tables: ["address"] }))).rejects.toThrow(/other options/)
+    await expect(Effect.runPromise(replay(options(target, "twice", { tables: ["address"] })))).rejects.toThrow(/other options/)
   })
 
   it("the replay command: dry run, then time travel into --target, with progress", async () => {

@@ -98,7 +98,7 @@ describe("bulk initial snapshot: COPY chunks in the lake, merged set-wise", () =
         route: (partitionKey) => map.indexOfPartitionKey(partitionKey),
         shards: SHARDS,
         announce: async (pointer, partitionKey) => {
-          chunks.push({ pointer, partitionKey, text: (await readChunkText(lake, pointer)).toString("utf8") })
+          chunks.push({ pointer, partitionKey, text: (await Effect.runPromise(readChunkText(lake, pointer))).toString("utf8") })
         },
         onChunk: () => {}
       })

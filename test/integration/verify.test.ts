@@ -3,6 +3,7 @@
  * changing) and reports exactly the rows changed by hand in a corrupted one, with a non-zero exit
  * status from the command.
  */
+import { Effect } from "effect"
 import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { verify, type VerifyReport } from "../../services/replay/verify.ts"
@@ -35,7 +36,7 @@ describe("verify", () => {
   })
 
   it("passes on a correct warehouse, with matching counts for every table", async () => {
-    const report = await verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: env.WAREHOUSE_DATABASE_URL!, bucketWidth: 256 })
+    const report = await Effect.runPromise(verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: env.WAREHOUSE_DATABASE_URL!, bucketWidth: 256 }))
     expect(differences(report)).toEqual([])
     expect(report.ok).toBe(true)
     expect(report.tables.map((t) => t.table)).toEqual(VERIFY_TABLES)
@@ -51,7 +52,7 @@ describe("verify", () => {
     const moving = simulate(source, { seed: 42, rate: 40, durationMs: 60_000, mix: DEFAULT_MIX, signal: controller.signal })
     try {
       await new Promise((r) => setTimeout(r, 500))
-      const report = await verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: env.WAREHOUSE_DATABASE_URL!, bucketWidth: 256 })
+      const report = await Effect.runPromise(verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: env.WAREHOUSE_DATABASE_URL!, bucketWidth: 256 }))
       expect(differences(report)).toEqual([])
     } finally {
       controller.abort()
@@ -70,7 +71,7 @@ describe("verify", () => {
       [order.sales_order_id]
     )
 
-    const report = await verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: env.WAREHOUSE_DATABASE_URL!, bucketWidth: 256 })
+    const report = await Effect.runPromise(verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: env.WAREHOUSE_DATABASE_URL!, bucketWidth: 256 }))
     expect(report.ok).toBe(false)
     const first = (await warehouse.query("SELECT first_name FROM dim_staff WHERE staff_id = $1", [staff])).rows[0].first_name as string
     expect(differences(report)).toEqual([

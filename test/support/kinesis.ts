@@ -4,6 +4,7 @@
  * op "r" change events it stands for (each with the pointer's shard and sequence number), so a test
  * sees the snapshot's rows whichever way they travelled; `{ chunks: true }` keeps the pointers.
  */
+import { Effect } from "effect"
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis"
 import { kinesisClient } from "../../services/shared/aws-clients.ts"
 import { deaggregate } from "../../services/shared/kinesis/aggregation.ts"
@@ -30,7 +31,7 @@ export const readWholeStream = async (env: Record<string, string>, options: { re
       out.push(r)
       continue
     }
-    const text = (await readChunkText(lake, r.record)).toString("utf8")
+    const text = (await Effect.runPromise(readChunkText(lake, r.record))).toString("utf8")
     for (const event of chunkEvents(r.record, text)) out.push({ ...r, record: event })
   }
   return out

@@ -30,7 +30,7 @@ const checkpoints: CheckpointStoreShape = {
     )
 }
 
-const report = await replay({
+const report = await Effect.runPromise(replay({
   lake: makeLakeStore(config.env.TOTES_LAKE_BUCKET!, s3Client(config.env)),
   targetUrl: config.target,
   checkpoints,
@@ -41,6 +41,6 @@ const report = await replay({
   listingMarginMs: config.listingMarginMs,
   progressIntervalMs: 0,
   onProgress: (p) => process.stdout.write(`batch ${p.events} ${p.objectsDone}\n`)
-})
+}))
 process.stdout.write(`done ${JSON.stringify(report)}\n`)
 process.exit(0)

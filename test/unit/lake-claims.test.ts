@@ -50,9 +50,9 @@ describe("claim checks", () => {
     const plain = order(3)
     const stub = await stored(lake, order(1))
     const gone = { ...(await stored(lake, order(2))), claimCheck: { ...stub.claimCheck!, key: "claims/none.json" } }
-    const resolved = await resolveClaimChecks(lake, [plain, stub, gone])
+    const resolved = await Effect.runPromise(resolveClaimChecks(lake, [plain, stub, gone]))
     expect(resolved.records.map((r) => r.id)).toEqual([plain.id, stub.id])
     expect(resolved.unresolved).toEqual([gone.id])
-    await expect(resolveClaimChecks(unreachable(lake), [plain, stub])).rejects.toMatchObject({ _tag: "LakeError" })
+    await expect(Effect.runPromise(resolveClaimChecks(unreachable(lake), [plain, stub]))).rejects.toMatchObject({ _tag: "LakeError" })
   })
 })

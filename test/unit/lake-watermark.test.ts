@@ -175,12 +175,12 @@ describe("the scheduled lake-watermark function", () => {
     const { sink, restore } = metrics.capture()
     try {
       await Effect.runPromise(lake.putNew(rawObjectKey(new Date(clock), "s", "1", randomUUID()), encodeRawObject([JSON.stringify(change("0/5"))]), "x"))
-      expect(await publishLakeWatermark(reader, clock)).toMatchObject({ lsn: null, ageSeconds: null })
+      expect(await Effect.runPromise(publishLakeWatermark(reader, clock))).toMatchObject({ lsn: null, ageSeconds: null })
       expect(sink.values("LakeWatermarkAgeSeconds")).toEqual([])
       clock = T0 + 20_000
       const lines = [heartbeat("a", "0/90", 10_000), heartbeat("b", "0/80", 11_000)].map((h) => JSON.stringify(h))
       await Effect.runPromise(lake.putNew(rawObjectKey(new Date(clock), "s", "2", randomUUID()), encodeRawObject(lines), "x"))
-      const report = await publishLakeWatermark(reader, T0 + 25_000)
+      const report = await Effect.runPromise(publishLakeWatermark(reader, T0 + 25_000))
       // b's heartbeat vouches for 0/80, committed at 10 s: 15 s old at 25 s.
       expect(report).toEqual({ lsn: "0/80", committedAt: at(10_000), ageSeconds: 15, objectsRead: 1 })
       expect(sink.values("LakeWatermarkAgeSeconds", { Component: "lake" })).toEqual([15])

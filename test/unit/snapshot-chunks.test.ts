@@ -157,9 +157,9 @@ describe("expanding chunks in a lake read", () => {
   it("lists a chunk missing from the lake as unresolved, and stops on a lake that cannot be read", async () => {
     const chunk = pointer("currency", [column("currency_id", PgType.int4)])
     const lake = memoryLake()
-    const missing = await expandSnapshotChunks(lake, [chunk])
+    const missing = await Effect.runPromise(expandSnapshotChunks(lake, [chunk]))
     expect(missing).toEqual({ records: [], unresolved: [chunk.id] })
     const down: LakeStoreShape = { ...lake, get: (key) => Effect.fail(new LakeError({ key, message: "connect ECONNREFUSED 127.0.0.1:4566" })) }
-    await expect(expandSnapshotChunks(down, [chunk])).rejects.toMatchObject({ _tag: "LakeError" })
+    await expect(Effect.runPromise(expandSnapshotChunks(down, [chunk]))).rejects.toMatchObject({ _tag: "LakeError" })
   })
 })

@@ -80,7 +80,7 @@ export const runConsole = async (options: ConsoleOptions) => {
         const at = Date.now()
         try {
           const [src, wh] = [await source.get(), await warehouse.get()]
-          const status = await readStatus({ source: src, warehouse: wh, checkpoints, slot: readConfig(SlotName), stream: readConfig(StreamName), lakeWatermarks, lakeActivity, ...schemas })
+          const status = await Effect.runPromise(readStatus({ source: src, warehouse: wh, checkpoints, slot: readConfig(SlotName), stream: readConfig(StreamName), lakeWatermarks, lakeActivity, ...schemas }))
           const counts = await activity.sample(wh)
           state.record({ at, status, published: null, applied: counts.appliedChanges, latenciesMs: counts.latenciesMs })
         } catch (error) {

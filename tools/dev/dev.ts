@@ -167,7 +167,7 @@ export const runDev = async (options: DevOptions) => {
       figures.sample()
       let status: PipelineStatus | undefined
       try {
-        status = await readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM!, lakeWatermarks, lakeActivity })
+        status = await Effect.runPromise(readStatus({ source, warehouse, checkpoints, slot: env.TOTES_SLOT!, stream: env.TOTES_STREAM!, lakeWatermarks, lakeActivity }))
         for (const dependency of ["source", "warehouse", "DynamoDB"]) statusOutages.success(dependency)
       } catch (error) {
         statusOutages.failure(dependencyOf(error, "warehouse", env), error, "read status")

@@ -40,7 +40,7 @@ const cat = Command.make(
     Effect.gen(function* () {
       const lake = lakeFromEnv()
       if (key.endsWith(".parquet")) {
-        for (const event of yield* task(() => readParquetEvents(lake, key))) yield* Console.log(JSON.stringify(event))
+        for (const event of yield* readParquetEvents(lake, key)) yield* Console.log(JSON.stringify(event))
         return
       }
       const body = yield* lake.get(key)

@@ -103,18 +103,19 @@ export const replayCommand = Command.make(
   (flags) => {
     let lastWaitNote = 0
     const some = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
-    return untilSignal(async (signal) => {
+    return untilSignal((signal) =>
+      Effect.gen(function* () {
         const target = some(flags.target)
         const from = some(flags.from)
         const to = some(flags.to)
         const tables = some(flags.tables)
-        const result = await replay({
+        const result = yield* replay({
           lake: lakeFromEnv(),
           targetUrl: target ?? reveal(readConfig(WarehouseDatabaseUrl)),
           targetName: target ? "target" : "warehouse",
           schema: readConfig(WarehouseSchema),
           pipelineSchema: readConfig(PipelineSchema),
-          checkpoints: await Effect.runPromise(CheckpointStore.make()),
+          checkpoints: yield* CheckpointStore.make(),
           name: flags.name,
           ...(from ? { from } : {}),
           ...(to ? { to } : {}),
@@ -136,6 +137,7 @@ export const replayCommand = Command.make(
         })
         printReplayReport(result)
       })
+    )
   }
 ).pipe(
   Command.validate(validation(({ from, to }) => windowProblem(Option.getOrUndefined(from), Option.getOrUndefined(to)))),

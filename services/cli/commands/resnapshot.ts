@@ -6,7 +6,6 @@
  * `totes status` shows too.
  */
 import { randomUUID } from "node:crypto"
-import { setTimeout as sleep } from "node:timers/promises"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import {
@@ -28,45 +27,64 @@ import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { task } from "../effects.ts"
 import { UsageError } from "../outcome.ts"
 
-const read = async (checkpoints: CheckpointStoreShape, key: string) => Option.getOrUndefined(await Effect.runPromise(checkpoints.get<RepairRequest | null>(key)))
+const read = (checkpoints: CheckpointStoreShape, key: string) =>
+  Effect.map(checkpoints.get<RepairRequest | null>(key), (stored) => Option.getOrUndefined(stored)?.data ?? undefined)
 
 /** Whether the reader holds its slot (is streaming); undefined when the slot is missing. */
-const readerRunning = async (slot: string): Promise<boolean | undefined> => {
-  const source = await connectClient("source", reveal(readConfig(SourceDatabaseUrl)), { application_name: "totes-resnapshot" })
-  try {
-    const info = await slotInfo(source, slot)
-    return info ? info.activePid !== null : undefined
-  } finally {
-    await source.end()
-  }
-}
+const readerRunning = (slot: string): Effect.Effect<boolean | undefined, Error> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const source = yield* Effect.acquireRelease(
+        task(() => connectClient("source", reveal(readConfig(SourceDatabaseUrl)), { application_name: "totes-resnapshot" })),
+        (client) => Effect.promise(() => client.end().catch(() => {}))
+      )
+      const info = yield* task(() => slotInfo(source, slot))
+      return info ? info.activePid !== null : undefined
+    })
+  )
 
-const cancel = async (checkpoints: CheckpointStoreShape, key: string): Promise<string> => {
-  const stored = await read(checkpoints, key)
-  const current = stored?.data
+const cancel = Effect.fn("resnapshot.cancel")(function* (checkpoints: CheckpointStoreShape, key: string) {
+  const current = yield* read(checkpoints, key)
   if (!current || !isActive(current)) return `no repair in progress${current ? ` (the last one: repair ${describeRepair(current)})` : ""}`
   const cancelled: RepairRequest = { ...current, state: "cancelled", finishedAt: new Date().toISOString(), position: cancelledPosition(current) }
-  await Effect.runPromise(checkpoints.advance(key, cancelled.position, cancelled))
+  yield* checkpoints.advance(key, cancelled.position, cancelled)
   return `cancelled repair ${current.id} of ${current.tables.join(", ")}: the reader stops it after the chunk in hand (rows already published stay)`
-}
+})
+
+/** Writes a new request unless one is in progress (or another was written at the same moment). */
+const request = Effect.fn("resnapshot.request")(function* (checkpoints: CheckpointStoreShape, key: string, slot: string, tables: ReadonlyArray<string>, chunkRows: number) {
+  const current = yield* read(checkpoints, key)
+  if (current && isActive(current)) {
+    return yield* Effect.fail(
+      new Error(`a repair is in progress: repair ${describeRepair(current)}; wait for it (totes status shows its progress) or stop it with totes resnapshot --cancel`)
+    )
+  }
+  const running = yield* readerRunning(slot)
+  if (running !== true) {
+    process.stderr.write(`note: the reader is not streaming (slot '${slot}' is ${running === undefined ? "missing" : "inactive"}): the repair starts when it runs\n`)
+  }
+  const fresh = newRepairRequest({ id: randomUUID(), tables, chunkRows, requestedAt: new Date().toISOString() })
+  if (!(yield* checkpoints.advance(key, fresh.position, fresh))) return yield* Effect.fail(new Error("another repair was requested at the same moment: try again"))
+  return fresh
+})
 
 /** Follows a request until the reader is done with it; prints progress lines on stderr when they change. */
-const follow = async (checkpoints: CheckpointStoreShape, key: string, id: string, timeoutMs: number): Promise<RepairRequest> => {
+const follow = Effect.fn("resnapshot.follow")(function* (checkpoints: CheckpointStoreShape, key: string, id: string, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs
   let last = ""
   for (;;) {
-    const current = (await read(checkpoints, key))?.data
-    if (!current || current.id !== id) throw new Error(`repair ${id} was replaced by another request${current ? ` (repair ${describeRepair(current)})` : ""}`)
+    const current = yield* read(checkpoints, key)
+    if (!current || current.id !== id) return yield* Effect.fail(new Error(`repair ${id} was replaced by another request${current ? ` (repair ${describeRepair(current)})` : ""}`))
     if (!isActive(current)) return current
     const lines = current.state === "running" ? current.progress.filter((p) => p.state === "running").map(describeTableProgress).join("\n") : `repair ${describeRepair(current)}`
     if (lines && lines !== last) process.stderr.write(`${lines}\n`)
     last = lines
     if (Date.now() > deadline) {
-      throw new Error(`repair ${id} is still running after ${Math.round(timeoutMs / 1000)} s; it goes on in the reader: totes status shows its progress`)
+      return yield* Effect.fail(new Error(`repair ${id} is still running after ${Math.round(timeoutMs / 1000)} s; it goes on in the reader: totes status shows its progress`))
     }
-    await sleep(500)
+    yield* Effect.sleep(500)
   }
-}
+})
 
 const tables = Flag.String("tables").pipe(
   namesFrom(TOTESYS_TABLES, "table(s)"),
@@ -92,9 +110,9 @@ export const resnapshotCommand = Command.make(
     Effect.gen(function* () {
       const slot = readConfig(SlotName)
       const key = repairRequestKey(slot)
-      const checkpoints = Effect.runSync(CheckpointStore.make())
+      const checkpoints = yield* CheckpointStore.make()
       if (flags.cancel) {
-        yield* Console.log(yield* task(() => cancel(checkpoints, key)))
+        yield* Console.log(yield* cancel(checkpoints, key))
         return
       }
       const wanted = Option.getOrElse(flags.tables, () => [] as ReadonlyArray<string>)
@@ -103,25 +121,13 @@ export const resnapshotCommand = Command.make(
       if (notCaptured.length > 0) {
         return yield* Effect.fail(new UsageError(`--tables: ${notCaptured.join(", ")} not captured by the reader (TOTES_TABLES: ${captured.join(", ")})`))
       }
-      const request = yield* task(async () => {
-        const current = (await read(checkpoints, key))?.data
-        if (current && isActive(current)) {
-          throw new Error(`a repair is in progress: repair ${describeRepair(current)}; wait for it (totes status shows its progress) or stop it with totes resnapshot --cancel`)
-        }
-        const running = await readerRunning(slot)
-        if (running !== true) {
-          process.stderr.write(`note: the reader is not streaming (slot '${slot}' is ${running === undefined ? "missing" : "inactive"}): the repair starts when it runs\n`)
-        }
-        const fresh = newRepairRequest({ id: randomUUID(), tables: wanted, chunkRows: flags.chunk, requestedAt: new Date().toISOString() })
-        if (!(await Effect.runPromise(checkpoints.advance(key, fresh.position, fresh)))) throw new Error("another repair was requested at the same moment: try again")
-        return fresh
-      })
+      const requested = yield* request(checkpoints, key, slot, wanted, flags.chunk)
       if (flags.noWait) {
-        yield* Console.log(`requested repair ${request.id} of ${request.tables.join(", ")} (chunks of ${request.chunkRows} rows): the reader picks it up within a second; totes status shows its progress`)
+        yield* Console.log(`requested repair ${requested.id} of ${requested.tables.join(", ")} (chunks of ${requested.chunkRows} rows): the reader picks it up within a second; totes status shows its progress`)
         return
       }
-      process.stderr.write(`requested repair ${request.id} of ${request.tables.join(", ")}; waiting for the reader (Ctrl-C stops waiting, not the repair)\n`)
-      const finished = yield* task(() => follow(checkpoints, key, request.id, flags.timeout * 1000))
+      process.stderr.write(`requested repair ${requested.id} of ${requested.tables.join(", ")}; waiting for the reader (Ctrl-C stops waiting, not the repair)\n`)
+      const finished = yield* follow(checkpoints, key, requested.id, flags.timeout * 1000)
       if (flags.json) yield* Console.log(JSON.stringify(finished, null, 2))
       else {
         yield* Console.log(`repair ${describeRepair(finished)}`)

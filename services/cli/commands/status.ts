@@ -2,7 +2,6 @@ import { describeSnapshotProgress } from "../../../contracts/checkpoint.ts"
 import { Console, Effect } from "effect"
 import { describeRepair, describeTableProgress } from "../../../contracts/repair.ts"
 import { CliError, Command, Flag } from "effect/cli"
-import type pg from "pg"
 import { CheckpointStore } from "../../shared/checkpoint-store.ts"
 import { connectClient } from "../../shared/database-connection.ts"
 import { PipelineSchema, readConfig, reveal, SlotName, SourceDatabaseUrl, StreamName, WarehouseDatabaseUrl, WarehouseSchema } from "../../shared/config.ts"
@@ -14,21 +13,18 @@ import { task } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { lakeFromEnv } from "./lake.ts"
 
-const withClients = async <A>(work: (source: pg.Client, warehouse: pg.Client) => Promise<A>) => {
+/** A connection for the status, closed when the command's scope ends. */
+const connected = (database: "source" | "warehouse", url: string) =>
+  Effect.acquireRelease(task(() => connectClient(database, url, { application_name: "totes-status" })), (client) => Effect.promise(() => client.end().catch(() => {})))
+
+/** The source and the warehouse, connected in that order (closed in the reverse one). */
+const clients = Effect.gen(function* () {
   const sourceUrl = reveal(readConfig(SourceDatabaseUrl))
   const warehouseUrl = reveal(readConfig(WarehouseDatabaseUrl))
-  const source = await connectClient("source", sourceUrl, { application_name: "totes-status" })
-  try {
-    const warehouse = await connectClient("warehouse", warehouseUrl, { application_name: "totes-status" })
-    try {
-      return await work(source, warehouse)
-    } finally {
-      await warehouse.end()
-    }
-  } finally {
-    await source.end()
-  }
-}
+  const source = yield* connected("source", sourceUrl)
+  const warehouse = yield* connected("warehouse", warehouseUrl)
+  return { source, warehouse }
+})
 
 const bytes = (n: number | null) => (n === null ? "–" : `${n.toLocaleString("en-GB")} B`)
 const seconds = (n: number | null) => (n === null ? "–" : `${n.toFixed(1)} s`)
@@ -95,10 +91,11 @@ export const statusCommand = Command.make(
     Effect.gen(function* () {
       const schemas = { schema: readConfig(WarehouseSchema), pipelineSchema: readConfig(PipelineSchema) }
       if (wait) {
-        const result = yield* task(() =>
-          withClients(async (source, warehouse) => {
-            const reached = await waitCaughtUp({ source, warehouse, ...schemas }, { timeoutMs: timeout * 1000, pollMs: 250 })
-            return { ...reached, paused: await readPausedTables(warehouse, schemas.schema) }
+        const result = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const { source, warehouse } = yield* clients
+            const reached = yield* task(() => waitCaughtUp({ source, warehouse, ...schemas }, { timeoutMs: timeout * 1000, pollMs: 250 }))
+            return { ...reached, paused: yield* task(() => readPausedTables(warehouse, schemas.schema)) }
           })
         )
         if (result.paused.length > 0) {
@@ -110,11 +107,12 @@ export const statusCommand = Command.make(
         yield* Console.log(json ? JSON.stringify({ caughtUp: true, ...result }) : `caught up: source position ${result.target} is in the warehouse (consistent through ${result.through}) after ${(result.waitedMs / 1000).toFixed(1)} s`)
         return
       }
-      const checkpoints = Effect.runSync(CheckpointStore.make())
+      const checkpoints = yield* CheckpointStore.make()
       const lake = lakeFromEnv()
-      const status = yield* task(() =>
-        withClients((source, warehouse) =>
-          readStatus({
+      const status = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const { source, warehouse } = yield* clients
+          return yield* readStatus({
             source,
             warehouse,
             checkpoints,
@@ -124,7 +122,7 @@ export const statusCommand = Command.make(
             lakeActivity: makeLakeActivityReader(lake),
             ...schemas
           })
-        )
+        })
       )
       yield* Console.log(json ? JSON.stringify(status, null, 2) : formatStatus(status))
     })

@@ -5,7 +5,6 @@ import { makeLakeWatermarkReader } from "../../lake/watermark-read.ts"
 import { verify, type VerifyReport } from "../../replay/verify.ts"
 import { VERIFY_TABLES } from "../../replay/verify-spec.ts"
 import { namesFrom, numberIn } from "../arguments.ts"
-import { task } from "../effects.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 import { lakeFromEnv } from "./lake.ts"
 
@@ -51,24 +50,22 @@ export const verifyCommand = Command.make(
   },
   ({ tables, json, wait }) =>
     Effect.gen(function* () {
-      const report = yield* task(() =>
-        verify({
-          sourceUrl: reveal(readConfig(SourceDatabaseUrl)),
-          warehouseUrl: reveal(readConfig(WarehouseDatabaseUrl)),
-          schema: readConfig(WarehouseSchema),
-          pipelineSchema: readConfig(PipelineSchema),
-          waitMs: wait * 1000,
-          lakeWatermarks: makeLakeWatermarkReader(lakeFromEnv()),
-          ...(tables._tag === "Some" ? { tables: tables.value } : {}),
-          ...(json ? {} : { onProgress: (message: string) => process.stderr.write(`${message}\n`) })
-        })
-      )
+      const report = yield* verify({
+        sourceUrl: reveal(readConfig(SourceDatabaseUrl)),
+        warehouseUrl: reveal(readConfig(WarehouseDatabaseUrl)),
+        schema: readConfig(WarehouseSchema),
+        pipelineSchema: readConfig(PipelineSchema),
+        waitMs: wait * 1000,
+        lakeWatermarks: makeLakeWatermarkReader(lakeFromEnv()),
+        ...(tables._tag === "Some" ? { tables: tables.value } : {}),
+        ...(json ? {} : { onProgress: (message: string) => process.stderr.write(`${message}\n`) })
+      })
       if (json) console.log(JSON.stringify(report, null, 2))
       else printVerifyReport(report)
       if (!report.ok) {
         const count = report.tables.reduce((n, t) => n + t.differences.length, 0)
         // A non-zero exit status for scripts and alarms.
-        yield* task(() => Promise.reject(new Error(`verify: ${count} row(s) differ between the source and the warehouse`)))
+        return yield* Effect.fail(new Error(`verify: ${count} row(s) differ between the source and the warehouse`))
       }
     })
 ).pipe(Command.withDescription(COMMAND_DESCRIPTIONS.verify))
