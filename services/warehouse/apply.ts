@@ -50,12 +50,13 @@ import {
   FACT_COLUMNS,
   FACT_KEYS,
   FACT_SOURCES,
-  imagesNeeded,
+  mirrorNeeds,
   mirrorKey,
   projectBatch,
   type DimTable,
   type FactTable,
   type HeartbeatMark,
+  type MirrorNeed,
   type Plan,
   type Position
 } from "./projection.ts"
@@ -201,7 +202,8 @@ const sendPlan = async (sql: Statements, plan: Plan, options: ApplyOptions): Pro
     return counts.length - 1
   }
   // Rare: changes that lack columns are completed from the mirror (a second round trip).
-  const mirror = imagesNeeded(plan).length > 0 ? await readImages(sql, p, plan) : undefined
+  const needs = mirrorNeeds(plan)
+  const mirror = needs.length > 0 ? await readImages(sql, p, needs) : undefined
   const completed = completePlan(plan, mirror?.images ?? new Map<string, Row>(), mirror?.positions)
 
   // Dimension rows are the only rows batches of different shards both write (a payment's shard
@@ -655,15 +657,28 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
 }
 
 /** The mirror's current images of the rows the plan completes its changes from, and where each stands. */
-const readImages = async (sql: Statements, p: string, plan: Plan): Promise<{ images: ReadonlyMap<string, Row>; positions: ReadonlyMap<string, Position> }> => {
-  const needed = imagesNeeded(plan)
+/**
+ * The mirror rows completing the plan needs (mirrorNeeds): a row whose image fills missing
+ * columns, and a row needed only to know whether it is newer than the batch's earlier change the
+ * columns came from, returned only when it is (a duplicate or late delivery in the batch): a row
+ * not returned counts as older, and the batch's own change supplies.
+ */
+const readImages = async (sql: Statements, p: string, needs: ReadonlyArray<MirrorNeed>): Promise<{ images: ReadonlyMap<string, Row>; positions: ReadonlyMap<string, Position> }> => {
   const images = new Map<string, Row>()
   const positions = new Map<string, Position>()
   const { rows } = await sql.add(
     `SELECT m.table_name, m.key_id, m.image, m.source_lsn::text AS source_lsn, m.source_seq
      FROM ${p}.mirror m
-     JOIN unnest($1::text[], $2::bigint[]) AS n(table_name, key_id) ON m.table_name = n.table_name AND m.key_id = n.key_id`,
-    [needed.map((n) => n.table), needed.map((n) => n.key)]
+     JOIN unnest($1::text[], $2::bigint[], $3::boolean[], $4::pg_lsn[], $5::integer[]) AS n(table_name, key_id, fills, prior_lsn, prior_seq)
+       ON m.table_name = n.table_name AND m.key_id = n.key_id
+     WHERE n.fills OR (m.source_lsn, m.source_seq) >= (n.prior_lsn, n.prior_seq)`,
+    [
+      needs.map((n) => n.table),
+      needs.map((n) => n.key),
+      needs.map((n) => n.fills),
+      needs.map((n) => n.oldestPrior?.lsn ?? null),
+      needs.map((n) => n.oldestPrior?.seq ?? null)
+    ]
   )
   for (const row of rows as Array<{ table_name: string; key_id: string; image: Row; source_lsn: string; source_seq: number }>) {
     const key = mirrorKey(row.table_name, Number(row.key_id))
