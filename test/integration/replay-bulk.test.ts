@@ -9,8 +9,12 @@
  * bulk rebuild.
  */
 import { randomUUID } from "node:crypto"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
+import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
+import { compareLsn } from "../../contracts/lsn.ts"
+import { TOTESYS_TABLES } from "../../contracts/totesys.ts"
+import { migrateWarehouse } from "../../services/warehouse/migrate.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { rawObjectKey } from "../../contracts/lake.ts"
 import { encodeRawObject } from "../../services/lake/raw.ts"
@@ -165,6 +169,66 @@ describe("bulk replay builds what the row-by-row replay builds", { timeout: 300_
       const split = await run(lake, { name: `stale-split-${JSON.stringify(more)}`, batchSize: 4, ...more })
       expectSameState(await stateOf(split.url), expected)
     }
+  })
+
+  it("a checkpoint moved over objects without events waits for the segment still committing: a failed commit is replayed on resume, nothing skipped", async () => {
+    // In source order, a whole number of objects of 40 events: every object ends a batch and a segment.
+    const tables = [...TOTESYS_TABLES]
+    const history = randomHistory({ seed: 21, transactions: 300, keys: 8 })
+      .filter((e) => (tables as Array<string>).includes(e.source.table))
+      .sort((a, b) => compareLsn(a.source.commitLsn, b.source.commitLsn) || a.source.index - b.source.index)
+    const events = history.slice(0, history.length - (history.length % 40))
+    const last = events[events.length - 40]!
+    // Then objects whose events the run does not select (another table): the checkpoint moves over them.
+    const others = Array.from({ length: 5 }, (_, i) =>
+      changeEvent("c", "audit_log", { commitLsn: `FF/${(i + 1).toString(16).toUpperCase()}`, index: 0, committedAt: "2024-02-27T08:00:00.000Z" }, { after: { id: i + 1 } })
+    )
+    const lake = await lakeWith(events, 40)
+    for (const [i, other] of others.entries()) {
+      const key = rawObjectKey(new Date(Date.parse("2024-02-27T08:00:00Z") + i * 1_000), "test", String(events.length + i).padStart(12, "0"), randomUUID())
+      await Effect.runPromise(lake.putNew(key, encodeRawObject([JSON.stringify(other)]), "application/x-ndjson"))
+    }
+    const expected = await stateOf((await run(lake, { name: "idle-rows", rowByRow: true, tables })).url)
+
+    // The last segment's commit fails (a deferred trigger on the mirror rows of its positions).
+    const url = await freshDatabase("bulk")
+    const client = await connect(url)
+    await migrateWarehouse(client)
+    await client.query(`CREATE FUNCTION totes.refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$`)
+    await client.query(
+      `CREATE CONSTRAINT TRIGGER refuse_last_segment AFTER INSERT OR UPDATE ON totes.mirror DEFERRABLE INITIALLY DEFERRED
+       FOR EACH ROW WHEN ((NEW.source_lsn, NEW.source_seq) >= ('${last.source.commitLsn}'::pg_lsn, ${last.source.index})) EXECUTE FUNCTION totes.refuse_commit()`
+    )
+    const checkpoints = memoryCheckpoints()
+    const options = { lake, targetUrl: url, checkpoints, name: "idle", batchSize: 40, segmentSize: 40, listingMarginMs: 0, tables }
+    let reports = 0
+    const failed = await Effect.runPromiseExit(
+      replay({
+        ...options,
+        progressIntervalMs: 0,
+        // Once the last segment has started committing, more than 2 s pass before the next object:
+        // the run then moves its checkpoint over the objects without events.
+        onProgress: (p) => {
+          if (p.events === events.length && ++reports === 1) {
+            const until = Date.now() + 2_100
+            while (Date.now() < until);
+          }
+        }
+      })
+    )
+    expect(failed._tag).toBe("Failure")
+    // The trigger's exception (P0001, raised in totes.refuse_commit) is what failed the run.
+    expect(JSON.stringify(failed)).toContain('"code":"P0001"')
+    expect(JSON.stringify(failed)).toContain("refuse_commit")
+    const stored = Option.getOrUndefined(await Effect.runPromise(checkpoints.get<{ appliedThrough: string }>(replayCheckpointKey("idle"))))
+    const lastObject = (await Effect.runPromise(lake.list("raw/"))).map((o) => o.key).sort()[events.length / 40 - 1]!
+    expect(stored!.data.appliedThrough < lastObject, `checkpoint ${stored!.data.appliedThrough} passed ${lastObject}`).toBe(true)
+
+    await client.query("DROP TRIGGER refuse_last_segment ON totes.mirror")
+    await client.end()
+    const resumed = await Effect.runPromise(replay(options))
+    expect(resumed.resumed).toBe(true)
+    expectSameState(await stateOf(url), expected)
   })
 
   it("an interrupted bulk run resumes from its checkpoint; a catch-up on top of a bulk rebuild goes row by row", async () => {
