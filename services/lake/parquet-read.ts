@@ -55,6 +55,6 @@ export const readParquetEvents = Effect.fn("readParquetEvents")(function* (lake:
   const body = yield* lake.get(key)
   return yield* Effect.try({
     try: (): Array<ChangeEvent> => decodeEvents(table, readParquetFile(body)),
-    catch: (error) => new ParquetReadError({ key, message: error instanceof Error ? error.message : String(error) })
+    catch: (error) => new ParquetReadError({ key, message: `Parquet file ${key}: ${error instanceof Error ? error.message : String(error)}` })
   })
 })

@@ -50,7 +50,7 @@ const readRawRecords = (lake: LakeStoreShape, key: string) =>
     Effect.flatMap((body) =>
       Effect.tryPromise({
         try: () => gunzipAsync(body),
-        catch: (error) => new RawObjectUnreadable({ key, message: error instanceof Error ? error.message : String(error) })
+        catch: (error) => new RawObjectUnreadable({ key, message: `raw object ${key}: ${error instanceof Error ? error.message : String(error)}` })
       })
     ),
     Effect.map((text) => decodeRecordLines(text.toString("utf8").split("\n").filter((line) => line.length > 0)))

@@ -118,7 +118,9 @@ const connect = (database: "source" | "warehouse", url: string, statementTimeout
       }
       return client
     }),
-    (client) => Effect.promise(() => client.end().catch(() => {}))
+    (client) => Effect.promise(() => client.end().catch(() => {})),
+    // Ctrl-C while a database does not answer ends the verification at once (the process exits).
+    { interruptible: true }
   )
 
 const query = (client: pg.Client, sql: string) => fromPromise(() => client.query(sql))

@@ -36,7 +36,9 @@ const readerRunning = (slot: string): Effect.Effect<boolean | undefined, Error> 
     Effect.gen(function* () {
       const source = yield* Effect.acquireRelease(
         task(() => connectClient("source", reveal(readConfig(SourceDatabaseUrl)), { application_name: "totes-resnapshot" })),
-        (client) => Effect.promise(() => client.end().catch(() => {}))
+        (client) => Effect.promise(() => client.end().catch(() => {})),
+        // Ctrl-C while the source does not answer ends the command at once (the process exits).
+        { interruptible: true }
       )
       const info = yield* task(() => slotInfo(source, slot))
       return info ? info.activePid !== null : undefined

@@ -15,7 +15,8 @@ import { lakeFromEnv } from "./lake.ts"
 
 /** A connection for the status, closed when the command's scope ends. */
 const connected = (database: "source" | "warehouse", url: string) =>
-  Effect.acquireRelease(task(() => connectClient(database, url, { application_name: "totes-status" })), (client) => Effect.promise(() => client.end().catch(() => {})))
+  // Interruptible: Ctrl-C while a database does not answer ends the command at once (the process exits).
+  Effect.acquireRelease(task(() => connectClient(database, url, { application_name: "totes-status" })), (client) => Effect.promise(() => client.end().catch(() => {})), { interruptible: true })
 
 /** The source and the warehouse, connected in that order (closed in the reverse one). */
 const clients = Effect.gen(function* () {
