@@ -277,10 +277,15 @@ export const replay = Effect.fn("replay")(function* (options: ReplayOptions): Ef
     })
   )
   // pipeline: each batch is sent to the target as one round trip (services/warehouse/apply.ts)
+  // Opening and recording a connection (or the loader below) is one uninterruptible step: an
+  // interruption waits for it, so the finalizer always knows what to close.
   const connect = () =>
     fromPromise(() =>
       connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}`, pipeline: true } as pg.ClientConfig)
-    ).pipe(Effect.tap((client) => Effect.sync(() => (open.client = client))))
+    ).pipe(
+      Effect.tap((client) => Effect.sync(() => (open.client = client))),
+      Effect.uninterruptible
+    )
   const schemas = { schema: options.schema, pipelineSchema: options.pipelineSchema }
   /** How far the target was consistent before this run (a --from replay continues from it). */
   let previous: ReplayPosition | null = null
@@ -326,7 +331,10 @@ export const replay = Effect.fn("replay")(function* (options: ReplayOptions): Ef
             ...schemas,
             connect: () => connectClient(options.targetName ?? "warehouse", options.targetUrl, { application_name: `totes-replay-${options.name}` })
           })
-        ).pipe(Effect.tap((opened) => Effect.sync(() => (open.loader = opened))))
+        ).pipe(
+          Effect.tap((opened) => Effect.sync(() => (open.loader = opened))),
+          Effect.uninterruptible
+        )
       : undefined
 
   // 5. Read ahead, batch, apply, checkpoint.
