@@ -23,7 +23,7 @@ import { hashKeyOf, partitionKeyFor } from "../services/shared/kinesis/shard-map
 import { metrics, nullSink } from "../services/shared/metrics.ts"
 import { applyRecords } from "../services/warehouse/apply.ts"
 import { migrateWarehouse } from "../services/warehouse/migrate.ts"
-import { dumpWarehouse } from "../test/fixtures/derive-star-schema.ts"
+import { dumpOf } from "../test/support/lake.ts"
 import { syntheticEvents } from "../test/support/synthetic-lake.ts"
 import { createDatabase } from "./copy-reference.ts"
 import { perSecond, seconds, withStack } from "./support.ts"
@@ -120,15 +120,6 @@ const applyWith = async (url: string, appliers: ReadonlyArray<ReadonlyArray<{ sh
   return { ms, nodeCpuMs: (used.user + used.system) / 1000, waits }
 }
 
-const dump = async (url: string) => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await dumpWarehouse(client)
-  } finally {
-    await client.end()
-  }
-}
 
 const share = (part: number, whole: number) => `${whole === 0 ? 0 : Math.round((part / whole) * 100)} %`
 
@@ -153,7 +144,7 @@ await withStack(async ({ env }) => {
   const fourUrl = await freshWarehouse(base, "bench_four", snapshot)
   const four = await applyWith(fourUrl, shardBatches)
 
-  const [a, b] = [await dump(oneUrl), await dump(fourUrl)]
+  const [a, b] = [await dumpOf(oneUrl), await dumpOf(fourUrl)]
   const differing = Object.keys(a).filter((table) => JSON.stringify(a[table]) !== JSON.stringify(b[table]))
 
   console.log(`\n| appliers | events | seconds | events/s | × 1 applier | Node CPU / wall |`)

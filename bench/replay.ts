@@ -17,12 +17,11 @@
  *   two warehouses are compared row for row.
  */
 import { Effect } from "effect"
-import pg from "pg"
 import { replay, type ReplayReport } from "../services/replay/replay.ts"
 import { s3Client } from "../services/shared/aws-clients.ts"
 import { CheckpointStore } from "../services/shared/checkpoint-store.ts"
 import { makeLakeStore } from "../services/shared/lake-store.ts"
-import { dumpWarehouse } from "../test/fixtures/derive-star-schema.ts"
+import { dumpOf } from "../test/support/lake.ts"
 import { writeSyntheticLake } from "../test/support/synthetic-lake.ts"
 import { copyReference, copyWarehouseRows, createDatabase, databaseUrl } from "./copy-reference.ts"
 import { metrics, nullSink } from "../services/shared/metrics.ts"
@@ -35,15 +34,6 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000)
 const BATCH = Number(process.env.BENCH_BATCH ?? 5_000)
 const ROW_BY_ROW = process.env.BENCH_ROW_BY_ROW ? process.env.BENCH_ROW_BY_ROW === "1" : EVENTS <= 200_000
 
-const dump = async (url: string) => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await dumpWarehouse(client)
-  } finally {
-    await client.end()
-  }
-}
 
 interface Cpu {
   readonly nodeMs: number
@@ -115,7 +105,7 @@ await withStack(async (stack) => {
 
   let same = "not compared (BENCH_ROW_BY_ROW=1 runs the row-by-row path too)"
   if (rowByRow) {
-    const [a, b] = await Promise.all([dump(bulk.url), dump(rowByRow.url)])
+    const [a, b] = await Promise.all([dumpOf(bulk.url), dumpOf(rowByRow.url)])
     const differing = Object.keys(b).filter((table) => JSON.stringify(a[table]) !== JSON.stringify(b[table]))
     same = differing.length === 0 ? `equal, every table row for row (${Object.values(b).reduce((n, t) => n + t.length, 0).toLocaleString("en-GB")} rows)` : `DIFFERENT: ${differing.join(", ")}`
     if (differing.length > 0) process.exitCode = 1

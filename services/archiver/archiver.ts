@@ -19,7 +19,7 @@
 import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
-import { Cause, Effect, Exit, Fiber, Option } from "effect"
+import { Effect, Fiber, Option } from "effect"
 import { archiverCheckpointKey, sequencePosition } from "../../contracts/checkpoint.ts"
 import { rawObjectKey } from "../../contracts/lake.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
@@ -27,7 +27,7 @@ import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 import { encodeRawObject } from "../lake/raw.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
-import { kinesisRead, pauseUnless } from "../shared/kinesis/shard-reading.ts"
+import { kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
 
 export { archiverCheckpointKey }
 
@@ -145,7 +145,7 @@ export class Archiver {
       // Where to resume reading after an error: after the last record held (buffered or written).
       let resumeAfter: string | undefined
       let loaded = false
-      /** One page of the shard; "closed" once a closed shard (after a reshard) is read to its end and flushed. */
+      /** One page of the shard; "ended" once a closed shard (after a reshard) is read to its end and flushed. */
       const step = Effect.gen({ self: this }, function* () {
         if (!loaded) {
           const checkpoint = Option.getOrUndefined(yield* this.options.checkpoints.get<ArchiverCheckpoint>(key))
@@ -165,26 +165,20 @@ export class Archiver {
         iterator = page.NextShardIterator
         if (!iterator) {
           if (buffer) buffer = yield* this.flush(shardId, buffer, "shard-closed")
-          return "closed" as const
+          return "ended" as const
         }
         if (records.length === 0) {
           const untilDue = buffer ? buffer.startedAt + this.flushMs - Date.now() : Infinity
           yield* pauseUnless(signal, Math.min(this.options.idleWaitMs ?? 200, untilDue))
         }
-        return "read" as const
+        return "more" as const
       })
-      while (!signal.aborted) {
-        // Any failure, a defect too, is reported; the shard goes on after the last record held.
-        const exit = yield* Effect.exit(step)
-        if (Exit.isSuccess(exit)) {
-          if (exit.value === "closed") return
-          continue
-        }
+      // A failure is reported; the shard goes on after the last record held.
+      yield* readShardUntil(signal, step, (error) => {
         this.stats.errors++
-        this.options.onError?.(shardId, Cause.squash(exit.cause))
+        this.options.onError?.(shardId, error)
         iterator = undefined
-        yield* pauseUnless(signal, 1_000)
-      }
+      })
       // Graceful stop: deliver what is buffered (a failure here leaves it to the next run, from the checkpoint).
       if (buffer) {
         const held = buffer

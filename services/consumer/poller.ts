@@ -7,11 +7,11 @@
  */
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
-import { Cause, Effect, Exit, Option } from "effect"
+import { Effect, Option } from "effect"
 import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
-import { kinesisRead, pauseUnless } from "../shared/kinesis/shard-reading.ts"
+import { kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
 import { endShard } from "../warehouse/shard-positions.ts"
 import { tryWarehouse } from "../warehouse/warehouse-errors.ts"
 import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
@@ -101,7 +101,7 @@ export class Poller {
       const region = (yield* Effect.promise(() => this.options.kinesis.config.region())) ?? "local"
       let iterator: string | undefined
       let failures = 0
-      /** One page of the shard: read, delivered, checkpointed; "retired" once a closed shard is fully applied. */
+      /** One page of the shard: read, delivered, checkpointed; "ended" once a closed shard is fully applied (and retired). */
       const step = Effect.gen({ self: this }, function* () {
         iterator ??= yield* this.iteratorAfterCheckpoint(shardId)
         const read = iterator
@@ -112,10 +112,10 @@ export class Poller {
           if (!iterator) {
             // A closed shard (after a reshard), fully applied: it must not hold consistent_through back.
             yield* this.retireShard(shardId)
-            return "retired" as const
+            return "ended" as const
           }
           yield* pause(this.options.idleWaitMs ?? 200)
-          return "idle" as const
+          return "more" as const
         }
         const failedAt = yield* this.deliver(shardId, records)
         if (failedAt) {
@@ -124,23 +124,17 @@ export class Poller {
           this.stats.failedBatches++
           iterator = yield* this.iteratorAt(shardId, failedAt)
           yield* pause(Math.min(200 * 2 ** failures, 5_000))
-          return "retrying" as const
+          return "more" as const
         }
         failures = 0
         iterator = page.NextShardIterator
-        return "applied" as const
+        return "more" as const
       })
-      while (!signal.aborted) {
-        // Any failure, a defect too, is reported and the shard goes on from its checkpoint.
-        const exit = yield* Effect.exit(step)
-        if (Exit.isSuccess(exit)) {
-          if (exit.value === "retired") return
-          continue
-        }
-        this.options.onError?.(shardId, Cause.squash(exit.cause))
-        iterator = undefined // re-read from the checkpoint
-        yield* pause(1_000)
-      }
+      // A failure is reported and the shard goes on from its checkpoint.
+      yield* readShardUntil(signal, step, (error) => {
+        this.options.onError?.(shardId, error)
+        iterator = undefined
+      })
     })
   }
 

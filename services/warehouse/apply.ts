@@ -373,7 +373,7 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
       void sql.add("BEGIN")
       void sql.add(lockStatement(exclusive), [APPLY_LOCK, pipelineSchema])
       if (options.shard) void sql.add(...registerShard(p, options.shard))
-      const state = await readSchemaState(sql, p)
+      const state = await readSchemaState((text) => sql.add(text), p)
       const sorted = sortBySchema(await withRepairDeletes(sql, p, records), state) // [repair] ranges → deletes (repair.ts)
       if (sorted.pauses.length > 0 && !exclusive) {
         // Pausing a table must not race a batch applying it: start over, alone.
@@ -407,8 +407,9 @@ export interface SchemaState {
   readonly decisions: ReadonlyMap<string, TableDecisions>
 }
 
-const readSchemaState = async (sql: Statements, p: string): Promise<SchemaState> => {
-  const { rows } = await sql.add(
+/** Reads the schema state with `query` (a pipelined Statements' add, or a plain client's query). */
+export const readSchemaState = async (query: (text: string) => Promise<{ readonly rows: ReadonlyArray<unknown> }>, p: string): Promise<SchemaState> => {
+  const { rows } = await query(
     `SELECT 'paused' AS kind, table_name, NULL AS column_name, NULL AS decision, NULL AS source_column FROM ${p}.paused_table
      UNION ALL
      SELECT 'decision', table_name, column_name, decision, source_column FROM ${p}.column_decision`
@@ -606,7 +607,7 @@ export const resumeTable = async (
     try {
       void sql.add("BEGIN")
       void sql.add(lockStatement(true), [APPLY_LOCK, pipelineSchema])
-      const state = await readSchemaState(sql, p)
+      const state = await readSchemaState((text) => sql.add(text), p)
       const { rows: parkedRows } = await sql.add(
         `SELECT event FROM ${p}.parked_event WHERE table_name = $1 ORDER BY source_lsn, source_seq, event_id LIMIT $2`,
         [table, chunk + 1]

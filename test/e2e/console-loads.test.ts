@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import type { PipelineStatus } from "../../services/status/status.ts"
 import { startConsoleServer, type ConsoleServer } from "../../tools/console/server.ts"
 import { ConsoleState } from "../../tools/console/state.ts"
-import { pipelineStatus } from "../fixtures/status.ts"
+import { pipelineStatus, runningSnapshot } from "../fixtures/status.ts"
 
 // Functions below run in the page; this project's TypeScript has no DOM types.
 declare const document: any
@@ -24,16 +24,7 @@ afterAll(async () => {
 const at = "2026-11-27T10:00:10.000Z"
 const loading: PipelineStatus = pipelineStatus(
   {
-    snapshot: {
-      consistentPoint: "0/16B3748",
-      createdAt: "2026-11-27T09:59:58.000Z",
-      tablesDone: ["staff"],
-      complete: false,
-      progress: [
-        { table: "staff", rows: 20, estimatedRows: 20, startedAt: "2026-11-27T10:00:00.000Z", updatedAt: "2026-11-27T10:00:00.500Z", done: true },
-        { table: "sales_order", rows: 250_000, estimatedRows: 1_000_000, startedAt: "2026-11-27T10:00:05.000Z", updatedAt: "2026-11-27T10:00:09.000Z", done: false }
-      ]
-    },
+    snapshot: runningSnapshot(),
     repair: {
       id: "repair-7",
       tables: ["payment"],

@@ -1,26 +1,14 @@
 /** The bulk loads a status reading shows (initial snapshot, newest repair) as the console's figures. */
 import { describe, expect, it } from "vitest"
-import type { RepairRequest, RepairTableProgress } from "../../contracts/repair.ts"
+import { newRepairRequest, type RepairRequest, type RepairTableProgress } from "../../contracts/repair.ts"
 import { loadProgress } from "../../services/status/load-progress.ts"
-import { pipelineStatus } from "../fixtures/status.ts"
+import { pipelineStatus, runningSnapshot } from "../fixtures/status.ts"
 
 const at = "2026-11-27T10:00:10.000Z"
 
+/** A table's progress as a new request starts it (waiting, nothing read), then `overrides`. */
 const repairTable = (overrides: Partial<RepairTableProgress>): RepairTableProgress => ({
-  table: "staff",
-  state: "waiting",
-  rows: 0,
-  published: 0,
-  superseded: 0,
-  chunks: 0,
-  estimatedRows: null,
-  lastKey: null,
-  startLsn: null,
-  upperKey: null,
-  startedAt: null,
-  finishedAt: null,
-  rowsPerSecond: null,
-  etaSeconds: null,
+  ...newRepairRequest({ id: "x", tables: [overrides.table ?? "staff"], chunkRows: 10_000, requestedAt: at }).progress[0]!,
   ...overrides
 })
 
@@ -44,16 +32,7 @@ describe("loadProgress", () => {
   it("gives a running snapshot's rows/s and ETA from the reading's time, and a finished table's rate over its own run", () => {
     const status = pipelineStatus(
       {
-        snapshot: {
-          consistentPoint: "0/16B3748",
-          createdAt: "2026-11-27T09:59:58.000Z",
-          tablesDone: ["staff"],
-          complete: false,
-          progress: [
-            { table: "staff", rows: 20, estimatedRows: 20, startedAt: "2026-11-27T10:00:00.000Z", updatedAt: "2026-11-27T10:00:00.500Z", done: true },
-            { table: "sales_order", rows: 250_000, estimatedRows: 1_000_000, startedAt: "2026-11-27T10:00:05.000Z", updatedAt: "2026-11-27T10:00:09.000Z", done: false }
-          ]
-        }
+        snapshot: runningSnapshot()
       },
       at
     )

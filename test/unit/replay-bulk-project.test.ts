@@ -1,13 +1,12 @@
 /**
- * The bulk replay's projection (services/replay/bulk/project.ts) is the consumer's: on batches in
+ * The replay's projection of sorted batches (projection.ts projectSortedBatch) is the consumer's: on batches in
  * source order it returns exactly projectBatch's plan, for random histories with every kind of
  * change, duplicates, invalid events and unknown tables.
  */
 import { describe, expect, it } from "vitest"
 import type { ChangeEvent, StreamRecord } from "../../contracts/change-event.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
-import { projectBatch, UnresolvedClaimCheckError } from "../../services/warehouse/projection.ts"
-import { projectSortedBatch } from "../../services/replay/bulk/project.ts"
+import { projectBatch, projectSortedBatch, UnresolvedClaimCheckError } from "../../services/warehouse/projection.ts"
 import { changeEvent, heartbeatEvent, seededRandom } from "../fixtures/events.ts"
 import { randomHistory, shuffleForDelivery } from "../support/random-history.ts"
 

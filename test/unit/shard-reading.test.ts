@@ -1,7 +1,7 @@
 /** The shard readers' Kinesis calls: a dropped connection is retried at once, a persisting failure is reported once, tagged, with its cause. */
 import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
-import { KinesisReadError, kinesisRead, pauseUnless } from "../../services/shared/kinesis/shard-reading.ts"
+import { KinesisReadError, kinesisRead, pauseUnless, readShardUntil } from "../../services/shared/kinesis/shard-reading.ts"
 
 const hangUp = () => Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
 
@@ -46,5 +46,36 @@ describe("pauseUnless", () => {
     setTimeout(() => stop.abort(), 20)
     await Effect.runPromise(pauseUnless(stop.signal, 10_000))
     expect(performance.now() - started).toBeLessThan(5_000)
+  })
+})
+
+describe("readShardUntil", () => {
+  it("reports a failed page (a defect too) and goes on until the shard has ended", async () => {
+    const answers: Array<() => "ended" | "more"> = [
+      () => "more",
+      () => {
+        throw new Error("a bug in a page")
+      },
+      () => "more",
+      () => "ended"
+    ]
+    const failures: Array<string> = []
+    let pages = 0
+    await Effect.runPromise(
+      readShardUntil(
+        new AbortController().signal,
+        Effect.sync(() => answers[pages++]!()),
+        (error) => failures.push((error as Error).message)
+      )
+    )
+    expect(pages).toBe(4)
+    expect(failures).toEqual(["a bug in a page"])
+  })
+
+  it("stops before the next page once the signal aborts", async () => {
+    const stop = new AbortController()
+    let pages = 0
+    await Effect.runPromise(readShardUntil(stop.signal, Effect.sync(() => (++pages === 3 && stop.abort(), "more" as const)), () => {}))
+    expect(pages).toBe(3)
   })
 })

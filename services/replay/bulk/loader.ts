@@ -32,7 +32,7 @@ import type pg from "pg"
 import type { ChangeEvent, Row } from "../../../contracts/change-event.ts"
 import { isLsn, type Lsn } from "../../../contracts/lsn.ts"
 import { TOTESYS_TABLES, type TotesysTable } from "../../../contracts/totesys.ts"
-import { parkAndPauseStatements, sortBySchema } from "../../warehouse/apply.ts"
+import { parkAndPauseStatements, readSchemaState, sortBySchema } from "../../warehouse/apply.ts"
 import {
   completePlan,
   DIM_TABLES,
@@ -40,6 +40,7 @@ import {
   FACT_KEYS,
   FACT_SOURCES,
   mirrorNeeds,
+  projectSortedBatch,
   mirrorKey,
   type DimTable,
   type FactRow,
@@ -50,11 +51,10 @@ import {
   type SkippedEvent,
   type Truncation
 } from "../../warehouse/projection.ts"
-import type { TableDecisions, Violation } from "../../warehouse/schema-check.ts"
+import type { Violation } from "../../warehouse/schema-check.ts"
 import { resolveSchemas, type WarehouseSchemas } from "../../warehouse/migrate.ts"
 import { completedBatchRows, FACT_COPY_COLUMNS, FACT_TABLES, simpleBatchRows, type BatchRows } from "./batch-rows.ts"
 import { copyEscape, startCopy, type CopyWriter } from "./copy-text.ts"
-import { projectSortedBatch } from "./project.ts"
 
 export interface BulkLoaderOptions extends WarehouseSchemas {
   /** A new plain (not pipelining) connection to the target. */
@@ -205,25 +205,9 @@ const readTargetState = async (client: pg.ClientBase, s: string, p: string) => {
     const ids = await client.query({ text: `SELECT event_id FROM ${s}.${fact}`, rowMode: "array" })
     for (const [id] of ids.rows as Array<[string]>) factIds.add(id)
   }
-  const { rows } = await client.query(
-    `SELECT 'paused' AS kind, table_name, NULL AS column_name, NULL AS decision, NULL AS source_column FROM ${p}.paused_table
-     UNION ALL
-     SELECT 'decision', table_name, column_name, decision, source_column FROM ${p}.column_decision`
-  )
-  const paused = new Set<string>()
-  const decisions = new Map<string, { renamed: Record<string, string>; missingAccepted: Array<string>; typeAccepted: Array<string> }>()
-  for (const row of rows as Array<{ kind: string; table_name: string; column_name: string; decision: string; source_column: string | null }>) {
-    if (row.kind === "paused") {
-      paused.add(row.table_name)
-      continue
-    }
-    const d = decisions.get(row.table_name) ?? { renamed: {}, missingAccepted: [], typeAccepted: [] }
-    if (row.decision === "renamed") d.renamed[row.column_name] = row.source_column!
-    else if (row.decision === "missing") d.missingAccepted.push(row.column_name)
-    else d.typeAccepted.push(row.column_name)
-    decisions.set(row.table_name, d)
-  }
-  return { known, factIds, schemaState: { paused, decisions: decisions as Map<string, TableDecisions> } }
+  const schema = await readSchemaState((text) => client.query(text), p)
+  // The loader pauses tables as it goes: its own copy of the paused set.
+  return { known, factIds, schemaState: { decisions: schema.decisions, paused: new Set(schema.paused) } }
 }
 
 /** The upsert of each dimension from its source view, every key (apply.ts's recompute with `all`). */
@@ -322,8 +306,9 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
     for (const need of needs) {
       const held = segment.mirror.get(need.table)!.get(need.key)
       const prior = need.oldestPrior
+      const at = prior && halves(prior.lsn)
       if (!held) read.push(need)
-      else if (!need.fills && prior && isNewer(halves(prior.lsn).hi, halves(prior.lsn).lo, prior.seq, held)) {
+      else if (!need.fills && prior && at && isNewer(at.hi, at.lo, prior.seq, held)) {
         positions.set(mirrorKey(need.table, need.key), { lsn: lsnText(held), seq: held.seq })
       } else {
         commitFirst = true

@@ -4,7 +4,7 @@
  * not an interruption: the loops finish the batch in hand, then return).
  */
 import { setTimeout as wait } from "node:timers/promises"
-import { Effect, Schedule, Schema } from "effect"
+import { Cause, Effect, Exit, Schedule, Schema } from "effect"
 
 /** A Kinesis read failed (the loops re-read from the shard's checkpoint after a pause). */
 export class KinesisReadError extends Schema.TaggedError<KinesisReadError>()("KinesisReadError", {
@@ -25,3 +25,21 @@ export const kinesisRead = <A>(work: () => Promise<A>): Effect.Effect<A, Kinesis
 /** Waits `ms`, or less if `signal` aborts. */
 export const pauseUnless = (signal: AbortSignal, ms: number): Effect.Effect<void> =>
   Effect.promise(() => wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined))
+
+/**
+ * Runs `step` (one page of a shard) until `signal` aborts or it answers "ended" (a closed shard
+ * read to its end). Any failure, a defect too, goes to `onFailure` (which resets what must be read
+ * again), then the loop pauses a second and goes on.
+ */
+export const readShardUntil = <E>(signal: AbortSignal, step: Effect.Effect<"ended" | "more", E>, onFailure: (error: unknown) => void): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    while (!signal.aborted) {
+      const exit = yield* Effect.exit(step)
+      if (Exit.isSuccess(exit)) {
+        if (exit.value === "ended") return
+        continue
+      }
+      onFailure(Cause.squash(exit.cause))
+      yield* pauseUnless(signal, 1_000)
+    }
+  })
