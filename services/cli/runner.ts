@@ -7,7 +7,7 @@ import { NodeServices } from "@effect/platform-node"
 import { Console, Effect, Runtime } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import { checkConfiguration, ConfigurationErrors } from "../shared/config.ts"
-import { redact } from "../shared/logger.ts"
+import { loggerLayer, redact } from "../shared/logger.ts"
 import { commandLabel, describeExit, type HandledSignal } from "./outcome.ts"
 
 /** Parse and validation errors: one line each, pointing at the command's help (not the whole help). */
@@ -60,6 +60,7 @@ export const runTotes = <Input, ContextInput, E>(root: Command.Command<"totes", 
   const program = (wantsHelp ? Effect.void : configuration).pipe(
     Effect.andThen(Command.runWith(root, { version: "0.1.0" })(args)),
     Effect.provide(presenter),
+    Effect.provide(loggerLayer()),
     Effect.provide(NodeServices.layer)
   )
   runMain(args)(program, { disableErrorReporting: true })

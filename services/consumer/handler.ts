@@ -13,6 +13,7 @@ import { LakeBucket, PipelineSchema, readConfig, StreamName, WarehouseSchema } f
 import { makeLakeStore } from "../shared/lake-store.ts"
 import { warehouseUrlFromEnvOrSecret } from "../shared/warehouse-url.ts"
 import { migrateWarehouse } from "../warehouse/migrate.ts"
+import { loggerLayer } from "../shared/logger.ts"
 import { processForLambda, type ConsumerDeps } from "./process-batch.ts"
 
 /** The container could not get its resources (secret, warehouse): the invocation fails and the next one tries again. */
@@ -54,7 +55,7 @@ export class ConsumerResources extends Context.Service<ConsumerResources, Consum
   )
 }
 
-let runtime = ManagedRuntime.make(ConsumerResources.layer)
+let runtime = ManagedRuntime.make(Layer.merge(ConsumerResources.layer, loggerLayer()))
 
 export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
   const current = runtime
@@ -64,7 +65,7 @@ export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamB
     // A runtime whose resources could not be built (warehouse unreachable at start) caches that
     // failure: start a new one, so the next invocation (the mapping retries) tries again.
     if (current.cachedContext === undefined && runtime === current) {
-      runtime = ManagedRuntime.make(ConsumerResources.layer)
+      runtime = ManagedRuntime.make(Layer.merge(ConsumerResources.layer, loggerLayer()))
       void current.dispose()
     }
     throw error

@@ -11,6 +11,7 @@ import { Effect, Option } from "effect"
 import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
+import { loggerLayer } from "../shared/logger.ts"
 import { kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
 import { endShard } from "../warehouse/shard-positions.ts"
 import { tryWarehouse } from "../warehouse/warehouse-errors.ts"
@@ -56,7 +57,7 @@ export class Poller {
 
   /** Polls every shard until `signal` aborts; a batch being applied is finished first (a stop is not an interruption). */
   run(signal: AbortSignal): Promise<void> {
-    return Effect.runPromise(this.pollAll(signal))
+    return Effect.runPromise(this.pollAll(signal).pipe(Effect.provide(loggerLayer())))
   }
 
   private pollAll(signal: AbortSignal) {

@@ -25,7 +25,6 @@ import { deadLetterKey } from "../../contracts/lake.ts"
 import { fetchClaimedEvent } from "../lake/claims.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
-import { makeLogger } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
 import { applyRecords, type ApplyResult } from "../warehouse/apply.ts"
 import type { Violation } from "../warehouse/schema-check.ts"
@@ -106,13 +105,16 @@ export const processKinesisEvent = Effect.fn("consumer.processKinesisEvent")(fun
   emitBatchMetrics(outcome, performance.now() - started)
   for (const violation of outcome.paused) {
     // Once per pause (the batch that paused it): what broke and what to do. Never a row value.
-    makeLogger("consumer").warn("a source schema change broke a column the warehouse uses: table paused, its changes are kept", {
-      table: violation.table,
-      column: violation.column,
-      problem: violation.problem,
-      reason: violation.detail,
-      action: `decide, then: totes warehouse resume --table ${violation.table} ${violation.problem === "missing" ? `--rename ${violation.column}=<new source column> | --accept-missing ${violation.column}` : `--accept-type ${violation.column} (after adapting the warehouse column)`}`
-    })
+    yield* Effect.logWarning("a source schema change broke a column the warehouse uses: table paused, its changes are kept").pipe(
+      Effect.annotateLogs({
+        component: "consumer",
+        table: violation.table,
+        column: violation.column,
+        problem: violation.problem,
+        reason: violation.detail,
+        action: `decide, then: totes warehouse resume --table ${violation.table} ${violation.problem === "missing" ? `--rename ${violation.column}=<new source column> | --accept-missing ${violation.column}` : `--accept-type ${violation.column} (after adapting the warehouse column)`}`
+      })
+    )
   }
   return outcome
 })

@@ -9,11 +9,9 @@ import { Effect } from "effect"
 import { s3Client } from "../shared/aws-clients.ts"
 import { LakeBucket, readConfig } from "../shared/config.ts"
 import { makeLakeStore, type LakeError } from "../shared/lake-store.ts"
-import { makeLogger } from "../shared/logger.ts"
+import { loggerLayer } from "../shared/logger.ts"
 import { metrics } from "../shared/metrics.ts"
 import { makeLakeWatermarkReader, type LakeWatermarkReader } from "./watermark-read.ts"
-
-const log = makeLogger("lake")
 
 export interface LakeWatermarkReport {
   readonly lsn: string | null
@@ -26,19 +24,22 @@ export interface LakeWatermarkReport {
 export const publishLakeWatermark = Effect.fn("publishLakeWatermark")(function* (reader: LakeWatermarkReader, now = Date.now()): Effect.fn.Return<LakeWatermarkReport, LakeError> {
   const { watermark, objectsRead } = yield* reader.read()
   if (!watermark) {
-    log.warn("the lake holds no heartbeat: no watermark", { objects: objectsRead })
+    yield* Effect.logWarning("the lake holds no heartbeat: no watermark").pipe(Effect.annotateLogs({ component: "lake", objects: objectsRead }))
     return { lsn: null, committedAt: null, ageSeconds: null, objectsRead }
   }
   const ageSeconds = Math.max(0, (now - Date.parse(watermark.committedAt)) / 1000)
   metrics.emit("lake", { LakeWatermarkAgeSeconds: ageSeconds })
-  log.info("lake watermark", { lsn: watermark.lsn, ageSeconds, shardCount: watermark.shards.filter((s) => s.counted).length, objects: objectsRead })
+  yield* Effect.logInfo("lake watermark").pipe(
+    Effect.annotateLogs({ component: "lake", lsn: watermark.lsn, ageSeconds, shardCount: watermark.shards.filter((s) => s.counted).length, objects: objectsRead })
+  )
   return { lsn: watermark.lsn, committedAt: watermark.committedAt, ageSeconds, objectsRead }
 })
 
 let reader: LakeWatermarkReader | undefined
+const logging = loggerLayer()
 
 /** The Lambda's entry: the one place this function leaves Effect. */
 export const handler = async (): Promise<LakeWatermarkReport> => {
   reader ??= makeLakeWatermarkReader(makeLakeStore(readConfig(LakeBucket), s3Client()))
-  return Effect.runPromise(publishLakeWatermark(reader))
+  return Effect.runPromise(publishLakeWatermark(reader).pipe(Effect.provide(logging)))
 }

@@ -10,8 +10,14 @@
  *
  * Lines go to stderr by default (stdout stays free for command output and EMF metric lines;
  * Lambda and ECS ship both). TOTES_LOG_LEVEL = debug | info | warn | error | off (default info).
+ *
+ * The logger is Effect's: `jsonLineLogger` is an Effect `Logger` that writes these records.
+ * Effect code logs with `Effect.logInfo` / `Effect.logWarning` (annotated with `component` and
+ * fields) under `loggerLayer`; plain code uses `makeLogger(component)`, which logs through the
+ * same Logger.
  */
 
+import { Cause, Effect, Layer, type LogLevel as EffectLogLevel, Logger as EffectLogger, References } from "effect"
 import { LogLevel as LogLevelSetting, readConfigOrDefault } from "./config.ts"
 
 export type LogLevel = "debug" | "info" | "warn" | "error"
@@ -226,6 +232,63 @@ export class MemoryLogSink implements LogSink {
   }
 }
 
+let defaultSink: LogSink = stderrLogSink
+
+/** Replaces the default sink of loggers created without one; returns a restore function. */
+export const setDefaultLogSink = (sink: LogSink): (() => void) => {
+  const previous = defaultSink
+  defaultSink = sink
+  return () => {
+    defaultSink = previous
+  }
+}
+
+/** TOTES_LOG_LEVEL (an invalid value is refused at start by checkConfiguration, not here). */
+const levelFromEnv = (): LogLevel | "off" => readConfigOrDefault(LogLevelSetting, process.env)
+
+const SEVERITY: Record<LogLevel, EffectLogLevel.Severity> = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" }
+const minimumLevel = (setting: LogLevel | "off"): EffectLogLevel.LogLevel => (setting === "off" ? "None" : SEVERITY[setting])
+const levelOf = (level: EffectLogLevel.LogLevel): LogLevel =>
+  level === "Fatal" || level === "Error" ? "error" : level === "Warn" ? "warn" : level === "Info" ? "info" : "debug"
+
+const messageText = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message]
+  return parts.map((part) => (typeof part === "string" ? part : safeString(part))).join(" ")
+}
+
+const writeRecord = (sink: LogSink, record: LogRecord): void => {
+  let line: string
+  try {
+    line = JSON.stringify(record)
+  } catch {
+    line = JSON.stringify({ level: record.level, time: record.time, component: record.component, message: record.message, droppedFields: ["unserializable"] })
+  }
+  sink.write(line)
+}
+
+/**
+ * Effect's Logger writing our records: the log annotations are the fields (`component` names
+ * the component; only allow-listed names pass), and a logged Cause becomes `error`. Every line
+ * of the pipeline, from Effect code (`Effect.logInfo` under `loggerLayer`) or from plain code
+ * (`makeLogger`), goes through it.
+ */
+export const jsonLineLogger = (options: { readonly sink?: LogSink; readonly now?: () => Date } = {}): EffectLogger.Logger<unknown, void> =>
+  EffectLogger.make(({ cause, date, fiber, logLevel, message }) => {
+    const { component, error, ...fields } = fiber.getRef(References.CurrentLogAnnotations) as Record<string, unknown>
+    const failure = error ?? (cause.reasons.length > 0 ? Cause.squash(cause) : undefined)
+    const record = buildRecord(levelOf(logLevel), typeof component === "string" ? component : "totes", messageText(message), { ...fields, error: failure } as LogFields, options.now?.() ?? date)
+    writeRecord(options.sink ?? defaultSink, record)
+  })
+
+/**
+ * The logger of Effect programs, provided at their edges (Lambda runtimes, pollers, CLI):
+ * replaces Effect's default console logger and sets the minimum level from TOTES_LOG_LEVEL.
+ * Effect code logs with `Effect.logInfo(...)` annotated with `{ component, ...fields }`.
+ */
+export const loggerLayer = (options: { readonly sink?: LogSink; readonly level?: LogLevel | "off" } = {}): Layer.Layer<never> =>
+  Layer.mergeAll(EffectLogger.layer([jsonLineLogger({ sink: options.sink })]), Layer.succeed(References.MinimumLogLevel, minimumLevel(options.level ?? levelFromEnv())))
+
+/** A logger for plain (non-Effect) code: each call logs through `jsonLineLogger`. */
 export interface Logger {
   readonly component: string
   readonly debug: (message: string, fields?: LogFields) => void
@@ -244,35 +307,21 @@ export interface LoggerOptions {
   readonly now?: () => Date
 }
 
-let defaultSink: LogSink = stderrLogSink
-
-/** Replaces the default sink of loggers created without one; returns a restore function. */
-export const setDefaultLogSink = (sink: LogSink): (() => void) => {
-  const previous = defaultSink
-  defaultSink = sink
-  return () => {
-    defaultSink = previous
-  }
-}
-
-/** TOTES_LOG_LEVEL (an invalid value is refused at start by checkConfiguration, not here). */
-const levelFromEnv = (): LogLevel | "off" => readConfigOrDefault(LogLevelSetting, process.env)
-
 export const makeLogger = (component: string, options: LoggerOptions = {}): Logger => {
-  const threshold = LEVELS[options.level ?? levelFromEnv()]
+  const setting = options.level ?? levelFromEnv()
+  const threshold = LEVELS[setting]
   const base = options.fields ?? {}
-  const now = options.now ?? (() => new Date())
+  const loggers: ReadonlySet<EffectLogger.Logger<unknown, unknown>> = new Set([jsonLineLogger({ sink: options.sink, now: options.now })])
   const enabled = (level: LogLevel) => LEVELS[level] >= threshold
   const log = (level: LogLevel) => (message: string, fields?: LogFields) => {
     if (!enabled(level)) return
-    const record = buildRecord(level, component, message, { ...base, ...fields }, now())
-    let line: string
-    try {
-      line = JSON.stringify(record)
-    } catch {
-      line = JSON.stringify({ level, time: record.time, component, message: record.message, droppedFields: ["unserializable"] })
-    }
-    ;(options.sink ?? defaultSink).write(line)
+    Effect.runSync(
+      Effect.logWithLevel(SEVERITY[level])(message).pipe(
+        Effect.annotateLogs({ ...base, ...fields, component }),
+        Effect.provideService(EffectLogger.CurrentLoggers, loggers),
+        Effect.provideService(References.MinimumLogLevel, minimumLevel(setting))
+      )
+    )
   }
   return {
     component,

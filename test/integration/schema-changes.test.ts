@@ -7,6 +7,7 @@
  */
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { MemoryLogSink, setDefaultLogSink } from "../../services/shared/logger.ts"
 import { generateTotesys } from "../../tools/source/generate.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
 import { runTotes, waitFor } from "../support/processes.ts"
@@ -75,13 +76,21 @@ describe("source schema changes", () => {
 
   it("pauses a table whose used column is renamed, keeps its changes, lets the others go on, and resumes with the mapping", async () => {
     const before = await design(2)
+    const logs = new MemoryLogSink()
+    const restoreLogs = setDefaultLogSink(logs)
     await source.query("ALTER TABLE design RENAME COLUMN design_name TO title")
     await source.query("UPDATE design SET title = 'Renamed A', file_location = '/a' WHERE design_id = 2")
     await source.query("INSERT INTO design (created_at, title, file_location, file_name, last_updated) VALUES (now(), 'Renamed B', '/b', 'b.json', now())")
     const order = await newSalesOrder() // another table: applied meanwhile
     await settled()
+    restoreLogs()
     expect(await paused()).toEqual(["design"])
     expect(await design(2)).toEqual(before) // never a silent NULL: the old values stay until resumed
+    // The consumer's one warning for the pause (logged by Effect code through the pipeline's Logger).
+    const warnings = logs.records().filter((r) => r.message.includes("table paused"))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({ level: "warn", component: "consumer", table: "design", column: "design_name", problem: "missing" })
+    expect(warnings[0]!.action).toBe("decide, then: totes warehouse resume --table design --rename design_name=<new source column> | --accept-missing design_name")
     expect((await warehouse.query("SELECT count(*)::int AS n FROM fact_sales_order WHERE sales_order_id = $1", [order])).rows[0].n).toBe(1)
     await waitFor(async () => (await runTotes(["status"], env)).output.includes("added title; dropped or renamed design_name"), 20_000, "the reader's report in totes status")
     const status = await runTotes(["status"], env)
