@@ -66,7 +66,10 @@ export type ChangeEvent = typeof ChangeEvent.Type
 
 /**
  * Written by the reader to every shard: everything committed at or before `commitLsn` has been
- * published, so a shard that has applied this heartbeat is consistent through it.
+ * published, so a shard that has applied this heartbeat is consistent through it. `shards` lists
+ * the stream's open shards as the reader saw them: a consumer registers them all, so that the
+ * warehouse's freshness waits for every shard, also one whose first batch has not arrived yet
+ * (absent in heartbeats written before it was added).
  */
 export const Heartbeat = Schema.Struct({
   kind: Schema.Literal("heartbeat"),
@@ -74,7 +77,8 @@ export const Heartbeat = Schema.Struct({
   id: Schema.NonEmptyString,
   commitLsn: LsnText,
   committedAt: Schema.String,
-  emittedAt: Schema.String
+  emittedAt: Schema.String,
+  shards: Schema.optionalKey(Schema.Array(Schema.NonEmptyString))
 })
 export type Heartbeat = typeof Heartbeat.Type
 

@@ -62,6 +62,7 @@ export const RAW_RECORD_FIELDS: ReadonlyArray<JsonField> = [
   { key: "commitLsn", type: "string", comment: "heartbeat: everything committed at or before it has been published" },
   { key: "committedAt", type: "string", comment: "heartbeat" },
   { key: "emittedAt", type: "string", comment: "heartbeat" },
+  { key: "shards", type: { array: "string" }, comment: "heartbeat: the stream's open shards as the reader listed them" },
   { key: "repair", type: "string", comment: "repair: the request id (totes resnapshot)" },
   { key: "keyColumn", type: "string", comment: "repair: the table's primary key" },
   { key: "afterKey", type: "bigint", comment: "repair: the range starts after this key (NULL: unbounded)" },

@@ -40,6 +40,7 @@ export const streamHeartbeats = (ctx: SessionContext) =>
     const durable = ctx.durable
     if (!durable) return
     const emittedAt = new Date().toISOString()
+    const shards = ctx.routing.shards.map((shard) => shard.shardId)
     ctx.routing.shards.forEach((shard, index) => {
       // One record per shard, each with its own id (ids are unique across the stream and the lake).
       const heartbeat: Heartbeat = {
@@ -48,7 +49,8 @@ export const streamHeartbeats = (ctx: SessionContext) =>
         id: `heartbeat:${shard.shardId}:${durable.lsn}:${emittedAt}`,
         commitLsn: durable.lsn,
         committedAt: durable.committedAt,
-        emittedAt
+        emittedAt,
+        shards
       }
       const data = JSON.stringify(heartbeat)
       ctx.outbox.add(index, "heartbeat", data, Buffer.byteLength(data), undefined)

@@ -39,7 +39,7 @@
  */
 import type pg from "pg"
 import type { ChangeEvent, Row, StreamRecord } from "../../contracts/change-event.ts"
-import { normalizeLsn } from "../../contracts/lsn.ts"
+import { compareLsn, normalizeLsn } from "../../contracts/lsn.ts"
 import { dimensionAttributes, STAR_SCHEMA } from "../../contracts/star-schema.ts"
 import type { Freshness } from "./freshness.ts"
 import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
@@ -370,6 +370,8 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
   for (;;) {
     const sql = new Statements(client)
     try {
+      const listed = options.shard ? listedShards(records) : []
+      if (options.shard && listed.length > 0) void sql.add(...registerListedShards(p, options.shard, listed))
       void sql.add("BEGIN")
       void sql.add(lockStatement(exclusive), [APPLY_LOCK, pipelineSchema])
       if (options.shard) void sql.add(...registerShard(p, options.shard))
@@ -644,6 +646,7 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
   const { pipelineSchema, p } = resolveSchemas(options)
   const sql = new Statements(client)
   try {
+    if (options.shard && plan.heartbeat?.shards?.length) void sql.add(...registerListedShards(p, options.shard, plan.heartbeat.shards))
     void sql.add("BEGIN")
     void sql.add(lockStatement(needsExclusiveApply(plan)), [APPLY_LOCK, pipelineSchema])
     if (options.shard) void sql.add(...registerShard(p, options.shard))
@@ -709,6 +712,25 @@ const reconcileTruncations = (p: string, fact: FactTable, plan: Plan): { sql: st
     params: [fact, table, FACT_KEYS[fact], FACT_COLUMNS[fact], earliest.lsn, earliest.seq, keys]
   }
 }
+
+/** The open shards the batch's newest heartbeat lists (services/reader/side-tasks.ts streamHeartbeats). */
+const listedShards = (records: ReadonlyArray<StreamRecord>): ReadonlyArray<string> => {
+  let newest: Extract<StreamRecord, { kind: "heartbeat" }> | undefined
+  for (const record of records) {
+    if (record.kind === "heartbeat" && record.shards && (!newest || compareLsn(record.commitLsn, newest.commitLsn) > 0)) newest = record
+  }
+  return newest?.shards ?? []
+}
+
+/**
+ * Registers the shards a heartbeat lists, so freshness waits for each of them (also one whose
+ * first batch is still coming). Sent before BEGIN, in its own transaction: inside the batch's,
+ * two shards' first batches would each wait for the other's uncommitted row (a deadlock).
+ */
+const registerListedShards = (p: string, shard: ShardBatch, shardIds: ReadonlyArray<string>): [string, ReadonlyArray<unknown>] => [
+  `INSERT INTO ${p}.shard_position (stream, shard_id) SELECT $1, unnest($2::text[]) ON CONFLICT (stream, shard_id) DO NOTHING`,
+  [shard.stream, [...shardIds].sort()]
+]
 
 const registerShard = (p: string, shard: ShardBatch): [string, ReadonlyArray<unknown>] => [
   `INSERT INTO ${p}.shard_position (stream, shard_id) VALUES ($1, $2) ON CONFLICT (stream, shard_id) DO NOTHING`,

@@ -7,7 +7,13 @@
 import { DescribeStreamSummaryCommand, SplitShardCommand, type KinesisClient, type Shard } from "@aws-sdk/client-kinesis"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Effect } from "effect"
 import { consumerFromEnv, migrateFromEnv, type LocalConsumer } from "../../services/consumer/main.ts"
+import { toLambdaRecord } from "../../services/consumer/poller.ts"
+import { processKinesisEvent } from "../../services/consumer/process-batch.ts"
+import { makeMemoryLakeStore } from "../../services/shared/lake-store.ts"
+import { migrateWarehouse } from "../../services/warehouse/migrate.ts"
+import { heartbeatEvent } from "../fixtures/events.ts"
 import { readerFromEnv } from "../../services/reader/main.ts"
 import type { Reader } from "../../services/reader/reader.ts"
 import { kinesisClient } from "../../services/shared/kinesis-client.ts"
@@ -16,7 +22,7 @@ import { waitCaughtUp } from "../../services/status/status.ts"
 import { generateTotesys } from "../../tools/source/generate.ts"
 import { waitFor } from "../support/processes.ts"
 import { waitDurable } from "../support/readers.ts"
-import { connect, isolatedPipelineEnv } from "../support/stack.ts"
+import { connect, freshDatabase, isolatedPipelineEnv } from "../support/stack.ts"
 
 describe("the local poller follows a reshard", () => {
   let env: Record<string, string>
@@ -122,5 +128,43 @@ describe("the local poller follows a reshard", () => {
     expect(positions[original.ShardId!]).toBe(true)
     for (const child of children) expect(positions[child]).toBe(false)
     expect(consumer!.poller.stats.shards).toBe(6)
+  })
+})
+
+describe("shards listed by the reader's heartbeats (the Lambda's path)", () => {
+  it("are registered by the consumer core, so freshness waits for a shard whose first batch has not come", async () => {
+    const url = await freshDatabase("shards")
+    const warehouse = await connect(url)
+    await migrateWarehouse(warehouse)
+    const pool = new pg.Pool({ connectionString: url, max: 4 })
+    const deps = { pool, lake: makeMemoryLakeStore(), stream: "totes-changes" }
+    const shards = ["shardId-000000000000", "shardId-000000000001"]
+    const heartbeatOn = (shardId: string, lsn: string) =>
+      toLambdaRecord(deps.stream, "eu-west-2", shardId, {
+        SequenceNumber: "1",
+        PartitionKey: "heartbeat",
+        Data: Buffer.from(JSON.stringify({ ...heartbeatEvent(lsn, "2026-11-26T10:00:00.000Z"), id: `heartbeat:${shardId}:${lsn}`, shards }))
+      })
+    const freshness = async () => (await warehouse.query("SELECT consistent_through_lsn::text AS lsn FROM pipeline_freshness")).rows[0].lsn as string | null
+    const registered = async () => (await warehouse.query("SELECT shard_id, heartbeat_lsn::text AS lsn FROM totes.shard_position ORDER BY shard_id")).rows
+    try {
+      await Effect.runPromise(processKinesisEvent(deps, { Records: [heartbeatOn(shards[0]!, "0/100")] }))
+      expect(await registered()).toEqual([
+        { shard_id: shards[0], lsn: "0/100" },
+        { shard_id: shards[1], lsn: null }
+      ])
+      expect(await freshness()).toBeNull() // not 0/100: shard 1 has delivered nothing yet
+      await Effect.runPromise(processKinesisEvent(deps, { Records: [heartbeatOn(shards[1]!, "0/90")] }))
+      expect(await freshness()).toBe("0/90")
+
+      // Two shards' first batches at once, each listing both: no deadlock, both applied.
+      await warehouse.query("TRUNCATE totes.shard_position")
+      const both = await Promise.all(shards.map((shardId) => Effect.runPromise(processKinesisEvent(deps, { Records: [heartbeatOn(shardId, "0/200")] }))))
+      expect(both.map((outcome) => outcome.response.batchItemFailures)).toEqual([[], []])
+      expect(await freshness()).toBe("0/200")
+    } finally {
+      await pool.end()
+      await warehouse.end()
+    }
   })
 })
