@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import { describe, expect, it } from "vitest"
-import { changeEventJsonSchemaText, decodeStreamRecord, type ChangeEvent } from "../../contracts/change-event.ts"
+import { changeEventJsonSchemaText, decodeStreamRecord, decodeStreamRecordResult, type ChangeEvent } from "../../contracts/change-event.ts"
 
 const valid: ChangeEvent = {
   kind: "change",
@@ -15,7 +15,8 @@ const valid: ChangeEvent = {
   unchanged: []
 }
 
-const decode = (value: unknown) => Effect.runSync(Effect.result(decodeStreamRecord(value)))
+/** The decoder is synchronous: its tests are plain; one checks the Effect form says the same. */
+const decode = decodeStreamRecordResult
 
 describe("change event contract v1", () => {
   it("the committed JSON Schema is the one the Effect Schema exports", () => {
@@ -24,8 +25,8 @@ describe("change event contract v1", () => {
   })
 
   it("decodes a valid event from JSON text and from a value", () => {
-    expect(Result.isSuccess(decode(JSON.stringify(valid)))).toBe(true)
-    expect(Result.isSuccess(decode(valid))).toBe(true)
+    expect(Result.getOrThrow(decode(JSON.stringify(valid)))).toEqual(valid)
+    expect(Result.getOrThrow(decode(valid))).toEqual(valid)
   })
 
   it.each([
@@ -49,4 +50,14 @@ describe("change event contract v1", () => {
     const result = decode("{oops")
     expect(Result.isFailure(result) && result.failure.message).toMatch(/not JSON/)
   })
+
+  it.effect("the Effect form succeeds and fails as the synchronous decoder does", () =>
+    Effect.gen(function* () {
+      expect(yield* decodeStreamRecord(JSON.stringify(valid))).toEqual(valid)
+      const malformed = { ...valid, source: { ...valid.source, commitLsn: "not-an-lsn" } }
+      const error = yield* Effect.flip(decodeStreamRecord(malformed))
+      const synchronous = Result.getOrThrow(Result.flip(decode(malformed)))
+      expect([error._tag, error.field, error.message]).toEqual(["EventDecodeError", "source.commitLsn", synchronous.message])
+    })
+  )
 })

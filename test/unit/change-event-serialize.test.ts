@@ -1,7 +1,7 @@
 /** The reader's hand-built event JSON is exactly JSON.stringify, and decodes back to the event. */
-import { Effect } from "effect"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
-import { decodeStreamRecord, serializeChangeEvent, type ChangeEvent, type Row } from "../../contracts/change-event.ts"
+import { decodeStreamRecordResult, serializeChangeEvent, type ChangeEvent, type Row } from "../../contracts/change-event.ts"
 import { lsnFromBigInt } from "../../contracts/lsn.ts"
 import { Random } from "../../tools/source/random.ts"
 
@@ -73,7 +73,7 @@ const randomEvent = (rng: Random): ChangeEvent => {
   return event
 }
 
-const decode = (text: string) => Effect.runSync(decodeStreamRecord(text))
+const decode = (text: string) => Result.getOrThrow(decodeStreamRecordResult(text))
 
 describe("serializeChangeEvent", () => {
   it("equals JSON.stringify for thousands of generated events, and decodes back to the same event", () => {

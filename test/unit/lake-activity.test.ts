@@ -1,6 +1,6 @@
 /** What the lake shows beside its watermark: dead letters (newest first, reason only) and the newest raw objects. */
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
 import { deadLetterKey, rawObjectKey } from "../../contracts/lake.ts"
 import { LakeError, makeMemoryLakeStore, type LakeStoreShape } from "../../services/shared/lake-store.ts"
 import { makeLakeActivityReader, summarizeDeadLetter, throttledLakeActivityReader } from "../../services/status/lake-activity.ts"
@@ -18,57 +18,68 @@ const lakeAt = () => {
   const lake = makeMemoryLakeStore({ now: () => clock })
   const reads: Array<string> = []
   const counting: LakeStoreShape = { ...lake, get: (key) => Effect.tap(lake.get(key), () => Effect.sync(() => reads.push(key))) }
-  const put = (at: number, key: string, body: string) => {
-    clock = at
-    Effect.runSync(lake.putNew(key, body, "application/json"))
-  }
+  const put = (at: number, key: string, body: string) =>
+    Effect.suspend(() => {
+      clock = at
+      return lake.putNew(key, body, "application/json")
+    })
   return { lake: counting, put, reads }
 }
 
 describe("lake activity", () => {
-  it("lists the dead letters of the lookback newest first with their reasons, never their data, and reads each body once", async () => {
-    const { lake, put, reads } = lakeAt()
-    put(NOW - 40 * 24 * HOUR, deadLetterKey(new Date(NOW - 40 * 24 * HOUR), "shardId-000000000001-1"), deadLetterBody("1", "too old to show", "x"))
-    put(NOW - 2 * HOUR, deadLetterKey(new Date(NOW - 2 * HOUR), "shardId-000000000001-2"), deadLetterBody("2", "undecodable: not JSON", new Date(NOW - 2 * HOUR).toISOString()))
-    put(NOW - 60_000, deadLetterKey(new Date(NOW - 60_000), "shardId-000000000001-3"), deadLetterBody("3", 'processing failed 2 times: invalid input syntax for type date: "2024-02-30"', new Date(NOW - 60_000).toISOString()))
-    const reader = makeLakeActivityReader(lake, { now: () => NOW, newest: 5 })
+  it.effect("lists the dead letters of the lookback newest first with their reasons, never their data, and reads each body once", () =>
+    Effect.gen(function* () {
+      const { lake, put, reads } = lakeAt()
+      yield* put(NOW - 40 * 24 * HOUR, deadLetterKey(new Date(NOW - 40 * 24 * HOUR), "shardId-000000000001-1"), deadLetterBody("1", "too old to show", "x"))
+      yield* put(NOW - 2 * HOUR, deadLetterKey(new Date(NOW - 2 * HOUR), "shardId-000000000001-2"), deadLetterBody("2", "undecodable: not JSON", new Date(NOW - 2 * HOUR).toISOString()))
+      yield* put(
+        NOW - 60_000,
+        deadLetterKey(new Date(NOW - 60_000), "shardId-000000000001-3"),
+        deadLetterBody("3", 'processing failed 2 times: invalid input syntax for type date: "2024-02-30"', new Date(NOW - 60_000).toISOString())
+      )
+      const reader = makeLakeActivityReader(lake, { now: () => NOW, newest: 5 })
 
-    const activity = await Effect.runPromise(reader.read())
-    expect(activity.deadLetters.count).toBe(2)
-    expect(activity.deadLetters.lookbackDays).toBe(30)
-    expect(activity.deadLetters.newest.map((d) => [d.sequenceNumber, d.reason])).toEqual([
-      ["3", "processing failed 2 times: invalid input syntax for type date: «value»"],
-      ["2", "undecodable: not JSON"]
-    ])
-    expect(activity.deadLetters.newest[0]).toMatchObject({ shardId: "shardId-000000000001", subSequenceNumber: 0, at: new Date(NOW - 60_000).toISOString() })
-    expect(JSON.stringify(activity)).not.toContain("Secret")
-    expect(JSON.stringify(activity)).not.toContain(Buffer.from('{"after"').toString("base64").slice(0, 8))
+      const activity = yield* reader.read()
+      expect(activity.deadLetters.count).toBe(2)
+      expect(activity.deadLetters.lookbackDays).toBe(30)
+      expect(activity.deadLetters.newest.map((d) => [d.sequenceNumber, d.reason])).toEqual([
+        ["3", "processing failed 2 times: invalid input syntax for type date: «value»"],
+        ["2", "undecodable: not JSON"]
+      ])
+      expect(activity.deadLetters.newest[0]).toMatchObject({ shardId: "shardId-000000000001", subSequenceNumber: 0, at: new Date(NOW - 60_000).toISOString() })
+      expect(JSON.stringify(activity)).not.toContain("Secret")
+      expect(JSON.stringify(activity)).not.toContain(Buffer.from('{"after"').toString("base64").slice(0, 8))
 
-    await Effect.runPromise(reader.read())
-    expect(reads.filter((k) => k.startsWith("dead-letter/")).length).toBe(2)
-  })
+      yield* reader.read()
+      expect(reads.filter((k) => k.startsWith("dead-letter/")).length).toBe(2)
+    })
+  )
 
-  it("shows only the newest N dead letters but counts them all", async () => {
-    const { lake, put } = lakeAt()
-    for (let i = 0; i < 7; i++) put(NOW - (10 - i) * 60_000, deadLetterKey(new Date(NOW - (10 - i) * 60_000), `shardId-000000000000-${i}`), deadLetterBody(String(i), `reason ${i}`, "t"))
-    const activity = await Effect.runPromise(makeLakeActivityReader(lake, { now: () => NOW, newest: 3 }).read())
-    expect(activity.deadLetters.count).toBe(7)
-    expect(activity.deadLetters.newest.map((d) => d.reason)).toEqual(["reason 6", "reason 5", "reason 4"])
-  })
+  it.effect("shows only the newest N dead letters but counts them all", () =>
+    Effect.gen(function* () {
+      const { lake, put } = lakeAt()
+      for (let i = 0; i < 7; i++) yield* put(NOW - (10 - i) * 60_000, deadLetterKey(new Date(NOW - (10 - i) * 60_000), `shardId-000000000000-${i}`), deadLetterBody(String(i), `reason ${i}`, "t"))
+      const activity = yield* makeLakeActivityReader(lake, { now: () => NOW, newest: 3 }).read()
+      expect(activity.deadLetters.count).toBe(7)
+      expect(activity.deadLetters.newest.map((d) => d.reason)).toEqual(["reason 6", "reason 5", "reason 4"])
+    })
+  )
 
-  it("counts the raw objects of the last hour and lists the newest first", async () => {
-    const { lake, put } = lakeAt()
-    put(NOW - 2 * HOUR, rawObjectKey(new Date(NOW - 2 * HOUR), "s", "1", "00000000-0000-0000-0000-000000000001"), "x".repeat(10))
-    put(NOW - 50 * 60_000, rawObjectKey(new Date(NOW - 50 * 60_000), "s", "2", "00000000-0000-0000-0000-000000000002"), "x".repeat(100))
-    put(NOW - 5_000, rawObjectKey(new Date(NOW - 5_000), "s", "3", "00000000-0000-0000-0000-000000000003"), "x".repeat(1000))
-    const activity = await Effect.runPromise(makeLakeActivityReader(lake, { now: () => NOW }).read())
-    expect(activity.rawLastHour).toEqual({ objects: 2, bytes: 1100 })
-    expect(activity.newestRawObjects.map((o) => [o.key.split("-")[1], o.size, o.lastModified])).toEqual([
-      ["3", 1000, new Date(NOW - 5_000).toISOString()],
-      ["2", 100, new Date(NOW - 50 * 60_000).toISOString()]
-    ])
-    expect(activity.deadLetters).toEqual({ count: 0, lookbackDays: 30, newest: [] })
-  })
+  it.effect("counts the raw objects of the last hour and lists the newest first", () =>
+    Effect.gen(function* () {
+      const { lake, put } = lakeAt()
+      yield* put(NOW - 2 * HOUR, rawObjectKey(new Date(NOW - 2 * HOUR), "s", "1", "00000000-0000-0000-0000-000000000001"), "x".repeat(10))
+      yield* put(NOW - 50 * 60_000, rawObjectKey(new Date(NOW - 50 * 60_000), "s", "2", "00000000-0000-0000-0000-000000000002"), "x".repeat(100))
+      yield* put(NOW - 5_000, rawObjectKey(new Date(NOW - 5_000), "s", "3", "00000000-0000-0000-0000-000000000003"), "x".repeat(1000))
+      const activity = yield* makeLakeActivityReader(lake, { now: () => NOW }).read()
+      expect(activity.rawLastHour).toEqual({ objects: 2, bytes: 1100 })
+      expect(activity.newestRawObjects.map((o) => [o.key.split("-")[1], o.size, o.lastModified])).toEqual([
+        ["3", 1000, new Date(NOW - 5_000).toISOString()],
+        ["2", 100, new Date(NOW - 50 * 60_000).toISOString()]
+      ])
+      expect(activity.deadLetters).toEqual({ count: 0, lookbackDays: 30, newest: [] })
+    })
+  )
 
   it("a body that is not what the consumer writes still gives a row, saying so", () => {
     expect(summarizeDeadLetter("dead-letter/k.json", "not json", new Date(NOW))).toEqual({
@@ -81,19 +92,22 @@ describe("lake activity", () => {
     })
   })
 
-  it("a throttled reader answers from its last reading for a while; a lake that cannot be read fails the reading", async () => {
-    const { lake, put } = lakeAt()
-    let clock = NOW
-    const reader = throttledLakeActivityReader(makeLakeActivityReader(lake, { now: () => NOW }), 5_000, () => clock)
-    expect((await Effect.runPromise(reader.read())).deadLetters.count).toBe(0)
-    put(NOW, deadLetterKey(new Date(NOW), "shardId-000000000000-9"), deadLetterBody("9", "late", "t"))
-    clock += 4_000
-    expect((await Effect.runPromise(reader.read())).deadLetters.count).toBe(0)
-    clock += 2_000
-    expect((await Effect.runPromise(reader.read())).deadLetters.count).toBe(1)
+  // The throttle reads a plain clock (Date.now in production), not Effect's Clock: the test moves it by hand.
+  it.effect("a throttled reader answers from its last reading for a while; a lake that cannot be read fails the reading", () =>
+    Effect.gen(function* () {
+      const { lake, put } = lakeAt()
+      let clock = NOW
+      const reader = throttledLakeActivityReader(makeLakeActivityReader(lake, { now: () => NOW }), 5_000, () => clock)
+      expect((yield* reader.read()).deadLetters.count).toBe(0)
+      yield* put(NOW, deadLetterKey(new Date(NOW), "shardId-000000000000-9"), deadLetterBody("9", "late", "t"))
+      clock += 4_000
+      expect((yield* reader.read()).deadLetters.count).toBe(0)
+      clock += 2_000
+      expect((yield* reader.read()).deadLetters.count).toBe(1)
 
-    const unreachable: LakeStoreShape = { ...lake, list: (prefix) => Effect.fail(new LakeError({ key: prefix, message: "ServiceUnavailable" })) }
-    const failed = await Effect.runPromise(Effect.result(makeLakeActivityReader(unreachable).read()))
-    expect(failed._tag === "Failure" && failed.failure.message).toBe("ServiceUnavailable")
-  })
+      const unreachable: LakeStoreShape = { ...lake, list: (prefix) => Effect.fail(new LakeError({ key: prefix, message: "ServiceUnavailable" })) }
+      const failed = yield* Effect.flip(makeLakeActivityReader(unreachable).read())
+      expect([failed._tag, failed.message]).toEqual(["LakeError", "ServiceUnavailable"])
+    })
+  )
 })

@@ -12,9 +12,9 @@ import { randomUUID } from "node:crypto"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { parquetMetadata, type SchemaElement } from "hyparquet"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ChangeEvent, Heartbeat, Row, StreamRecord } from "../../contracts/change-event.ts"
 import { PARQUET_PREFIX, rawObjectKey } from "../../contracts/lake.ts"
 import { lsnFromBigInt } from "../../contracts/lsn.ts"
@@ -44,7 +44,6 @@ import { syntheticEvents } from "../support/synthetic-lake.ts"
 
 const BUCKET = "totes-dev-lake"
 const settings = { location: (prefix: string) => `s3://${BUCKET}/${prefix}`, firstDate: "2024-01-01" }
-const run = Effect.runPromise
 
 // --- the events ---------------------------------------------------------------------------------
 
@@ -230,15 +229,20 @@ describe("the lake compacted and queried locally", () => {
   let dir: string
   let local: LocalLake
 
-  beforeAll(async () => {
-    // Raw objects as the archiver writes them (one per ~100 records), the duplicate in a later one.
+  /** Raw objects as the archiver writes them (one per ~100 records, the duplicate in a later one), then compacted. */
+  const archiveAndCompact = Effect.gen(function* () {
     for (let i = 0; i < delivered.length; i += 100) {
       const chunk = delivered.slice(i, i + 100)
       const first = chunk[0]!
       const arrival = new Date(Date.parse(first.kind === "heartbeat" ? first.committedAt : first.source.committedAt) + 1_000)
-      await run(lake.putNew(rawObjectKey(arrival, "totes", String(i + 1).padStart(20, "0"), randomUUID()), encodeRawObject(chunk.map((r) => JSON.stringify(r))), "application/x-ndjson"))
+      yield* lake.putNew(rawObjectKey(arrival, "totes", String(i + 1).padStart(20, "0"), randomUUID()), encodeRawObject(chunk.map((r) => JSON.stringify(r))), "application/x-ndjson")
     }
-    await Effect.runPromise(compactLake({ lake, maxEventsPerRun: 400 }))
+    yield* compactLake({ lake, maxEventsPerRun: 400 })
+  })
+
+  // DuckDB's API is promises: the shared lake is built in a plain hook, its queries are awaited.
+  beforeAll(async () => {
+    await Effect.runPromise(archiveAndCompact)
     dir = mkdtempSync(join(tmpdir(), "totes-lake-catalog-"))
     for (const [key, body] of lake.objects) {
       mkdirSync(dirname(join(dir, key)), { recursive: true })
@@ -252,18 +256,20 @@ describe("the lake compacted and queried locally", () => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  it("every compacted file's schema has exactly the Glue table's columns and types", async () => {
-    const outputs = (await run(readManifests(lake))).flatMap((m) => m.outputs)
-    expect([...new Set(outputs.map((o) => o.table))].sort()).toEqual([...TOTESYS_TABLES].sort())
-    for (const output of outputs) {
-      const body = lake.objects.get(output.key)!
-      const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer
-      const [, ...columns] = parquetMetadata(file).schema
-      const spec = parquetTableSpec(output.table, settings)
-      expect(columns.map((c) => ({ name: c.name, type: hiveTypeOf(c) })), output.key).toEqual(spec.columns)
-      expect(output.key.startsWith(`${PARQUET_PREFIX}${output.table}/date=${output.date}/`)).toBe(true)
-    }
-  })
+  it.effect("every compacted file's schema has exactly the Glue table's columns and types", () =>
+    Effect.gen(function* () {
+      const outputs = (yield* readManifests(lake)).flatMap((m) => m.outputs)
+      expect([...new Set(outputs.map((o) => o.table))].sort()).toEqual([...TOTESYS_TABLES].sort())
+      for (const output of outputs) {
+        const body = lake.objects.get(output.key)!
+        const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer
+        const [, ...columns] = parquetMetadata(file).schema
+        const spec = parquetTableSpec(output.table, settings)
+        expect(columns.map((c) => ({ name: c.name, type: hiveTypeOf(c) })), output.key).toEqual(spec.columns)
+        expect(output.key.startsWith(`${PARQUET_PREFIX}${output.table}/date=${output.date}/`)).toBe(true)
+      }
+    })
+  )
 
   it("DuckDB's views have the Glue tables' names, columns and types (partition column last)", async () => {
     const specs: Array<GlueTableSpec> = lakeTableSpecs(settings)

@@ -3,8 +3,8 @@
  * holding another event, is "missing" (the consumer isolates that event, replay reports it); a
  * lake that cannot be read is a failure to retry, never a skipped event.
  */
-import { Effect, Result } from "effect"
-import { describe, expect, it } from "vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { serializeChangeEvent, type ChangeEvent } from "../../contracts/change-event.ts"
 import { fetchClaimedEvent, resolveClaimChecks, storeClaimCheck } from "../../services/lake/claims.ts"
 import { LakeError, type LakeStoreShape } from "../../services/shared/lake-store.ts"
@@ -16,43 +16,52 @@ const order = (id: number) =>
     after: { design_id: id, design_name: "x".repeat(50), file_location: "/f", file_name: "f.json", created_at: "2024-03-01T09:00:00", last_updated: "2024-03-01T09:00:00" }
   })
 
-const stored = async (lake: LakeStoreShape, event: ChangeEvent) => Effect.runPromise(storeClaimCheck(lake, event, Buffer.from(serializeChangeEvent(event))))
+const stored = (lake: LakeStoreShape, event: ChangeEvent) => storeClaimCheck(lake, event, Buffer.from(serializeChangeEvent(event)))
 
 const unreachable = (lake: LakeStoreShape): LakeStoreShape => ({ ...lake, get: (key) => Effect.fail(new LakeError({ key, message: "connect ECONNREFUSED 127.0.0.1:4566" })) })
 
+/** The failure an Effect ends with, as [tag, message] (the test fails if it succeeds). */
+const failureOf = <A, E extends { readonly _tag: string; readonly message: string }>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.flip(effect), (error) => [error._tag, error.message])
+
 describe("claim checks", () => {
-  it("resolve to the stored event; an event without one is itself", async () => {
-    const lake = memoryLake()
-    const event = order(1)
-    const stub = await stored(lake, event)
-    expect(stub.after).toBeNull()
-    expect(await Effect.runPromise(fetchClaimedEvent(lake, stub))).toEqual(event)
-    expect(await Effect.runPromise(fetchClaimedEvent(lake, event))).toBe(event)
-  })
+  it.effect("resolve to the stored event; an event without one is itself", () =>
+    Effect.gen(function* () {
+      const lake = memoryLake()
+      const event = order(1)
+      const stub = yield* stored(lake, event)
+      assert.isNull(stub.after)
+      expect(yield* fetchClaimedEvent(lake, stub)).toEqual(event)
+      assert.strictEqual(yield* fetchClaimedEvent(lake, event), event)
+    })
+  )
 
-  it("say missing when the object is not there or holds another event, and unavailable when the lake cannot be read", async () => {
-    const lake = memoryLake()
-    const stub = await stored(lake, order(1))
-    const other = await stored(lake, order(2))
-    const gone = { ...stub, claimCheck: { ...stub.claimCheck!, key: "claims/none.json" } }
-    const swapped = { ...stub, claimCheck: other.claimCheck! }
-    const tagOf = async (lakeUsed: LakeStoreShape, event: ChangeEvent) => {
-      const result = await Effect.runPromise(Effect.result(fetchClaimedEvent(lakeUsed, event)))
-      return Result.isFailure(result) ? result.failure._tag : "resolved"
-    }
-    expect(await tagOf(lake, gone)).toBe("ClaimCheckMissing")
-    expect(await tagOf(lake, swapped)).toBe("ClaimCheckMissing")
-    expect(await tagOf(unreachable(lake), stub)).toBe("LakeError")
-  })
+  it.effect("say missing when the object is not there or holds another event, and unavailable when the lake cannot be read", () =>
+    Effect.gen(function* () {
+      const lake = memoryLake()
+      const stub = yield* stored(lake, order(1))
+      const other = yield* stored(lake, order(2))
+      const gone = { ...stub, claimCheck: { ...stub.claimCheck!, key: "claims/none.json" } }
+      const swapped = { ...stub, claimCheck: other.claimCheck! }
+      assert.deepStrictEqual(yield* failureOf(fetchClaimedEvent(lake, gone)), ["ClaimCheckMissing", "claim check claims/none.json is missing from the lake"])
+      assert.deepStrictEqual(yield* failureOf(fetchClaimedEvent(lake, swapped)), ["ClaimCheckMissing", `claim check ${other.claimCheck!.key} holds another event than ${stub.id}`])
+      assert.deepStrictEqual(yield* failureOf(fetchClaimedEvent(unreachable(lake), stub)), ["LakeError", "connect ECONNREFUSED 127.0.0.1:4566"])
+    })
+  )
 
-  it("in a lake read, list the missing ones and stop on a lake that cannot be read", async () => {
-    const lake = memoryLake()
-    const plain = order(3)
-    const stub = await stored(lake, order(1))
-    const gone = { ...(await stored(lake, order(2))), claimCheck: { ...stub.claimCheck!, key: "claims/none.json" } }
-    const resolved = await Effect.runPromise(resolveClaimChecks(lake, [plain, stub, gone]))
-    expect(resolved.records.map((r) => r.id)).toEqual([plain.id, stub.id])
-    expect(resolved.unresolved).toEqual([gone.id])
-    await expect(Effect.runPromise(resolveClaimChecks(unreachable(lake), [plain, stub]))).rejects.toMatchObject({ _tag: "LakeError" })
-  })
+  it.effect("in a lake read, list the missing ones and stop on a lake that cannot be read", () =>
+    Effect.gen(function* () {
+      const lake = memoryLake()
+      const plain = order(3)
+      const stub = yield* stored(lake, order(1))
+      const gone = { ...(yield* stored(lake, order(2))), claimCheck: { ...stub.claimCheck!, key: "claims/none.json" } }
+      const resolved = yield* resolveClaimChecks(lake, [plain, stub, gone])
+      assert.deepStrictEqual(
+        resolved.records.map((r) => r.id),
+        [plain.id, stub.id]
+      )
+      assert.deepStrictEqual(resolved.unresolved, [gone.id])
+      assert.deepStrictEqual(yield* failureOf(resolveClaimChecks(unreachable(lake), [plain, stub])), ["LakeError", "connect ECONNREFUSED 127.0.0.1:4566"])
+    })
+  )
 })

@@ -1,5 +1,5 @@
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
 import { parseRawObjectKey, rawHourPrefixes, rawObjectKey } from "../../contracts/lake.ts"
 import { decodeRawLines, encodeRawObject, listRawObjects, parseRawRecords } from "../../services/lake/raw.ts"
 import { advanceCheckpoint, pendingObjects, type ReplayCheckpoint } from "../../services/replay/progress-state.ts"
@@ -30,19 +30,21 @@ describe("lake keys", () => {
     expect(parsed.undecodable.map((u) => u.line)).toEqual([2, 3])
   })
 
-  it("lists the raw objects that can hold events of a window", async () => {
-    const lake = memoryLake()
-    for (const hour of ["2024-02-23T09:10:00Z", "2024-02-23T10:59:00Z", "2024-02-23T12:00:00Z", "2024-02-23T15:00:00Z"]) {
-      await Effect.runPromise(lake.putNew(rawObjectKey(new Date(hour), "s", "1", UUID), encodeRawObject(["{}"]), "x"))
-    }
-    const hours = async (window: Parameters<typeof listRawObjects>[1]) => (await Effect.runPromise(listRawObjects(lake, window))).map((o) => o.hour.toISOString().slice(11, 13))
-    expect(await hours({})).toEqual(["09", "10", "12", "15"])
-    // From 11:30: objects keyed an hour earlier may still hold it (buffering, clock skew).
-    expect(await hours({ from: new Date("2024-02-23T11:30:00Z") })).toEqual(["10", "12", "15"])
-    // To: unbounded by default (late delivery), bounded with a maximum delay.
-    expect(await hours({ to: new Date("2024-02-23T11:00:00Z") })).toEqual(["09", "10", "12", "15"])
-    expect(await hours({ to: new Date("2024-02-23T11:00:00Z"), maxDeliveryDelayMs: 3_600_000 })).toEqual(["09", "10", "12"])
-  })
+  it.effect("lists the raw objects that can hold events of a window", () =>
+    Effect.gen(function* () {
+      const lake = memoryLake()
+      for (const hour of ["2024-02-23T09:10:00Z", "2024-02-23T10:59:00Z", "2024-02-23T12:00:00Z", "2024-02-23T15:00:00Z"]) {
+        yield* lake.putNew(rawObjectKey(new Date(hour), "s", "1", UUID), encodeRawObject(["{}"]), "x")
+      }
+      const hours = (window: Parameters<typeof listRawObjects>[1]) => Effect.map(listRawObjects(lake, window), (objects) => objects.map((o) => o.hour.toISOString().slice(11, 13)))
+      expect(yield* hours({})).toEqual(["09", "10", "12", "15"])
+      // From 11:30: objects keyed an hour earlier may still hold it (buffering, clock skew).
+      expect(yield* hours({ from: new Date("2024-02-23T11:30:00Z") })).toEqual(["10", "12", "15"])
+      // To: unbounded by default (late delivery), bounded with a maximum delay.
+      expect(yield* hours({ to: new Date("2024-02-23T11:00:00Z") })).toEqual(["09", "10", "12", "15"])
+      expect(yield* hours({ to: new Date("2024-02-23T11:00:00Z"), maxDeliveryDelayMs: 3_600_000 })).toEqual(["09", "10", "12"])
+    })
+  )
 })
 
 describe("replay window", () => {

@@ -3,8 +3,8 @@
  * (an in-memory lake with a controlled clock).
  */
 import { randomUUID } from "node:crypto"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
 import { SCHEMA_VERSION, type Heartbeat } from "../../contracts/change-event.ts"
 import { rawObjectKey } from "../../contracts/lake.ts"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
@@ -100,92 +100,98 @@ describe("folding archived heartbeats", () => {
 })
 
 describe("reading the watermark from the lake", () => {
-  /** A memory lake whose writes happen at the test's clock. */
+  /** A memory lake whose writes happen at the test's clock (the readers take a plain `now`, not Effect's Clock). */
   const setup = () => {
     let clock = T0
     const lake = memoryLake({ now: () => clock })
-    const write = (records: ReadonlyArray<object>, atMs: number) => {
-      clock = T0 + atMs
-      return Effect.runPromise(lake.putNew(rawObjectKey(new Date(clock), "s", "1", randomUUID()), encodeRawObject(records.map((r) => JSON.stringify(r))), "x"))
-    }
+    const write = (records: ReadonlyArray<object>, atMs: number) =>
+      Effect.suspend(() => {
+        clock = T0 + atMs
+        return lake.putNew(rawObjectKey(new Date(clock), "s", "1", randomUUID()), encodeRawObject(records.map((r) => JSON.stringify(r))), "x")
+      })
     const reader = makeLakeWatermarkReader(lake, { now: () => clock })
-    const read = () => Effect.runPromise(reader.read())
-    return { lake, write, reader, read, setClock: (ms: number) => (clock = T0 + ms) }
+    return { lake, write, reader, setClock: (ms: number) => (clock = T0 + ms) }
   }
 
-  it("is the minimum over shards, reads only recent objects and each object once", async () => {
-    const { write, read, setClock } = setup()
-    // Old objects: far behind the retirement horizon of the newest heartbeat.
-    await write([change("0/10"), heartbeat("a", "0/10", -3 * 3_600_000)], -3 * 3_600_000)
-    await write([heartbeat("a", "0/100", 0), change("0/90")], 1_000)
-    await write([heartbeat("b", "0/80", 500), change("0/70")], 1_500)
-    const first = await read()
-    expect({ lsn: first.watermark!.lsn, limiting: first.watermark!.limitingShard }).toEqual({ lsn: "0/80", limiting: "b" })
-    expect(first.objectsListed).toBe(3)
-    expect(first.objectsRead).toBe(2) // the 3-hour-old object is never read
-    await write([heartbeat("b", "0/120", 2_000)], 2_500)
-    setClock(3_000)
-    const second = await read()
-    expect(second.watermark!.lsn).toBe("0/100")
-    expect(second.objectsRead).toBe(1) // only the new object
-  })
+  it.effect("is the minimum over shards, reads only recent objects and each object once", () =>
+    Effect.gen(function* () {
+      const { write, reader, setClock } = setup()
+      // Old objects: far behind the retirement horizon of the newest heartbeat.
+      yield* write([change("0/10"), heartbeat("a", "0/10", -3 * 3_600_000)], -3 * 3_600_000)
+      yield* write([heartbeat("a", "0/100", 0), change("0/90")], 1_000)
+      yield* write([heartbeat("b", "0/80", 500), change("0/70")], 1_500)
+      const first = yield* reader.read()
+      expect({ lsn: first.watermark!.lsn, limiting: first.watermark!.limitingShard }).toEqual({ lsn: "0/80", limiting: "b" })
+      expect(first.objectsListed).toBe(3)
+      expect(first.objectsRead).toBe(2) // the 3-hour-old object is never read
+      yield* write([heartbeat("b", "0/120", 2_000)], 2_500)
+      setClock(3_000)
+      const second = yield* reader.read()
+      expect(second.watermark!.lsn).toBe("0/100")
+      expect(second.objectsRead).toBe(1) // only the new object
+    })
+  )
 
-  it("finds the watermark of a stale lake, and none in a lake without heartbeats", async () => {
-    const { write, read, setClock } = setup()
-    await write([change("0/5")], 0)
-    expect((await read()).watermark).toBeNull()
-    await write([heartbeat("a", "0/50", 10_000), heartbeat("b", "0/40", 10_000)], 11_000)
-    setClock(3 * 86_400_000)
-    const stale = await read()
-    expect(stale.watermark!.lsn).toBe("0/40")
-    expect(stale.watermark!.committedAt).toBe(at(9_000))
-  })
+  it.effect("finds the watermark of a stale lake, and none in a lake without heartbeats", () =>
+    Effect.gen(function* () {
+      const { write, reader, setClock } = setup()
+      yield* write([change("0/5")], 0)
+      expect((yield* reader.read()).watermark).toBeNull()
+      yield* write([heartbeat("a", "0/50", 10_000), heartbeat("b", "0/40", 10_000)], 11_000)
+      setClock(3 * 86_400_000)
+      const stale = yield* reader.read()
+      expect(stale.watermark!.lsn).toBe("0/40")
+      expect(stale.watermark!.committedAt).toBe(at(9_000))
+    })
+  )
 
-  it("a throttled reader answers from its last reading for a while", async () => {
-    const { write, reader, setClock } = setup()
-    await write([heartbeat("a", "0/10", 0)], 0)
-    let now = 0
-    const throttled = throttledLakeWatermarkReader(reader, 5_000, () => now)
-    expect((await Effect.runPromise(throttled.read())).watermark!.lsn).toBe("0/10")
-    await write([heartbeat("a", "0/20", 1_000)], 1_000)
-    setClock(1_500)
-    now = 4_999
-    expect((await Effect.runPromise(throttled.read())).watermark!.lsn).toBe("0/10")
-    now = 5_000
-    expect((await Effect.runPromise(throttled.read())).watermark!.lsn).toBe("0/20")
-  })
+  it.effect("a throttled reader answers from its last reading for a while", () =>
+    Effect.gen(function* () {
+      const { write, reader, setClock } = setup()
+      yield* write([heartbeat("a", "0/10", 0)], 0)
+      let now = 0
+      const throttled = throttledLakeWatermarkReader(reader, 5_000, () => now)
+      expect((yield* throttled.read()).watermark!.lsn).toBe("0/10")
+      yield* write([heartbeat("a", "0/20", 1_000)], 1_000)
+      setClock(1_500)
+      now = 4_999
+      expect((yield* throttled.read()).watermark!.lsn).toBe("0/10")
+      now = 5_000
+      expect((yield* throttled.read()).watermark!.lsn).toBe("0/20")
+    })
+  )
 
-  it("counts the changes committed in a range among objects written since a time", async () => {
-    const { write, reader } = setup()
-    await write([change("0/10"), change("0/20")], 0)
-    await write([change("0/30"), heartbeat("a", "0/35", 5_000), change("0/40")], 5_000)
-    const count = async (since: number, from: string, below: string) =>
-      (await Effect.runPromise(reader.changesBetween(new Date(T0 + since), from, below))).count
-    expect(await count(0, "0/10", "0/40")).toBe(3)
-    expect(await count(0, "0/11", "0/100")).toBe(3)
-    expect(await count(0, "0/41", "0/100")).toBe(0)
-  })
+  it.effect("counts the changes committed in a range among objects written since a time", () =>
+    Effect.gen(function* () {
+      const { write, reader } = setup()
+      yield* write([change("0/10"), change("0/20")], 0)
+      yield* write([change("0/30"), heartbeat("a", "0/35", 5_000), change("0/40")], 5_000)
+      const count = (since: number, from: string, below: string) => Effect.map(reader.changesBetween(new Date(T0 + since), from, below), (changes) => changes.count)
+      expect(yield* count(0, "0/10", "0/40")).toBe(3)
+      expect(yield* count(0, "0/11", "0/100")).toBe(3)
+      expect(yield* count(0, "0/41", "0/100")).toBe(0)
+    })
+  )
 })
 
 describe("the scheduled lake-watermark function", () => {
-  it("emits the watermark's age, and nothing when the lake holds no heartbeat", async () => {
-    let clock = T0
-    const lake = memoryLake({ now: () => clock })
-    const reader = makeLakeWatermarkReader(lake, { now: () => clock })
-    const { sink, restore } = metrics.capture()
-    try {
-      await Effect.runPromise(lake.putNew(rawObjectKey(new Date(clock), "s", "1", randomUUID()), encodeRawObject([JSON.stringify(change("0/5"))]), "x"))
-      expect(await Effect.runPromise(publishLakeWatermark(reader, clock))).toMatchObject({ lsn: null, ageSeconds: null })
+  it.effect("emits the watermark's age, and nothing when the lake holds no heartbeat", () =>
+    Effect.gen(function* () {
+      let clock = T0
+      const lake = memoryLake({ now: () => clock })
+      const reader = makeLakeWatermarkReader(lake, { now: () => clock })
+      // The metrics sink is captured for this test's scope only.
+      const { sink } = yield* Effect.acquireRelease(Effect.sync(() => metrics.capture()), ({ restore }) => Effect.sync(restore))
+      yield* lake.putNew(rawObjectKey(new Date(clock), "s", "1", randomUUID()), encodeRawObject([JSON.stringify(change("0/5"))]), "x")
+      expect(yield* publishLakeWatermark(reader, clock)).toMatchObject({ lsn: null, ageSeconds: null })
       expect(sink.values("LakeWatermarkAgeSeconds")).toEqual([])
       clock = T0 + 20_000
       const lines = [heartbeat("a", "0/90", 10_000), heartbeat("b", "0/80", 11_000)].map((h) => JSON.stringify(h))
-      await Effect.runPromise(lake.putNew(rawObjectKey(new Date(clock), "s", "2", randomUUID()), encodeRawObject(lines), "x"))
-      const report = await Effect.runPromise(publishLakeWatermark(reader, T0 + 25_000))
+      yield* lake.putNew(rawObjectKey(new Date(clock), "s", "2", randomUUID()), encodeRawObject(lines), "x")
+      const report = yield* publishLakeWatermark(reader, T0 + 25_000)
       // b's heartbeat vouches for 0/80, committed at 10 s: 15 s old at 25 s.
       expect(report).toEqual({ lsn: "0/80", committedAt: at(10_000), ageSeconds: 15, objectsRead: 1 })
       expect(sink.values("LakeWatermarkAgeSeconds", { Component: "lake" })).toEqual([15])
-    } finally {
-      restore()
-    }
-  })
+    })
+  )
 })

@@ -1,5 +1,6 @@
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
 import { LOG_FIELDS, MemoryLogSink, buildRecord, errorReason, loggerLayer, makeLogger, redact, redactFields, scrubValues, serializeError, setDefaultLogSink } from "../../services/shared/logger.ts"
 
 const AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -129,46 +130,51 @@ describe("logger", () => {
 
 describe("Effect code logs through the same Logger", () => {
   class SourceDown extends Schema.TaggedError<SourceDown>()("SourceDown", { message: Schema.String }) {}
-  const withoutTime = (record: Record<string, unknown>) => ({ ...record, time: undefined })
+  const NOW = new Date("2026-11-20T10:00:00.000Z")
 
-  it("writes the same record as the plain logger, from annotations, with the allow-list applied", () => {
-    const sink = new MemoryLogSink()
-    const fields = { table: "staff", count: 3, after: { email_address: "jane@example.com" } }
-    Effect.runSync(Effect.logWarning("table paused").pipe(Effect.annotateLogs({ component: "consumer", ...fields }), Effect.provide(loggerLayer({ sink }))))
-    makeLogger("consumer", { sink }).warn("table paused", fields as any)
-    const [fromEffect, fromPlain] = sink.records()
-    expect(withoutTime(fromEffect!)).toEqual({ level: "warn", time: undefined, component: "consumer", message: "table paused", table: "staff", count: 3, droppedFields: ["after"] })
-    expect(withoutTime(fromPlain!)).toEqual(withoutTime(fromEffect!))
-    expect(sink.lines.join("\n")).not.toContain("jane@example.com")
-  })
+  // The record's time is the Effect Clock's (here the TestClock, set to NOW).
+  it.effect("writes the same record as the plain logger, from annotations, with the allow-list applied", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(NOW.getTime())
+      const sink = new MemoryLogSink()
+      const fields = { table: "staff", count: 3, after: { email_address: "jane@example.com" } }
+      yield* Effect.logWarning("table paused").pipe(Effect.annotateLogs({ component: "consumer", ...fields }), Effect.provide(loggerLayer({ sink })))
+      makeLogger("consumer", { sink, now: () => NOW }).warn("table paused", fields as any)
+      const [fromEffect, fromPlain] = sink.records()
+      expect(fromEffect).toEqual({ level: "warn", time: NOW.toISOString(), component: "consumer", message: "table paused", table: "staff", count: 3, droppedFields: ["after"] })
+      expect(fromPlain).toEqual(fromEffect)
+      expect(sink.lines.join("\n")).not.toContain("jane@example.com")
+    })
+  )
 
-  it("turns a logged Cause into a redacted error field", () => {
-    const sink = new MemoryLogSink()
-    const program = Effect.fail(new SourceDown({ message: "connect postgres://totes:hunter2@db/x refused" })).pipe(
-      Effect.catchCause((cause) => Effect.logError("source unreachable", cause)),
-      Effect.annotateLogs({ component: "reader", slot: "totes_cdc" })
-    )
-    Effect.runSync(program.pipe(Effect.provide(loggerLayer({ sink }))))
-    const record = sink.records()[0]!
-    expect(record).toMatchObject({ level: "error", component: "reader", message: "source unreachable", slot: "totes_cdc", error: { name: "SourceDown", message: "connect postgres://totes:[REDACTED]@db/x refused" } })
-    expect(sink.lines[0]).not.toContain("hunter2")
-  })
+  it.effect("turns a logged Cause into a redacted error field", () =>
+    Effect.gen(function* () {
+      const sink = new MemoryLogSink()
+      yield* Effect.fail(new SourceDown({ message: "connect postgres://totes:hunter2@db/x refused" })).pipe(
+        Effect.catchCause((cause) => Effect.logError("source unreachable", cause)),
+        Effect.annotateLogs({ component: "reader", slot: "totes_cdc" }),
+        Effect.provide(loggerLayer({ sink }))
+      )
+      const record = sink.records()[0]!
+      expect(record).toMatchObject({ level: "error", component: "reader", message: "source unreachable", slot: "totes_cdc", error: { name: "SourceDown", message: "connect postgres://totes:[REDACTED]@db/x refused" } })
+      expect(sink.lines[0]).not.toContain("hunter2")
+    })
+  )
 
-  it("takes its minimum level from the layer (TOTES_LOG_LEVEL by default) and its sink from setDefaultLogSink", () => {
-    const sink = new MemoryLogSink()
-    const restore = setDefaultLogSink(sink)
-    try {
+  it.effect("takes its minimum level from the layer (TOTES_LOG_LEVEL by default) and its sink from setDefaultLogSink", () =>
+    Effect.gen(function* () {
+      const sink = new MemoryLogSink()
+      // The default sink is replaced for this test's scope only.
+      yield* Effect.acquireRelease(Effect.sync(() => setDefaultLogSink(sink)), (restore) => Effect.sync(restore))
       const program = Effect.all([Effect.logDebug("hidden"), Effect.logInfo("shown"), Effect.logError("also shown")]).pipe(Effect.annotateLogs({ component: "cli" }))
-      Effect.runSync(program.pipe(Effect.provide(loggerLayer({ level: "info" }))))
-      Effect.runSync(program.pipe(Effect.provide(loggerLayer({ level: "off" }))))
-    } finally {
-      restore()
-    }
-    expect(sink.records().map((r) => [r.level, r.message])).toEqual([
-      ["info", "shown"],
-      ["error", "also shown"]
-    ])
-  })
+      yield* program.pipe(Effect.provide(loggerLayer({ level: "info" })))
+      yield* program.pipe(Effect.provide(loggerLayer({ level: "off" })))
+      expect(sink.records().map((r) => [r.level, r.message])).toEqual([
+        ["info", "shown"],
+        ["error", "also shown"]
+      ])
+    })
+  )
 })
 
 describe("scrubValues and errorReason", () => {

@@ -4,10 +4,10 @@
  * the assembler sees exactly the shapes pg-logical-replication produces: zero-padded begin/commit
  * LSNs, key-only old images, unchanged TOAST columns under the UNCHANGED_COLUMNS symbol.
  */
-import { Effect } from "effect"
+import { Result } from "effect"
 import type { Pgoutput } from "pg-logical-replication"
 import { describe, expect, it } from "vitest"
-import { decodeStreamRecord, serializeChangeEvent, type ChangeEvent } from "../../contracts/change-event.ts"
+import { decodeStreamRecordResult, serializeChangeEvent, type ChangeEvent } from "../../contracts/change-event.ts"
 import { RawPgoutputPlugin, UNCHANGED_COLUMNS } from "../../services/reader/pgoutput.ts"
 import { TransactionAssembler, type AssemblerOutput } from "../../services/reader/transaction-assembler.ts"
 import { PgType } from "../../services/reader/values.ts"
@@ -84,7 +84,7 @@ const only = (output: AssemblerOutput): ChangeEvent => {
 const onStream = (event: ChangeEvent): unknown => {
   const text = serializeChangeEvent(event)
   expect(text).toBe(JSON.stringify(event))
-  const decoded = Effect.runSync(decodeStreamRecord(text))
+  const decoded = Result.getOrThrow(decodeStreamRecordResult(text))
   expect(decoded).toEqual(JSON.parse(text))
   return JSON.parse(text)
 }

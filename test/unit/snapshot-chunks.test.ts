@@ -2,7 +2,7 @@
  * Pure parts of the bulk initial snapshot: COPY's text format read back, the set-wise merge's
  * fact mapping held to the projection's, the choice of the set-wise path, and the progress line.
  */
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { SCHEMA_VERSION, type ChunkColumn, type Row, type SnapshotChunk } from "../../contracts/change-event.ts"
 import { describeSnapshotProgress } from "../../contracts/checkpoint.ts"
 import { PgType } from "../../contracts/pg-text-values.ts"
@@ -154,12 +154,14 @@ describe("snapshot progress in totes status and the dashboard", () => {
 })
 
 describe("expanding chunks in a lake read", () => {
-  it("lists a chunk missing from the lake as unresolved, and stops on a lake that cannot be read", async () => {
-    const chunk = pointer("currency", [column("currency_id", PgType.int4)])
-    const lake = memoryLake()
-    const missing = await Effect.runPromise(expandSnapshotChunks(lake, [chunk]))
-    expect(missing).toEqual({ records: [], unresolved: [chunk.id] })
-    const down: LakeStoreShape = { ...lake, get: (key) => Effect.fail(new LakeError({ key, message: "connect ECONNREFUSED 127.0.0.1:4566" })) }
-    await expect(Effect.runPromise(expandSnapshotChunks(down, [chunk]))).rejects.toMatchObject({ _tag: "LakeError" })
-  })
+  it.effect("lists a chunk missing from the lake as unresolved, and stops on a lake that cannot be read", () =>
+    Effect.gen(function* () {
+      const chunk = pointer("currency", [column("currency_id", PgType.int4)])
+      const lake = memoryLake()
+      expect(yield* expandSnapshotChunks(lake, [chunk])).toEqual({ records: [], unresolved: [chunk.id] })
+      const down: LakeStoreShape = { ...lake, get: (key) => Effect.fail(new LakeError({ key, message: "connect ECONNREFUSED 127.0.0.1:4566" })) }
+      const failure = yield* Effect.flip(expandSnapshotChunks(down, [chunk]))
+      expect([failure._tag, failure.key, failure.message]).toEqual(["LakeError", chunk.object.key, "connect ECONNREFUSED 127.0.0.1:4566"])
+    })
+  )
 })
