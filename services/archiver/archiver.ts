@@ -14,12 +14,14 @@
  * writes the same records again in a later object; replay deduplicates by event position.
  *
  * Each shard has its own buffer (so an object's records come from one shard and its first sequence
- * number names it); shards are re-listed periodically so that children of a reshard are picked up.
+ * number names it), and an object's records arrived within `flushMs` of each other, also when a
+ * backlog is read at once; shards are re-listed periodically so that children of a reshard are
+ * picked up, each once its parent is archived to its end.
  */
 import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
-import { Effect, Fiber, Option } from "effect"
+import { Effect, Option } from "effect"
 import { archiverCheckpointKey, sequencePosition } from "../../contracts/checkpoint.ts"
 import { rawObjectKey } from "../../contracts/lake.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
@@ -27,7 +29,7 @@ import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 import { encodeRawObject } from "../lake/raw.ts"
 import { deaggregate } from "../shared/kinesis/aggregation.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
-import { kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
+import { followShards, kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
 
 export { archiverCheckpointKey }
 
@@ -54,7 +56,7 @@ export interface ArchiverOptions {
   readonly stream: string
   /** Flush when the buffered (uncompressed) records reach this size. Default 5 MiB (Firehose's default). */
   readonly flushBytes?: number
-  /** Flush when the oldest buffered record has waited this long. Default 60 s. */
+  /** Flush when the oldest buffered record has waited this long; an object never holds records that arrived further apart. Default 60 s. */
   readonly flushMs?: number
   /** GetRecords limit. */
   readonly batchSize?: number
@@ -83,6 +85,8 @@ interface Buffered {
   startedAt: number
 }
 
+const arrivalOf = (record: _Record): Date => record.ApproximateArrivalTimestamp ?? new Date()
+
 export class Archiver {
   readonly stats: ArchiverStats = { objects: 0, bytes: 0, records: 0, shards: 0, errors: 0 }
   private readonly flushBytes: number
@@ -98,25 +102,19 @@ export class Archiver {
     return Effect.runPromise(this.archiveAll(signal))
   }
 
+  /**
+   * Every shard, a child only once its parent is archived to its end (followShards): the lake
+   * watermark takes a shard's newest archived heartbeat to vouch for what came before it on that
+   * shard, and after a split the reader's next heartbeat for the parent can land on a child.
+   */
   private archiveAll(signal: AbortSignal) {
-    return Effect.gen({ self: this }, function* () {
-      const running = new Map<string, Fiber.Fiber<void>>()
-      const startNew = Effect.gen({ self: this }, function* () {
-        for (const shard of yield* kinesisRead(() => listShards(this.options.kinesis, this.options.stream))) {
-          const shardId = shard.ShardId!
-          if (running.has(shardId)) continue
-          running.set(shardId, yield* Effect.forkChild(this.archiveShard(shardId, signal)))
-          this.stats.shards = running.size
-        }
-      })
-      yield* startNew
-      while (!signal.aborted) {
-        yield* pauseUnless(signal, this.options.shardRefreshMs ?? 30_000)
-        if (signal.aborted) break
-        yield* startNew.pipe(Effect.catch((error) => Effect.sync(() => this.options.onError?.("*", error))))
-      }
-      // Every shard's loop ends on its own (with its final flush); one that died does not cut the others short.
-      yield* Fiber.awaitAll([...running.values()])
+    return followShards({
+      signal,
+      list: kinesisRead(() => listShards(this.options.kinesis, this.options.stream)),
+      refreshMs: this.options.shardRefreshMs ?? 30_000,
+      prepare: (shardIds) => Effect.sync(() => void (this.stats.shards += shardIds.length)),
+      read: (shardId) => this.archiveShard(shardId, signal),
+      onListError: (error) => this.options.onError?.("*", error)
     })
   }
 
@@ -158,6 +156,9 @@ export class Archiver {
         const page = yield* kinesisRead(() => this.options.kinesis.send(new GetRecordsCommand({ ShardIterator: read, Limit: this.options.batchSize ?? 10_000 })))
         const records = page.Records ?? []
         for (const record of records) {
+          // An object spans at most flushMs of arrival time, also when a backlog is read at once:
+          // replay --from lists objects by their oldest arrival hour (raw.ts EARLY_SLACK_MS).
+          if (buffer && arrivalOf(record).getTime() - buffer.oldestArrival.getTime() >= this.flushMs) buffer = yield* this.flush(shardId, buffer, "time")
           buffer = this.add(buffer, record)
           resumeAfter = record.SequenceNumber!
           if (buffer.bytes >= this.flushBytes) buffer = yield* this.flush(shardId, buffer, "size")
@@ -198,7 +199,7 @@ export class Archiver {
       bytes: 0,
       firstSequence: sequence,
       lastSequence: sequence,
-      oldestArrival: record.ApproximateArrivalTimestamp ?? new Date(),
+      oldestArrival: arrivalOf(record),
       startedAt: Date.now()
     }
     // A corrupt aggregate is archived as it came (one line, base64) rather than dropped: the lake keeps everything.

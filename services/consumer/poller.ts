@@ -7,12 +7,12 @@
  */
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
-import { Deferred, Effect, Exit, Fiber, Option } from "effect"
+import { Effect, Option } from "effect"
 import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
 import { loggerLayer } from "../shared/logger.ts"
-import { kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
+import { followShards, kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
 import { endShard, registerShards } from "../warehouse/shard-positions.ts"
 import { tryWarehouse } from "../warehouse/warehouse-errors.ts"
 import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
@@ -63,43 +63,27 @@ export class Poller {
   }
 
   /**
-   * Follows the stream's shards as the event source mapping does: the shards are listed again
-   * every `shardRefreshMs`, so the children of a reshard are read too, and a child is read only
-   * once its parents are drained, so a row's older changes (on the parent) are applied before its
-   * newer ones (on a child). Every listed shard is registered in the warehouse first, so freshness
-   * waits for its heartbeats even while it waits for its parents.
+   * Follows the stream's shards as the event source mapping does (followShards: re-listed every
+   * `shardRefreshMs`, a child read once its parents are drained). Every listed shard is registered
+   * in the warehouse first, so freshness waits for its heartbeats even while it waits for its
+   * parents.
    */
   private pollAll(signal: AbortSignal) {
     const { kinesis } = this.options
     return Effect.gen({ self: this }, function* () {
       yield* kinesisRead(() => kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.stream })))
-      /** Per shard started: done when its loop is over (drained, or stopped). */
-      const over = new Map<string, Deferred.Deferred<void>>()
-      const fibers: Array<Fiber.Fiber<void>> = []
-      const startNew = Effect.gen({ self: this }, function* () {
-        const fresh = (yield* kinesisRead(() => listShards(kinesis, this.stream))).filter((shard) => !over.has(shard.ShardId!))
-        if (fresh.length === 0) return
+      yield* followShards({
+        signal,
+        list: kinesisRead(() => listShards(kinesis, this.stream)),
+        refreshMs: this.options.shardRefreshMs ?? 30_000,
         // Retried like a shard's page (the warehouse may be down at start); a stop ends the wait.
-        const ids = fresh.map((shard) => shard.ShardId!)
-        yield* readShardUntil(signal, Effect.as(this.registerShards(ids), "ended" as const), (error) => this.options.onError?.("*", error))
-        for (const shard of fresh) over.set(shard.ShardId!, Deferred.makeUnsafe<void>())
-        for (const shard of fresh) {
-          const parents = [shard.ParentShardId, shard.AdjacentParentShardId].flatMap((id) => (id && over.has(id) ? [over.get(id)!] : []))
-          const loop = Effect.gen({ self: this }, function* () {
-            for (const parent of parents) yield* Deferred.await(parent)
-            if (!signal.aborted) yield* this.pollShard(shard.ShardId!, signal)
-          }).pipe(Effect.ensuring(Deferred.done(over.get(shard.ShardId!)!, Exit.void)))
-          fibers.push(yield* Effect.forkChild(loop))
-        }
-        this.stats.shards = over.size
+        prepare: (shardIds) =>
+          readShardUntil(signal, Effect.as(this.registerShards(shardIds), "ended" as const), (error) => this.options.onError?.("*", error)).pipe(
+            Effect.tap(() => Effect.sync(() => void (this.stats.shards += shardIds.length)))
+          ),
+        read: (shardId) => this.pollShard(shardId, signal),
+        onListError: (error) => this.options.onError?.("*", error)
       })
-      yield* startNew
-      while (!signal.aborted) {
-        yield* pauseUnless(signal, this.options.shardRefreshMs ?? 30_000)
-        if (signal.aborted) break
-        yield* startNew.pipe(Effect.catch((error) => Effect.sync(() => this.options.onError?.("*", error))))
-      }
-      yield* Fiber.awaitAll(fibers)
     })
   }
 

@@ -1,8 +1,9 @@
 /** The shard readers' Kinesis calls: a dropped connection is retried at once, a persisting failure is reported once, tagged, with its cause. */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import type { Shard } from "@aws-sdk/client-kinesis"
+import { Deferred, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { KinesisReadError, kinesisRead, pauseUnless, readShardUntil } from "../../services/shared/kinesis/shard-reading.ts"
+import { KinesisReadError, followShards, kinesisRead, pauseUnless, readShardUntil } from "../../services/shared/kinesis/shard-reading.ts"
 
 const hangUp = () => Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
 
@@ -99,6 +100,73 @@ describe("readShardUntil", () => {
       let pages = 0
       yield* readShardUntil(stop.signal, Effect.sync(() => (++pages === 3 && stop.abort(), "more" as const)), () => {})
       assert.strictEqual(pages, 3)
+    })
+  )
+})
+
+describe("followShards", () => {
+  const shard = (id: string, parent?: string): Shard => ({ ShardId: id, ...(parent ? { ParentShardId: parent } : {}), HashKeyRange: { StartingHashKey: "0", EndingHashKey: "1" }, SequenceNumberRange: { StartingSequenceNumber: "1" } })
+
+  // Real time: the refresh pause is node's timer (pauseUnless), not Effect's Clock.
+  it.live("reads a child only once its parent's read is over, and lists again to find new shards", () =>
+    Effect.gen(function* () {
+      const stop = new AbortController()
+      let listing: ReadonlyArray<Shard> = [shard("parent"), shard("child", "parent"), shard("other")]
+      const events: Array<string> = []
+      const parentDrained = yield* Deferred.make<void>()
+      const following = yield* Effect.forkChild(
+        followShards({
+          signal: stop.signal,
+          list: Effect.sync(() => listing),
+          refreshMs: 20,
+          prepare: (ids) => Effect.sync(() => void events.push(`prepare ${ids.join(",")}`)),
+          read: (id) =>
+            Effect.gen(function* () {
+              events.push(`start ${id}`)
+              if (id === "parent") yield* Deferred.await(parentDrained)
+              events.push(`end ${id}`)
+            }),
+          onListError: () => {}
+        })
+      )
+      /** Waits until `n` events happened (or 5 s). */
+      const happened = (n: number) => Effect.sleep("5 millis").pipe(Effect.repeat({ until: () => events.length >= n }), Effect.timeout("5 seconds"))
+      yield* happened(4)
+      yield* Effect.sleep("50 millis") // the child could have started by now if it did not wait
+      expect(events).toEqual(["prepare parent,child,other", "start parent", "start other", "end other"])
+      yield* Deferred.succeed(parentDrained, undefined)
+      yield* happened(7)
+      expect(events.slice(4)).toEqual(["end parent", "start child", "end child"])
+      listing = [...listing, shard("grandchild", "child")]
+      yield* happened(10)
+      expect(events.slice(7)).toEqual(["prepare grandchild", "start grandchild", "end grandchild"])
+      stop.abort()
+      yield* Fiber.join(following)
+    })
+  )
+
+  it.live("a stop ends the wait of a child whose parent is still being read: the child is not read", () =>
+    Effect.gen(function* () {
+      const stop = new AbortController()
+      const started: Array<string> = []
+      const following = yield* Effect.forkChild(
+        followShards({
+          signal: stop.signal,
+          list: Effect.succeed([shard("parent"), shard("child", "parent")]),
+          refreshMs: 1_000,
+          read: (id) =>
+            Effect.gen(function* () {
+              started.push(id)
+              yield* pauseUnless(stop.signal, 60_000) // a shard read until the stop
+            }),
+          onListError: () => {}
+        })
+      )
+      yield* Effect.sleep("5 millis").pipe(Effect.repeat({ until: () => started.length > 0 }), Effect.timeout("5 seconds"))
+      stop.abort()
+      const exit = yield* Fiber.await(following)
+      assert.isTrue(Exit.isSuccess(exit))
+      expect(started).toEqual(["parent"])
     })
   )
 })

@@ -4,7 +4,8 @@
  * not an interruption: the loops finish the batch in hand, then return).
  */
 import { setTimeout as wait } from "node:timers/promises"
-import { Cause, Effect, Exit, Schedule, Schema } from "effect"
+import type { Shard } from "@aws-sdk/client-kinesis"
+import { Cause, Deferred, Effect, Exit, Fiber, Schedule, Schema } from "effect"
 
 /** A Kinesis read failed (the loops re-read from the shard's checkpoint after a pause). */
 export class KinesisReadError extends Schema.TaggedError<KinesisReadError>()("KinesisReadError", {
@@ -42,4 +43,55 @@ export const readShardUntil = <E>(signal: AbortSignal, step: Effect.Effect<"ende
       onFailure(Cause.squash(exit.cause))
       yield* pauseUnless(signal, 1_000)
     }
+  })
+
+export interface FollowShardsOptions<E> {
+  readonly signal: AbortSignal
+  /** Every shard of the stream, open and closed (listShards). */
+  readonly list: Effect.Effect<ReadonlyArray<Shard>, E>
+  /** How often the shards are listed again, to follow a reshard. */
+  readonly refreshMs: number
+  /** Runs once for the shards a listing found new, before any of them is read. */
+  readonly prepare?: (shardIds: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Reads one shard until it is drained (a closed shard) or `signal` aborts. */
+  readonly read: (shardId: string) => Effect.Effect<void>
+  /** A later listing failed (the first one fails the whole). */
+  readonly onListError: (error: unknown) => void
+}
+
+/**
+ * Reads every shard of a stream the way the Lambda event source mapping and the KCL do: a child
+ * shard is read only once its parents' reads are over, so a row's older changes (on the parent)
+ * come before its newer ones (on a child), and the shards are listed again every `refreshMs` so
+ * that the children of a reshard are read too. Returns when `signal` has aborted and every read
+ * has returned.
+ */
+export const followShards = <E>(options: FollowShardsOptions<E>): Effect.Effect<void, E> =>
+  Effect.gen(function* () {
+    const { signal } = options
+    /** Per shard started: done when its read is over (drained, or stopped). */
+    const over = new Map<string, Deferred.Deferred<void>>()
+    const fibers: Array<Fiber.Fiber<void>> = []
+    const startNew = Effect.gen(function* () {
+      const fresh = (yield* options.list).filter((shard) => !over.has(shard.ShardId!))
+      if (fresh.length === 0) return
+      if (options.prepare) yield* options.prepare(fresh.map((shard) => shard.ShardId!))
+      for (const shard of fresh) over.set(shard.ShardId!, Deferred.makeUnsafe<void>())
+      for (const shard of fresh) {
+        const parents = [shard.ParentShardId, shard.AdjacentParentShardId].flatMap((id) => (id && over.has(id) ? [over.get(id)!] : []))
+        const read = Effect.gen(function* () {
+          for (const parent of parents) yield* Deferred.await(parent)
+          if (!signal.aborted) yield* options.read(shard.ShardId!)
+        }).pipe(Effect.ensuring(Deferred.done(over.get(shard.ShardId!)!, Exit.void)))
+        fibers.push(yield* Effect.forkChild(read))
+      }
+    })
+    yield* startNew
+    while (!signal.aborted) {
+      yield* pauseUnless(signal, options.refreshMs)
+      if (signal.aborted) break
+      yield* startNew.pipe(Effect.catch((error) => Effect.sync(() => options.onListError(error))))
+    }
+    // Every read ends on its own (a stop is not an interruption: the batch in hand is finished).
+    yield* Fiber.awaitAll(fibers)
   })
