@@ -2,13 +2,17 @@
  * A paused table parks its changes from the position that paused it on, on real PostgreSQL
  * through applyRecords and resumeTable: a change older than that position (a redelivery, a late
  * delivery) was written under the old schema and is applied, in the pausing batch and in later
- * ones; resuming then applies exactly the parked changes, once, in order.
+ * ones; resuming then applies exactly the parked changes, once, in order. Bulk replay's loader,
+ * given the same batches, parks and pauses the same.
  */
 import type pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Row } from "../../contracts/change-event.ts"
+import type { ChangeEvent, Row } from "../../contracts/change-event.ts"
+import { openBulkLoader } from "../../services/replay/bulk/loader.ts"
 import { applyRecords, resumeTable } from "../../services/warehouse/apply.ts"
 import { migrateWarehouse } from "../../services/warehouse/migrate.ts"
+import { comparePositions } from "../../services/warehouse/projection.ts"
+import { dumpWarehouse } from "../fixtures/derive-star-schema.ts"
 import { changeEvent } from "../fixtures/events.ts"
 import { connect, freshDatabase } from "../support/stack.ts"
 
@@ -108,5 +112,52 @@ describe("a paused table parks from the pausing position on", () => {
     await applyRecords(client, [first, update, late, breaking, newer])
     expect(await parked()).toEqual([])
     expect((await facts()).length).toBe(8)
+  })
+
+  it("bulk replay's loader given the same batches keeps the same warehouse, parked changes and pause, also when an older break arrives later in the segment", async () => {
+    const inOrder = (events: ReadonlyArray<ChangeEvent>) =>
+      [...events].sort((a, b) => comparePositions({ lsn: a.source.commitLsn, seq: a.source.index }, { lsn: b.source.commitLsn, seq: b.source.index }))
+    const batches = [
+      [created("0/1000", 1, 5), created("0/1100", 2, 6), created("0/1200", 3, 4)],
+      [updated("0/2000", 1, 7), updated("0/3000", 2, "10.5"), updated("0/4000", 1, 8)],
+      // Late and redelivered: older changes, and an older change that breaks too (the table pauses from it).
+      [created("0/1000", 1, 5), updated("0/2500", 3, 9), updated("0/2600", 3, "4.5"), updated("0/2700", 1, 12), updated("0/5000", 2, 11)],
+      [updated("0/2200", 1, 13), updated("0/2650", 1, 14), updated("0/6000", 3, 15)]
+    ].map(inOrder)
+    const stateOf = async (db: pg.Client) => ({
+      ...(await dumpWarehouse(db)),
+      paused: (await db.query("SELECT table_name, column_name, problem, detail, first_event_id, first_lsn::text, first_seq FROM totes.paused_table")).rows,
+      parked: (await db.query("SELECT event_id FROM totes.parked_event ORDER BY event_id")).rows.map((r) => r.event_id as string)
+    })
+
+    const liveUrl = await freshDatabase("park")
+    const live = await connect(liveUrl)
+    const bulkUrl = await freshDatabase("park")
+    const bulkClient = await connect(bulkUrl)
+    try {
+      await migrateWarehouse(live)
+      await migrateWarehouse(bulkClient)
+      for (const batch of batches) await applyRecords(live, batch)
+      const expected = await stateOf(live)
+      expect(expected.paused).toEqual([
+        { table_name: "sales_order", column_name: "units_sold", problem: "type", detail: expect.any(String), first_event_id: "0/2600:0", first_lsn: "0/2600", first_seq: 0 }
+      ])
+      // From the older break on: what the first pause parked, the older break, and what came after it.
+      expect(expected.parked).toEqual(["0/2600:0", "0/2650:0", "0/2700:0", "0/3000:0", "0/4000:0", "0/5000:0", "0/6000:0"])
+
+      const loader = await openBulkLoader({ connect: () => connect(bulkUrl) })
+      try {
+        for (const batch of batches) await loader.applyBatch(batch)
+        await loader.flushSegment()
+        await loader.finish()
+        expect(loader.counts().parked).toBe(7)
+      } finally {
+        await loader.close()
+      }
+      expect(await stateOf(bulkClient)).toEqual(expected)
+    } finally {
+      await live.end()
+      await bulkClient.end()
+    }
   })
 })
