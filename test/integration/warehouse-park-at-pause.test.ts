@@ -114,6 +114,39 @@ describe("a paused table parks from the pausing position on", () => {
     expect((await facts()).length).toBe(8)
   })
 
+  it("a resume that stops at a parked change that still breaks pauses from there: a redelivery of what the resume applied then applies, it is not parked again", async () => {
+    const db = await connect(await freshDatabase("park"))
+    try {
+      await migrateWarehouse(db)
+      const { unit_price: _dropped, ...withoutPrice } = order(1, 20)
+      const typeBreak = updated("0/3000", 1, "10.5")
+      const missingBreak = changeEvent("u", "sales_order", at("0/3500"), { after: withoutPrice })
+      const after = updated("0/3600", 2, 21)
+      await applyRecords(db, [created("0/1000", 1, 5), created("0/1100", 2, 6)])
+      await applyRecords(db, [typeBreak, missingBreak, after])
+      const report = await resumeTable(db, "sales_order", { widen: { units_sold: "numeric(12,2)" } })
+      expect({ ...report, stillBreaks: report.stillBreaks?.column }).toEqual({ table: "sales_order", applied: 1, stillBreaks: "unit_price", remaining: 2 })
+      const state = async () => ({
+        paused: (await db.query("SELECT first_event_id, first_lsn::text AS since FROM totes.paused_table")).rows,
+        parked: (await db.query("SELECT event_id FROM totes.parked_event ORDER BY source_lsn")).rows.map((r) => r.event_id as string)
+      })
+      expect(await state()).toEqual({ paused: [{ first_event_id: missingBreak.id, since: "0/3500" }], parked: [missingBreak.id, after.id] })
+      const late = updated("0/3200", 2, 30)
+      const redelivery = await applyRecords(db, [typeBreak, late, missingBreak])
+      expect({ parkedIds: redelivery.parkedIds, paused: redelivery.paused }).toEqual({ parkedIds: [missingBreak.id], paused: [] })
+      expect(await state()).toEqual({ paused: [{ first_event_id: missingBreak.id, since: "0/3500" }], parked: [missingBreak.id, after.id] })
+      const history = await db.query("SELECT sales_order_id, units_sold::text AS units, source_lsn::text AS lsn FROM fact_sales_order ORDER BY source_lsn")
+      expect(history.rows).toEqual([
+        { sales_order_id: 1, units: "5.00", lsn: "0/1000" },
+        { sales_order_id: 2, units: "6.00", lsn: "0/1100" },
+        { sales_order_id: 1, units: "10.50", lsn: "0/3000" },
+        { sales_order_id: 2, units: "30.00", lsn: "0/3200" }
+      ])
+    } finally {
+      await db.end()
+    }
+  })
+
   it("bulk replay's loader given the same batches keeps the same warehouse, parked changes and pause, also when an older break arrives later in the segment", async () => {
     const inOrder = (events: ReadonlyArray<ChangeEvent>) =>
       [...events].sort((a, b) => comparePositions({ lsn: a.source.commitLsn, seq: a.source.index }, { lsn: b.source.commitLsn, seq: b.source.index }))
