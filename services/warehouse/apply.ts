@@ -360,9 +360,10 @@ const needsExclusiveForRecords = (records: ReadonlyArray<StreamRecord>) =>
  * Projects and applies one batch of decoded stream records in one transaction, checking every
  * change against the warehouse catalogue first (schema-check.ts): a change that breaks a column
  * the warehouse uses pauses its table — that change and every later one of the table (by source
- * position: an older change still applies, see sortBySchema) are parked in <pipeline>.parked_event,
- * in order, until an operator resumes it (resumeTable) — while the other tables go on. Pausing runs under the exclusive lock, so no batch applies a change of a
- * table while another is pausing it.
+ * position: an older change still applies, see sortBySchema) are parked in
+ * <pipeline>.parked_event, in order, until an operator resumes it (resumeTable) — while the other
+ * tables go on. Pausing runs under the exclusive lock, so no batch applies a change of a table
+ * while another is pausing it.
  */
 export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray<StreamRecord>, options: ApplyOptions = {}): Promise<ApplyResult> => {
   const { pipelineSchema, p } = resolveSchemas(options)

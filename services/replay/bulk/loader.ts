@@ -9,7 +9,8 @@
  *
  * Why the result is what applyRecords builds batch after batch:
  * - each batch goes through the consumer's own rules: sortBySchema (pauses a table whose changes no
- *   longer fit and parks its changes from that position on), the projection (project.ts ≡ projectBatch) and completePlan;
+ *   longer fit and parks its changes from that position on), the projection (project.ts ≡
+ *   projectBatch) and completePlan;
  * - the mirror a batch completes its changes from (unsent TOAST columns, key-only deletes) is the
  *   mirror as applyRecords would have left it: this segment's rows kept in memory under the same
  *   position guard, then the committed mirror of earlier segments;
