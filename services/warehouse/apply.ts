@@ -359,10 +359,11 @@ const needsExclusiveForRecords = (records: ReadonlyArray<StreamRecord>) =>
 /**
  * Projects and applies one batch of decoded stream records in one transaction, checking every
  * change against the warehouse catalogue first (schema-check.ts): a change that breaks a column
- * the warehouse uses pauses its table — that change and every later one of the table are parked
- * in <pipeline>.parked_event, in order, until an operator resumes it (resumeTable) — while the
- * other tables go on. Pausing runs under the exclusive lock, so no batch applies a change of a
- * table while another is pausing it.
+ * the warehouse uses pauses its table — that change and every later one of the table (by source
+ * position: an older change still applies, see sortBySchema) are parked in
+ * <pipeline>.parked_event, in order, until an operator resumes it (resumeTable) — while the other
+ * tables go on. Pausing runs under the exclusive lock, so no batch applies a change of a table
+ * while another is pausing it.
  */
 export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray<StreamRecord>, options: ApplyOptions = {}): Promise<ApplyResult> => {
   const { pipelineSchema, p } = resolveSchemas(options)
@@ -394,7 +395,7 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
         parked: sorted.parked.length,
         parkedIds: sorted.parked.map((event) => event.id),
         paused: sorted.pauses.map((pause) => pause.violation),
-        pausedTables: [...new Set([...state.paused, ...sorted.pauses.map((pause) => pause.violation.table)])].sort()
+        pausedTables: [...new Set([...state.paused.keys(), ...sorted.pauses.map((pause) => pause.violation.table)])].sort()
       }
     } catch (error) {
       await client.query("ROLLBACK").catch(() => {})
@@ -405,22 +406,24 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
 
 /** What the warehouse holds about schema changes: paused tables and the operator's decisions. */
 export interface SchemaState {
-  readonly paused: ReadonlySet<string>
+  /** Each paused table and the position of the change that paused it: its changes from there on are parked. */
+  readonly paused: ReadonlyMap<string, Position>
   readonly decisions: ReadonlyMap<string, TableDecisions>
 }
 
 /** Reads the schema state with `query` (a pipelined Statements' add, or a plain client's query). */
 export const readSchemaState = async (query: (text: string) => Promise<{ readonly rows: ReadonlyArray<unknown> }>, p: string): Promise<SchemaState> => {
   const { rows } = await query(
-    `SELECT 'paused' AS kind, table_name, NULL AS column_name, NULL AS decision, NULL AS source_column FROM ${p}.paused_table
+    `SELECT 'paused' AS kind, table_name, NULL AS column_name, NULL AS decision, NULL AS source_column, first_lsn::text AS first_lsn, first_seq FROM ${p}.paused_table
      UNION ALL
-     SELECT 'decision', table_name, column_name, decision, source_column FROM ${p}.column_decision`
+     SELECT 'decision', table_name, column_name, decision, source_column, NULL, NULL FROM ${p}.column_decision`
   )
-  const paused = new Set<string>()
+  const paused = new Map<string, Position>()
   const decisions = new Map<string, { renamed: Record<string, string>; missingAccepted: Array<string>; typeAccepted: Array<string> }>()
-  for (const row of rows as Array<{ kind: string; table_name: string; column_name: string; decision: string; source_column: string | null }>) {
+  type StateRow = { kind: string; table_name: string; column_name: string; decision: string; source_column: string | null; first_lsn: string; first_seq: number }
+  for (const row of rows as Array<StateRow>) {
     if (row.kind === "paused") {
-      paused.add(row.table_name)
+      paused.set(row.table_name, { lsn: normalizeLsn(row.first_lsn), seq: row.first_seq })
       continue
     }
     const d = decisions.get(row.table_name) ?? { renamed: {}, missingAccepted: [], typeAccepted: [] }
@@ -432,52 +435,79 @@ export const readSchemaState = async (query: (text: string) => Promise<{ readonl
   return { paused, decisions }
 }
 
-interface Pause {
+export interface Pause {
   readonly violation: Violation
+  /** The change that broke: the table is paused from its position on. */
   readonly event: ChangeEvent
 }
 
 export interface SortedRecords {
   /** What applies now (normalised where a value needed it). */
   readonly applicable: ReadonlyArray<StreamRecord>
-  /** Changes of paused tables, set aside in order. */
+  /** Changes of paused tables at or after the position that paused them, set aside in order. */
   readonly parked: ReadonlyArray<ChangeEvent>
-  /** Tables this batch pauses: the first change that broke each. */
+  /** Tables this batch pauses, or pauses from an earlier position: the earliest change that broke each. */
   readonly pauses: ReadonlyArray<Pause>
 }
 
-/** Pure: which records apply, which are parked, which tables pause (`resuming`: a table being drained is not paused for it). */
+/** A change's source position (commit LSN, index in the transaction). */
+export const positionOf = (event: ChangeEvent): Position => ({ lsn: normalizeLsn(event.source.commitLsn), seq: event.source.index })
+
+/**
+ * Pure: which records apply, which are parked, which tables pause (`resuming`: a table being
+ * drained is not paused for it).
+ *
+ * A table pauses at the position of the earliest change that breaks it; a change of a paused
+ * table is parked when its position is at or after that one, whatever batch it comes in. An older
+ * change (a redelivery, a late delivery, another shard's change not applied yet) was written
+ * under the schema before the pause: it is checked and applied like any other, and if it breaks
+ * too, the table pauses from there instead. The result does not depend on the records' order.
+ */
 export const sortBySchema = (records: ReadonlyArray<StreamRecord>, state: SchemaState, resuming?: string): SortedRecords => {
-  const applicable: Array<StreamRecord> = []
-  const parked: Array<ChangeEvent> = []
-  const pauses: Array<Pause> = []
-  const paused = new Set([...state.paused].filter((table) => table !== resuming))
+  const pausedFrom = new Map([...state.paused].filter(([table]) => table !== resuming))
+  const before = (event: ChangeEvent, from: Position | undefined) =>
+    from === undefined || comparePositions({ lsn: event.source.commitLsn, seq: event.source.index }, from) < 0
+  // First pass: check every change older than its table's pause; the earliest that breaks pauses it.
+  const checked: Array<StreamRecord | undefined> = []
+  const pauses = new Map<string, Pause>()
   for (const record of records) {
     if (record.kind !== "change") {
-      applicable.push(record)
+      checked.push(record)
       continue
     }
     const table = record.source.table
-    if (paused.has(table)) {
-      parked.push(record)
+    if (!before(record, pausedFrom.get(table))) {
+      checked.push(undefined)
       continue
     }
-    const checked = checkEvent(record, state.decisions.get(table) ?? NO_DECISIONS)
-    if (checked._tag === "Fits") {
-      applicable.push(checked.event)
+    const result = checkEvent(record, state.decisions.get(table) ?? NO_DECISIONS)
+    if (result._tag === "Fits") {
+      checked.push(result.event)
       continue
     }
-    paused.add(table)
-    pauses.push({ violation: checked.violation, event: record })
-    parked.push(record)
+    checked.push(undefined)
+    const earliest = pauses.get(table)
+    if (!earliest || before(record, positionOf(earliest.event))) pauses.set(table, { violation: result.violation, event: record })
   }
-  return { applicable, parked, pauses }
+  if (pausedFrom.size === 0 && pauses.size === 0) return { applicable: checked as Array<StreamRecord>, parked: [], pauses: [] }
+  for (const [table, pause] of pauses) pausedFrom.set(table, positionOf(pause.event))
+  // Second pass: a change before its table's pause applies (it fits: whatever broke is at or after the pause); the rest is parked.
+  const applicable: Array<StreamRecord> = []
+  const parked: Array<ChangeEvent> = []
+  records.forEach((record, i) => {
+    if (record.kind === "change" && !before(record, pausedFrom.get(record.source.table))) parked.push(record)
+    else applicable.push(checked[i]!)
+  })
+  return { applicable, parked, pauses: [...pauses.values()] }
 }
 
 /** The statements that record a batch's new pauses and park its changes of paused tables (apply and bulk replay). */
 export const parkAndPauseStatements = (p: string, sorted: Pick<SortedRecords, "pauses" | "parked">): Array<readonly [string, ReadonlyArray<unknown>]> => {
   const statements: Array<readonly [string, ReadonlyArray<unknown>]> = []
-  if (sorted.pauses.length > 0) {
+  // One row per table (an upsert may not touch a row twice): the last pause of a table wins, as
+  // it would have in separate statements (bulk replay collects several batches' pauses).
+  const pauses = [...new Map(sorted.pauses.map((pause) => [pause.violation.table, pause])).values()]
+  if (pauses.length > 0) {
     statements.push([
       `INSERT INTO ${p}.paused_table (table_name, column_name, problem, detail, first_event_id, first_lsn, first_seq, first_committed_at)
        SELECT r.table_name, r.column_name, r.problem, r.detail, r.event_id, r.lsn, r.seq, r.committed_at
@@ -487,7 +517,7 @@ export const parkAndPauseStatements = (p: string, sorted: Pick<SortedRecords, "p
          first_committed_at = excluded.first_committed_at, paused_at = now()`,
       [
         JSON.stringify(
-          sorted.pauses.map(({ violation, event }) => ({
+          pauses.map(({ violation, event }) => ({
             table_name: violation.table,
             column_name: violation.column,
             problem: violation.problem,

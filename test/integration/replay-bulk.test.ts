@@ -13,6 +13,7 @@ import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { replayCheckpointKey } from "../../contracts/checkpoint.ts"
 import { compareLsn } from "../../contracts/lsn.ts"
+import { comparePositions } from "../../services/warehouse/projection.ts"
 import { TOTESYS_TABLES } from "../../contracts/totesys.ts"
 import { migrateWarehouse } from "../../services/warehouse/migrate.ts"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
@@ -129,6 +130,57 @@ describe("bulk replay builds what the row-by-row replay builds", { timeout: 300_
     expect(expected.parked_event!.length).toBeGreaterThan(1)
     const bulk = await run(lake, { name: "paused-bulk", segmentSize: 120 })
     expectSameState(await stateOf(bulk.url), expected)
+  })
+
+  it("changes older than the pause that arrive after it (late, redelivered) are applied, not parked: exactly the changes from the pausing one on wait, either path", async () => {
+    const history = randomHistory({ seed: 8, transactions: 300, keys: 6, invalid: false })
+    const at = history.findIndex((e, i) => i > history.length / 2 && e.source.table === "sales_order" && e.op !== "t")
+    const breakingAt = (index: number) =>
+      changeEvent("u", "sales_order", { commitLsn: history[at]!.source.commitLsn, index, committedAt: history[at]!.source.committedAt }, {
+        after: { ...(history[at]!.after ?? history[at]!.before)!, units_sold: `12.${index}` }
+      })
+    const before = history.slice(0, at)
+    const olderOrders = before.filter((e) => e.source.table === "sales_order")
+    // Some older sales_order changes arrive only after the break (late), others a second time (redelivered).
+    const late = new Set(olderOrders.slice(-12).filter((_, i) => i % 2 === 0))
+    const redelivered = olderOrders.slice(-30, -12)
+    expect(late.size).toBeGreaterThan(3)
+    const lateIds = [...late].filter((e) => e.op !== "t").map((e) => e.id)
+    // Then the same with a second, older break that arrives late too: the table pauses from the older one.
+    for (const olderBreak of [undefined, breakingAt(98)]) {
+      const breaking = breakingAt(99)
+      const name = olderBreak ? "older-break" : "one-break"
+      const delivered = [...before.filter((e) => !late.has(e)), breaking, ...history.slice(at, at + 60), ...late, ...(olderBreak ? [olderBreak] : []), ...history.slice(at + 60), ...redelivered]
+      const lake = await lakeWith(delivered, 50)
+      // Independently of either path: the sales_order changes at or after the pausing change's position.
+      const pausing = olderBreak ?? breaking
+      const pausedFrom = { lsn: pausing.source.commitLsn, seq: pausing.source.index }
+      const expectedParked = [...new Set([breaking, ...(olderBreak ? [olderBreak] : []), ...history])]
+        .filter((e) => e.source.table === "sales_order" && comparePositions({ lsn: e.source.commitLsn, seq: e.source.index }, pausedFrom) >= 0)
+        .map((e) => e.id)
+        .sort()
+      expect(expectedParked.length).toBeGreaterThan(5)
+
+      const rows = await run(lake, { name: `park-at-pause-rows-${name}`, rowByRow: true })
+      const client = await connect(rows.url)
+      try {
+        const parked = await client.query("SELECT event_id FROM totes.parked_event ORDER BY event_id")
+        expect(parked.rows.map((r) => r.event_id as string).sort(), name).toEqual(expectedParked)
+        const paused = await client.query("SELECT table_name, first_event_id FROM totes.paused_table")
+        expect(paused.rows, name).toEqual([{ table_name: "sales_order", first_event_id: pausing.id }])
+        // Every older change is in the fact history, the late ones included.
+        const applied = await client.query("SELECT event_id FROM fact_sales_order WHERE event_id = ANY($1::text[])", [lateIds])
+        expect(applied.rows.map((r) => r.event_id as string).sort(), name).toEqual([...lateIds].sort())
+      } finally {
+        await client.end()
+      }
+      const expected = await stateOf(rows.url)
+      for (const segmentSize of [120, undefined]) {
+        const bulk = await run(lake, { name: `park-at-pause-bulk-${name}-${segmentSize ?? "one"}`, ...(segmentSize ? { segmentSize } : {}) })
+        expect(bulk.report.mode).toBe("bulk")
+        expectSameState(await stateOf(bulk.url), expected)
+      }
+    }
   })
 
   it("a duplicate older than the warehouse's row in a delete's batch does not supply the delete's image: any batch size, either path, the same warehouse", async () => {

@@ -8,8 +8,9 @@
  *   await loader.finish()                              // truncations' 'd' rows, every dimension
  *
  * Why the result is what applyRecords builds batch after batch:
- * - each batch goes through the consumer's own rules: sortBySchema (pauses and parks a table whose
- *   changes no longer fit), the projection (project.ts ≡ projectBatch) and completePlan;
+ * - each batch goes through the consumer's own rules: sortBySchema (pauses a table whose changes no
+ *   longer fit and parks its changes from that position on), the projection (project.ts ≡
+ *   projectBatch) and completePlan;
  * - the mirror a batch completes its changes from (unsent TOAST columns, key-only deletes) is the
  *   mirror as applyRecords would have left it: this segment's rows kept in memory under the same
  *   position guard, then the committed mirror of earlier segments;
@@ -32,7 +33,7 @@ import type pg from "pg"
 import type { ChangeEvent, Row } from "../../../contracts/change-event.ts"
 import { isLsn, type Lsn } from "../../../contracts/lsn.ts"
 import { TOTESYS_TABLES, type TotesysTable } from "../../../contracts/totesys.ts"
-import { parkAndPauseStatements, readSchemaState, sortBySchema } from "../../warehouse/apply.ts"
+import { parkAndPauseStatements, positionOf, readSchemaState, sortBySchema, type Pause } from "../../warehouse/apply.ts"
 import {
   completePlan,
   DIM_TABLES,
@@ -51,7 +52,6 @@ import {
   type SkippedEvent,
   type Truncation
 } from "../../warehouse/projection.ts"
-import type { Violation } from "../../warehouse/schema-check.ts"
 import { resolveSchemas, type WarehouseSchemas } from "../../warehouse/migrate.ts"
 import { completedBatchRows, FACT_COPY_COLUMNS, FACT_TABLES, simpleBatchRows, type BatchRows } from "./batch-rows.ts"
 import { copyEscape, startCopy, type CopyWriter } from "./copy-text.ts"
@@ -175,7 +175,8 @@ interface Segment {
   readonly truncations: Array<Truncation>
   readonly skipped: Array<SkippedEvent>
   readonly parked: Array<ChangeEvent>
-  readonly pauses: Array<{ readonly violation: Violation; readonly event: ChangeEvent }>
+  /** In batch order: a later pause of a table is an earlier position (sortBySchema), and wins. */
+  readonly pauses: Array<Pause>
   readonly placeholders: Record<DimTable, Set<number>>
   dates: { first: string; last: string } | null
 }
@@ -206,8 +207,8 @@ const readTargetState = async (client: pg.ClientBase, s: string, p: string) => {
     for (const [id] of ids.rows as Array<[string]>) factIds.add(id)
   }
   const schema = await readSchemaState((text) => client.query(text), p)
-  // The loader pauses tables as it goes: its own copy of the paused set.
-  return { known, factIds, schemaState: { decisions: schema.decisions, paused: new Set(schema.paused) } }
+  // The loader pauses tables as it goes: its own copy of the paused tables and where each paused.
+  return { known, factIds, schemaState: { decisions: schema.decisions, paused: new Map(schema.paused) } }
 }
 
 /** The upsert of each dimension from its source view, every key (apply.ts's recompute with `all`). */
@@ -343,7 +344,7 @@ export const openBulkLoader = async (options: BulkLoaderOptions): Promise<BulkLo
   const applyBatch = async (events: ReadonlyArray<ChangeEvent>): Promise<void> => {
     if (failure) throw failure
     const sorted = sortBySchema(events, schemaState)
-    for (const pause of sorted.pauses) schemaState.paused.add(pause.violation.table)
+    for (const pause of sorted.pauses) schemaState.paused.set(pause.violation.table, positionOf(pause.event))
     // (The plan may commit the segment first: what this batch writes goes into the segment after.)
     const rows = simpleBatchRows(sorted.applicable) ?? (await plannedRows(sorted.applicable as ReadonlyArray<ChangeEvent>))
     segment.events += events.length
