@@ -28,6 +28,11 @@ export interface LakeStoreShape {
 
 const retry = Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 6 }))
 
+/** S3's answers that another attempt cannot change (S3 reads its writes at once): not retried. */
+const FINAL = /NoSuchKey|NotFound|NoSuchBucket|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|InvalidBucketName/
+export const isFinalLakeError = (error: LakeError): boolean => FINAL.test(error.message)
+const retryUnlessFinal = { schedule: retry, while: (error: LakeError) => !isFinalLakeError(error) }
+
 const errorMessage = (error: unknown) => `${(error as Error)?.name ?? "Error"}: ${(error as Error)?.message ?? String(error)}`
 
 export const makeLakeStore = (bucket: string, client: S3Client): LakeStoreShape => ({
@@ -42,7 +47,7 @@ export const makeLakeStore = (bucket: string, client: S3Client): LakeStoreShape 
         (error) => error.message.includes("PreconditionFailed"),
         () => Effect.void
       ),
-      Effect.retry(retry),
+      Effect.retry(retryUnlessFinal),
       Effect.asVoid
     ),
   get: (key) =>
@@ -52,7 +57,7 @@ export const makeLakeStore = (bucket: string, client: S3Client): LakeStoreShape 
         return out.Body!.transformToByteArray()
       },
       catch: (error) => new LakeError({ key, message: errorMessage(error) })
-    }).pipe(Effect.retry(retry)),
+    }).pipe(Effect.retry(retryUnlessFinal)),
   list: (prefix, startAfter) =>
     Effect.tryPromise({
       try: async () => {
@@ -63,7 +68,7 @@ export const makeLakeStore = (bucket: string, client: S3Client): LakeStoreShape 
         return objects
       },
       catch: (error) => new LakeError({ key: prefix, message: errorMessage(error) })
-    }).pipe(Effect.retry(retry))
+    }).pipe(Effect.retry(retryUnlessFinal))
 })
 
 export class LakeStore extends Context.Service<LakeStore, LakeStoreShape>()("totes/shared/LakeStore") {
