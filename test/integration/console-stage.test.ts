@@ -30,12 +30,18 @@ describe("totes console against a stage", () => {
     await seedDimensions(source)
     const pipeline = await startPipeline(env)
     await pipeline.caughtUp()
-    // Quiet before the console starts: its first reading is the baseline of the counters.
-    await new Promise((r) => setTimeout(r, 1_500))
+    // Quiet before the console starts: its first reading is the baseline of the counters, so the
+    // warehouse's statistics (flushed by the writing sessions about every second) must already
+    // count every mirror row the snapshot wrote.
+    const warehouse = await connect(env.WAREHOUSE_DATABASE_URL!)
+    const mirrorWrites = async () => Number((await warehouse.query("SELECT (n_tup_ins + n_tup_upd + n_tup_del)::float8 AS n FROM pg_stat_user_tables WHERE schemaname = 'totes' AND relname = 'mirror'")).rows[0].n)
+    const mirrorRows = Number((await warehouse.query("SELECT count(*)::float8 AS n FROM totes.mirror")).rows[0].n)
+    let counted = 0
+    await waitFor(async () => (counted = await mirrorWrites()) >= mirrorRows, 30_000, () => `the warehouse statistics counting the snapshot's ${mirrorRows} mirror rows (at ${counted})`)
 
     const consoleRun = spawnTotes(["console", "--port", "0"], { ...env, TOTES_STAGE: "itest", TOTES_METRICS: "off" })
     try {
-      await waitFor(() => /totes console: http:\/\/127\.0\.0\.1:\d+\//.test(consoleRun.output()), 30_000, `the console's address:\n${consoleRun.output()}`)
+      await waitFor(() => /totes console: http:\/\/127\.0\.0\.1:\d+\//.test(consoleRun.output()), 30_000, () => `the console's address:\n${consoleRun.output()}`)
       const url = /totes console: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(consoleRun.output())![1]!
       await waitFor(async () => (await snapshotOf(url)).history.t.length >= 2, 15_000, "two readings")
       const first = await snapshotOf(url)
@@ -43,11 +49,10 @@ describe("totes console against a stage", () => {
       expect(first.title).toBe("totes console · stage itest")
       const readerFrom = lsnToBigInt(first.status!.reader.checkpointLsn!)
 
+      const writesBefore = await mirrorWrites()
       const committed = await runMiniWorkload(source, { seed: 7, transactions: 60 })
       expect(committed).toBe(60)
       await pipeline.caughtUp()
-      // The warehouse's statistics reach readers within about a second of each apply.
-      await new Promise((r) => setTimeout(r, 3_000))
       // What happened meanwhile: the change events on the stream committed after the first reading (each once), and the rows they changed.
       const changes = new Map(
         (await readWholeStream(env)).flatMap(({ record, partitionKey }) =>
@@ -55,6 +60,11 @@ describe("totes console against a stage", () => {
         )
       )
       const rowsChanged = new Set(changes.values()).size
+      // The warehouse's statistics reach readers about a second after each apply: await at least one
+      // write per row changed, then a console reading taken after that.
+      await waitFor(async () => (counted = await mirrorWrites()) - writesBefore >= rowsChanged, 30_000, () => `the warehouse statistics counting ${rowsChanged} rows changed (at ${counted - writesBefore})`)
+      const countedAt = Date.now()
+      await waitFor(async () => (await snapshotOf(url)).history.t.at(-1)! > countedAt / 1000, 15_000, "a console reading after the statistics counted the workload")
       const last = await snapshotOf(url)
       const { t, series } = last.history
       // Seconds each point's rates cover, counting only the points after the first snapshot's reading.
@@ -97,6 +107,7 @@ describe("totes console against a stage", () => {
       expect(await portOpen(Number(new URL(url).port))).toBe(false)
     } finally {
       if (consoleRun.child.exitCode === null) consoleRun.child.kill("SIGKILL")
+      await warehouse.end()
       await pipeline.stop()
       await source.end()
     }

@@ -5,6 +5,7 @@
  * concurrently). The warehouse equals the independent derivation, with exactly one fact row per
  * committed change, and the warehouse really did run several apply transactions at once.
  */
+import { setTimeout as sleep } from "node:timers/promises"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type pg from "pg"
 import { consumerFromEnv } from "../../services/consumer/main.ts"
@@ -40,7 +41,7 @@ describe("parallel apply", () => {
           "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'totes-consumer' AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
         )
         maxConcurrent = Math.max(maxConcurrent, rows[0].n)
-        await new Promise((r) => setTimeout(r, 5))
+        await sleep(5) // a sampler, not a wait: look again shortly, for as long as the consumers apply
       }
     })()
     try {

@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
 import pg from "pg"
 import { afterEach, describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
@@ -114,7 +115,8 @@ describe("failover slots (PostgreSQL 18, primary and physical standby)", () => {
     expect(await query(primary.url("totesys"), "SELECT failover FROM pg_replication_slots WHERE slot_name = $1", [slot])).toEqual([{ failover: true }])
 
     const stopWriting = new AbortController()
-    const writing = writeDesignsUntil(env.SOURCE_DATABASE_URL!, stopWriting.signal)
+    const counts = { committed: 0, failures: 0 }
+    const writing = writeDesignsUntil(env.SOURCE_DATABASE_URL!, stopWriting.signal, counts)
     // The standby synchronises the slot (persistent once the primary's copy has moved on) …
     await waitFor(async () => {
       const synced = await syncedSlot(standby, slot)
@@ -122,7 +124,8 @@ describe("failover slots (PostgreSQL 18, primary and physical standby)", () => {
     }, 60_000, "the standby holds a synchronised, persistent copy of the slot")
     // … and the reader found nothing missing on the way (the grace for slow synchronisation has passed).
     await waitFor(() => messages(progress, "info").some((m) => m.includes("has failover and is synchronised through standby slot(s) standby1")), 30_000, "the reader saw the standby ready")
-    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    // A negative check needs a window: no warning in the next second (four slot checks at lagIntervalMs 250).
+    await sleep(1_000)
     expect(messages(progress, "warning")).toEqual([])
 
     // Failover: the primary crashes, the standby is promoted, the proxy points at it.
@@ -134,7 +137,9 @@ describe("failover slots (PostgreSQL 18, primary and physical standby)", () => {
     proxy.up()
 
     await waitFor(() => reader.stats.reconnects > 0, 30_000, "reader noticed the failover")
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    // The workload goes on against the new primary, so the reader must also take what is written there.
+    const noticed = counts.committed
+    await waitFor(() => counts.committed >= noticed + 50, 60_000, () => `the workload writing to the new primary (${counts.committed - noticed} designs since the reader noticed the failover)`)
     stopWriting.abort()
     const written = await writing
     expect(written.failures).toBeGreaterThan(0) // the workload really saw the failover
@@ -200,7 +205,8 @@ describe("failover slots (PostgreSQL 18, primary and physical standby)", () => {
     await source.connect()
     try {
       const { rows } = await source.query("INSERT INTO design (design_name, file_location, file_name, last_updated) VALUES ('Held back', '/usr', 'd.json', now()) RETURNING design_id")
-      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      // A negative check needs a window: two seconds, where a reader that is not held back streams a change in well under one.
+      await sleep(2_000)
       expect(await designChanges(env)).toEqual([])
       // … until the operator fixes synchronized_standby_slots.
       await setListed("standby1")
@@ -229,7 +235,8 @@ describe("failover slots (PostgreSQL 18, primary and physical standby)", () => {
     }
 
     await run(false, async (progress) => {
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      // A negative check needs a window: half a second is five slot checks at lagIntervalMs 100.
+      await sleep(500)
       expect(messages(progress, "warning")).toEqual([]) // not asked for: nothing to say
     })
     expect(await failoverOf()).toBe(false)

@@ -1,4 +1,5 @@
 /** Flow control: a slow Kinesis and a large transaction keep memory bounded; SIGTERM drains cleanly. */
+import { setTimeout as sleep } from "node:timers/promises"
 import { describe, expect, it } from "vitest"
 import type { ChangeEvent } from "../../contracts/change-event.ts"
 import { compareLsn } from "../../contracts/lsn.ts"
@@ -23,7 +24,7 @@ describe("reader flow control", () => {
     const slow = kinesisClient(env)
     slow.middlewareStack.add(
       (next: any) => async (args: any) => {
-        await new Promise((r) => setTimeout(r, 40)) // every call to the stream is slow
+        await sleep(40) // every call to the stream is slow
         return next(args)
       },
       { step: "initialize", name: "slowKinesis" }
@@ -52,7 +53,10 @@ describe("reader flow control", () => {
     const first = spawnTotes(["run", "--components", "reader"], env)
     await waitFor(() => first.output().includes("streaming slot"), 30_000, "reader streaming")
     const writing = runMiniWorkload(source, { seed: 4, transactions: 150 })
-    await new Promise((r) => setTimeout(r, 700))
+    // SIGTERM comes while the reader is publishing the workload (it has put some of it on the stream).
+    const published = async () => (await readWholeStream(env)).filter((r) => r.record.kind === "change" && r.record.op !== "r").length
+    let seen = 0
+    await waitFor(async () => (seen = await published()) >= 10, 30_000, () => `the first reader publishing the workload (${seen} changes on the stream)`, 100)
     const signalled = Date.now()
     first.child.kill("SIGTERM")
     const code = await first.exited

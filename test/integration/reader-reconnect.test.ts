@@ -70,11 +70,16 @@ describe("reader and a restarting source", () => {
     await waitFor(() => reader.stats.durableLsn !== null, 30_000, "reader streaming")
 
     const stopWriting = new AbortController()
-    const writing = writeDesignsUntil(env.SOURCE_DATABASE_URL, stopWriting.signal)
-    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    const counts = { committed: 0, failures: 0 }
+    const writing = writeDesignsUntil(env.SOURCE_DATABASE_URL, stopWriting.signal, counts)
+    // The restart comes while the workload writes and the reader streams it.
+    const streamed = () => reader.stats.byTableOp["design:c"] ?? 0
+    await waitFor(() => streamed() >= 30, 30_000, () => `the reader streaming the workload (${streamed()} designs published)`)
     await server.restart(1_500)
     await waitFor(() => reader.stats.reconnects > 0, 30_000, "reader noticed the restart")
-    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    // The workload goes on after the restart, so the reader must also take what is written from then on.
+    const noticed = counts.committed
+    await waitFor(() => counts.committed >= noticed + 30, 60_000, () => `the workload writing again after the restart (${counts.committed - noticed} designs since the reader noticed it)`)
     stopWriting.abort()
     const written = await writing
     expect(written.failures).toBeGreaterThan(0) // the workload really saw the outage

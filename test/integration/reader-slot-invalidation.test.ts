@@ -168,8 +168,17 @@ describe("slot limits on the source", () => {
       await source.query("ALTER SYSTEM SET idle_replication_slot_timeout = 1")
       await source.query("SELECT pg_reload_conf()")
       try {
-        await new Promise((resolve) => setTimeout(resolve, 2_500))
-        await source.query("CHECKPOINT")
+        // A checkpoint invalidates the slot once it has been unused for longer than that and the
+        // checkpointer has read the new setting: checkpoint until it has.
+        await waitFor(
+          async () => {
+            await source.query("CHECKPOINT")
+            return (await slotInfo(source, slot))?.invalidationReason === "idle_timeout"
+          },
+          30_000,
+          () => `a checkpoint invalidating slot '${slot}' for idle_replication_slot_timeout`,
+          250
+        )
         expect(await slotInfo(source, slot)).toMatchObject({ walStatus: "lost", invalidationReason: "idle_timeout" })
       } finally {
         await source.query("ALTER SYSTEM RESET idle_replication_slot_timeout")

@@ -41,14 +41,19 @@ describe("initial snapshot", () => {
     await loadCsvSnapshot(source, SNAPSHOT_FEB)
     const writer = await connect(env.SOURCE_DATABASE_URL!)
     const stop = new AbortController()
+    let committed = 0
     const workload = (async () => {
       let seed = 100
-      while (!stop.signal.aborted) await runMiniWorkload(writer, { seed: seed++, transactions: 10, signal: stop.signal })
+      while (!stop.signal.aborted) committed += await runMiniWorkload(writer, { seed: seed++, transactions: 10, signal: stop.signal })
     })()
-    await new Promise((r) => setTimeout(r, 300)) // the workload is already writing when the slot is created
+    // The workload is already writing when the slot is created.
+    await waitFor(() => committed >= 10, 30_000, "the workload's first transactions")
     const { reader } = start(env)
     await waitFor(() => reader.stats.durableLsn !== null, 90_000, "snapshot done")
-    await new Promise((r) => setTimeout(r, 1_000))
+    // It goes on writing after the snapshot, until the reader has streamed more than 50 changes.
+    const atSnapshot = committed
+    const streamed = () => Object.entries(reader.stats.byTableOp).reduce((n, [label, count]) => (label.endsWith(":r") ? n : n + count), 0)
+    await waitFor(() => committed >= atSnapshot + 10 && streamed() > 50, 60_000, () => `writes after the snapshot streamed (${committed - atSnapshot} transactions since, ${streamed()} changes published)`)
     stop.abort()
     await workload
     await writer.end()
@@ -113,11 +118,11 @@ describe("initial snapshot", () => {
     await waitFor(() => reader.stats.durableLsn !== null, 30_000, "reader streaming")
     const before = (await slotInfo(source, env.TOTES_SLOT!))!.confirmedFlushLsn!
     // Other databases' WAL grows, nothing is written to this one: heartbeat markers keep the slot moving.
-    await new Promise((r) => setTimeout(r, 2_000))
-    const after = (await slotInfo(source, env.TOTES_SLOT!))!.confirmedFlushLsn!
-    expect(compareLsn(after, before)).toBeGreaterThan(0)
-    const heartbeats = (await readWholeStream(env)).filter((r) => r.record.kind === "heartbeat")
-    expect(heartbeats.length).toBeGreaterThan(3)
+    const confirmed = async () => (await slotInfo(source, env.TOTES_SLOT!))!.confirmedFlushLsn!
+    const heartbeats = async () => (await readWholeStream(env)).filter((r) => r.record.kind === "heartbeat").length
+    await waitFor(async () => compareLsn(await confirmed(), before) > 0 && (await heartbeats()) > 3, 10_000, `the slot moving past ${before} with more than 3 heartbeats on the stream`, 200)
+    expect(compareLsn(await confirmed(), before)).toBeGreaterThan(0)
+    expect(await heartbeats()).toBeGreaterThan(3)
     await source.end()
   })
 })

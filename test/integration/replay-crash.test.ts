@@ -14,7 +14,7 @@ import { seededRandom } from "../fixtures/events.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { dumpOf, lakeOf, startArchiver, waitLakeHolds, type RunningArchiver } from "../support/lake.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
-import { februaryEnv, freshDatabase } from "../support/stack.ts"
+import { februaryEnv, freshDatabase, waitNoSessions } from "../support/stack.ts"
 
 const CHILD = new URL("../support/replay-child.ts", import.meta.url).pathname
 
@@ -98,7 +98,8 @@ describe("replay killed at random moments and restarted", { timeout: 300_000 }, 
         // One run is killed only after it has checkpointed a whole object: otherwise, on a slow
         // machine (or with bulk's segments committing behind the reading), every kill could come before one.
         runs.push(await runChild(config, 1 + Math.floor(random() * 12), kill === 2 ? 1 : 0))
-        await new Promise((r) => setTimeout(r, 250))
+        // The killed run's server sessions end when PostgreSQL notices the dead client: the next run starts after that.
+        await waitNoSessions(target)
       }
       const last = await runChild(config, undefined)
       expect(last.report, last.output).toBeDefined()

@@ -44,6 +44,18 @@ const factHistory = async (url: string, below?: string): Promise<Record<string, 
   }
 }
 
+/** How many fact-history rows were committed at or after `from`. */
+const factRowsFrom = async (url: string, from: string): Promise<number> => {
+  const client = await connect(url)
+  try {
+    const tables = Object.keys(STAR_COLUMNS).filter((name) => name.startsWith("fact_"))
+    const { rows } = await client.query(`SELECT ${tables.map((t) => `(SELECT count(*) FROM ${t} WHERE source_lsn >= $1::pg_lsn)`).join(" + ")} AS n`, [from])
+    return Number(rows[0].n)
+  } finally {
+    await client.end()
+  }
+}
+
 const freshness = async (url: string) => {
   const client = await connect(url)
   try {
@@ -111,8 +123,8 @@ describe("replay against the lake watermark, with the pipeline running", { timeo
       expect(report.consistentThrough!.lsn).toBe(underLoadWatermark)
       expect(Date.parse(report.consistentThrough!.committedAt!)).toBe(Date.parse(report.lakeWatermark!.committedAt))
       expect(report.events).toBeGreaterThan(5_000)
-      // Keep writing past the replay, so the live history goes on beyond the watermark.
-      await new Promise((r) => setTimeout(r, 2_000))
+      // Keep writing past the replay, until the live history goes on beyond the watermark.
+      await waitFor(async () => (await factRowsFrom(env.WAREHOUSE_DATABASE_URL!, underLoadWatermark)) > 0, 60_000, `the live warehouse holding fact changes committed at or after ${underLoadWatermark}`)
     } finally {
       controller.abort()
       await workload

@@ -18,6 +18,7 @@ import type { Rows } from "../fixtures/derive-star-schema.ts"
 import { readWholeStream } from "../support/kinesis.ts"
 import { dumpOf, lakeOf, readRawLake, runLakeCli, startArchiver, waitLakeHolds, type RunningArchiver } from "../support/lake.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
+import { waitFor } from "../support/processes.ts"
 import { connect, februaryEnv, freshDatabase } from "../support/stack.ts"
 
 const expectSameWarehouse = (actual: Record<string, Rows>, expected: Record<string, Rows>) => {
@@ -58,7 +59,8 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
     lsnT = (await warehouse.query("SELECT consistent_through_lsn::text AS lsn FROM pipeline_freshness")).rows[0].lsn
     await warehouse.end()
     timeT = new Date()
-    await new Promise((r) => setTimeout(r, 50))
+    // Commit times come from the source's clock: once it is past T, every later commit is after T.
+    await waitFor(async () => (await source.query("SELECT clock_timestamp() > $1::timestamptz AS past", [timeT])).rows[0].past === true, 5_000, `the source's clock past ${timeT.toISOString()}`)
     await simulate(source, { seed: 22, rate: Infinity, maxTransactions: 150, mix: DEFAULT_MIX })
     await pipeline.caughtUp(120_000)
     final = await dumpOf(env.WAREHOUSE_DATABASE_URL!)
@@ -136,7 +138,6 @@ describe("replay from the lake", { timeout: 300_000 }, () => {
   it("a finished replay run again applies nothing; other options under the same name are refused", async () => {
     const target = await freshDatabase("replay")
     await Effect.runPromise(replay(options(target, "twice", { listingMarginMs: 500 })))
-    await new Promise((r) => setTimeout(r, 600))
     const again = await Effect.runPromise(replay(options(target, "twice", { listingMarginMs: 500 })))
     expect(again.resumed).toBe(true)
     expect(again.objectsSkipped).toBeGreaterThan(0)

@@ -9,6 +9,7 @@
  * re-read (no 'r' event of another table on the stream after the request), the fact history has
  * no duplicate, and the CLI and `totes status` showed the progress.
  */
+import { setTimeout as sleep } from "node:timers/promises"
 import { Effect, Option } from "effect"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -114,13 +115,15 @@ describe("totes resnapshot: online repair of chosen tables", () => {
     // A workload that writes the repaired tables (and others) while the repair runs.
     const workloadClient = await connect(env.SOURCE_DATABASE_URL!)
     const stopWorkload = new AbortController()
+    let committed = 0
     const workload = simulate(workloadClient, {
       seed: 12,
       rate: 40,
       mix: { sale: 4, design: 3, design_and_sale: 1, edit_design: 4, edit_sales_order: 6, delete_order: 1, purchase: 2, update_address: 1 },
-      signal: stopWorkload.signal
+      signal: stopWorkload.signal,
+      onCommit: () => committed++
     })
-    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    await waitFor(() => committed >= 20, 30_000, () => `the workload under way (${committed} transactions committed)`)
     const requestedAt = await currentWalLsn(source)
 
     const run = await runTotes(["resnapshot", "--tables", REPAIRED.join(","), "--chunk", "200"], env, 240_000)
@@ -178,6 +181,7 @@ describe("totes resnapshot: online repair of chosen tables", () => {
   it("a hot table: rows changed while their chunk is read are superseded by the stream, never overwritten by the chunk", async () => {
     // Writers that keep changing designs (most of them among the first chunks), inserting and deleting some.
     const stop = new AbortController()
+    const writesBy = [0, 0, 0]
     const hot = async (seed: number) => {
       const client = await connect(env.SOURCE_DATABASE_URL!)
       let random = seed
@@ -196,12 +200,13 @@ describe("totes resnapshot: online repair of chosen tables", () => {
           await client.query("UPDATE design SET file_name = $2, last_updated = now() WHERE design_id = $1", [id, `hot-${seed}-${writes}.json`])
         }
         writes++
+        writesBy[seed - 1] = writes
       }
       await client.end()
       return writes
     }
     const writers = [hot(1), hot(2), hot(3)]
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await waitFor(() => writesBy.every((n) => n >= 20), 30_000, () => `every hot writer under way (writes: ${writesBy.join(", ")})`)
     const run = await runTotes(["resnapshot", "--tables", "design", "--chunk", "20", "--json"], env, 240_000)
     stop.abort()
     const writes = (await Promise.all(writers)).reduce((a, b) => a + b, 0)
@@ -244,7 +249,8 @@ describe("totes resnapshot: online repair of chosen tables", () => {
     const after = await current()
     expect(after.state).toBe("cancelled")
     const chunks = after.progress[0]!.chunks
-    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    // A negative check needs a window: a second is four of the reader's repair polls (repairPollMs 250).
+    await sleep(1_000)
     expect((await current()).progress[0]!.chunks).toBe(chunks) // nothing written after the cancel
 
     const again = await runTotes(["resnapshot", "--cancel"], env)

@@ -11,6 +11,7 @@ import { VERIFY_TABLES } from "../../services/replay/verify-spec.ts"
 import { DEFAULT_MIX, simulate } from "../../tools/source/simulate.ts"
 import { runLakeCli as runCli } from "../support/lake.ts"
 import { startPipeline, type RunningPipeline } from "../support/pipeline.ts"
+import { waitFor } from "../support/processes.ts"
 import { connect, februaryEnv } from "../support/stack.ts"
 
 const differences = (report: VerifyReport) => report.tables.flatMap((t) => t.differences.map((d) => ({ table: t.table, ...d })))
@@ -49,9 +50,11 @@ describe("verify", () => {
 
   it("passes while the source keeps changing (differences of moving rows are not reported)", async () => {
     const controller = new AbortController()
-    const moving = simulate(source, { seed: 42, rate: 40, durationMs: 60_000, mix: DEFAULT_MIX, signal: controller.signal })
+    let committed = 0
+    const moving = simulate(source, { seed: 42, rate: 40, durationMs: 60_000, mix: DEFAULT_MIX, signal: controller.signal, onCommit: () => committed++ })
     try {
-      await new Promise((r) => setTimeout(r, 500))
+      // Verify starts once the source is really moving (and goes on moving while it reads).
+      await waitFor(() => committed >= 20, 30_000, () => `the workload under way (${committed} transactions committed)`)
       const report = await Effect.runPromise(verify({ sourceUrl: env.SOURCE_DATABASE_URL!, warehouseUrl: env.WAREHOUSE_DATABASE_URL!, bucketWidth: 256 }))
       expect(differences(report)).toEqual([])
     } finally {

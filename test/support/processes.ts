@@ -1,5 +1,6 @@
 /** Runs `totes` commands as real child processes (for crash tests and CLI checks). */
 import { spawn, type ChildProcess } from "node:child_process"
+import { setTimeout as sleep } from "node:timers/promises"
 
 export const TOTES_BIN = new URL("../../bin/totes.mjs", import.meta.url).pathname
 
@@ -26,11 +27,20 @@ export const runTotes = async (args: ReadonlyArray<string>, env: Record<string, 
   return { code, output: spawned.output() }
 }
 
-export const waitFor = async (predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string) => {
+/**
+ * Polls `predicate` every `intervalMs` until it holds; fails after `timeoutMs` naming `what` was
+ * awaited (a function is called then, so the message can say where things stood at that moment).
+ */
+export const waitFor = async (
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string | (() => string),
+  intervalMs = 50
+) => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await predicate()) return
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(intervalMs)
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "function" ? what() : what}`)
 }

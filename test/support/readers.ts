@@ -23,6 +23,6 @@ export const waitDurable = async (reader: Reader, source: Parameters<typeof curr
       return Boolean(reader.stats.durableLsn && compareLsn(reader.stats.durableLsn, target) >= 0)
     },
     timeoutMs,
-    `reader durable through ${target} (at ${reader.stats.durableLsn})`
+    () => `reader durable through ${target} (at ${reader.stats.durableLsn})`
   )
 }

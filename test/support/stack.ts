@@ -6,6 +6,7 @@ import pg from "pg"
 import { inject } from "vitest"
 import { createBucket, createCheckpointTable, createStream } from "../../tools/local/provision.ts"
 import { initSourceSchema, loadCsvSnapshot } from "../../tools/source/totesys-db.ts"
+import { waitFor } from "./processes.ts"
 
 export const stackEnv = (): Record<string, string> => inject("stackEnv")
 
@@ -54,6 +55,27 @@ export const isolatedPipelineEnv = async (options: { shards?: number } = {}): Pr
     createCheckpointTable(env, env.TOTES_CHECKPOINT_TABLE!)
   ])
   return env
+}
+
+/** Waits until no session is connected to the database of `url` (a killed client's server sessions end when the server notices). */
+export const waitNoSessions = async (url: string, timeoutMs = 30_000) => {
+  const database = decodeURIComponent(new URL(url).pathname.slice(1))
+  const admin = new pg.Client({ connectionString: withDatabaseName(url, "postgres") })
+  await admin.connect()
+  let sessions: Array<string> = []
+  try {
+    await waitFor(
+      async () => {
+        const { rows } = await admin.query("SELECT pid, state, left(query, 60) AS query FROM pg_stat_activity WHERE datname = $1", [database])
+        sessions = rows.map((r) => `${r.pid} ${r.state}: ${r.query}`)
+        return sessions.length === 0
+      },
+      timeoutMs,
+      () => `no session left on ${database} (still: ${sessions.join("; ")})`
+    )
+  } finally {
+    await admin.end()
+  }
 }
 
 export const connect = async (url: string): Promise<pg.Client> => {
