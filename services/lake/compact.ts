@@ -10,6 +10,12 @@
  * each committed by its own manifest. Change events only: heartbeats stay in raw/. Within a run an
  * event delivered twice (Firehose is at-least-once) is written once; across runs it can appear
  * twice, as in raw/ (readers deduplicate by event_id, as replay does).
+ *
+ * An event whose claim check or snapshot chunk object is missing cannot be written: the manifest
+ * records its id under its raw object (replay from Parquet reports it, as replay from raw does),
+ * the report lists it and a warning is logged. The object still counts as compacted: its other
+ * events are in the Parquet files, and compacting it again could not find the missing object
+ * either.
  */
 import { metrics } from "../shared/metrics.ts"
 import { randomUUID } from "node:crypto"
@@ -46,6 +52,8 @@ export interface CompactReport {
   readonly outputs: number
   readonly outputBytes: number
   readonly ms: number
+  /** Raw objects with events that could not be written (claim check or snapshot chunk missing), and those events' ids. */
+  readonly unresolved: ReadonlyArray<{ readonly key: string; readonly ids: ReadonlyArray<string> }>
 }
 
 const HOUR = 3_600_000
@@ -76,6 +84,7 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
   let events = 0
   let outputs = 0
   let outputBytes = 0
+  const unresolved: Array<{ key: string; ids: Array<string> }> = []
   let cursor = 0
   while (cursor < pending.length) {
     const chunk: Array<RawObjectRef> = []
@@ -93,7 +102,14 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
       const read = yield* readRawObject(lake, object.key)
       undecodable += read.undecodable.length
       const expanded = yield* expandSnapshotChunks(lake, read.records)
-      const { records } = yield* resolveClaimChecks(lake, expanded.records)
+      const { records, unresolved: missingClaims } = yield* resolveClaimChecks(lake, expanded.records)
+      const left = [...expanded.unresolved, ...missingClaims]
+      if (left.length > 0) {
+        unresolved.push({ key: object.key, ids: left })
+        yield* Effect.logWarning("compaction left events out: their claim check or snapshot chunk object is missing").pipe(
+          Effect.annotateLogs({ component: "lake", objectKey: object.key, events: left.length })
+        )
+      }
       let objectEvents = 0
       for (const record of records) {
         if (record.kind !== "change") continue
@@ -109,7 +125,14 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
         list.push(record)
         buffered++
       }
-      inputs.push({ key: object.key, size: object.size, records: read.records.length + read.undecodable.length, events: objectEvents })
+      inputs.push({
+        key: object.key,
+        size: object.size,
+        records: read.records.length + read.undecodable.length,
+        events: objectEvents,
+        undecodable: read.undecodable.length,
+        unresolved: left
+      })
     }
 
     const written: Array<ManifestOutput> = []
@@ -157,7 +180,8 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
     events,
     outputs,
     outputBytes,
-    ms: Date.now() - started
+    ms: Date.now() - started,
+    unresolved
   }
   return report
 })

@@ -1,7 +1,8 @@
 /**
  * Compaction manifests (`parquet/_manifests/<run>.json`): what one compaction run read and wrote.
  * A manifest is written last, so it is the run's commit: Parquet files no manifest lists (a run
- * that crashed before its manifest) are ignored by readers and their inputs compacted again.
+ * that crashed before its manifest) are ignored by readers and their inputs compacted again. The
+ * raw keys a run read are also what places its files in a replay's order (replay/parquet-order.ts).
  */
 import { Effect } from "effect"
 import { PARQUET_MANIFEST_PREFIX } from "../../contracts/lake.ts"
@@ -10,8 +11,18 @@ import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 export interface ManifestInput {
   readonly key: string
   readonly size: number
+  /** Lines of the object (stream records, and lines that are not). */
   readonly records: number
+  /** Change events written from it (a snapshot chunk counts as its rows). */
   readonly events: number
+  /** Lines that were not valid stream records (absent in manifests written before it was recorded). */
+  readonly undecodable?: number
+  /**
+   * Ids of events compaction could not write: a claim check or snapshot chunk whose object is
+   * missing or not what it should be. Replay from Parquet reports them as replay from raw does.
+   * Absent in manifests written before it was recorded (such events were dropped unsaid).
+   */
+  readonly unresolved?: ReadonlyArray<string>
 }
 
 export interface ManifestOutput {

@@ -1,12 +1,15 @@
 /**
  * What a replay remembers in DynamoDB (`replay#<name>`), and which lake objects it can skip on resume.
  *
- * Objects are applied in key order (keys sort by time). The checkpoint says: every object with
- * key ≤ `appliedThrough` that was already in the lake when the run listed it (`listedAt`) has been
- * applied. Its position is `appliedThrough` itself, so the conditional write keeps it monotonic.
- * An object that appeared later with an older key (a late Firehose delivery) is not covered and
- * is applied on resume; so is anything written within LISTING_MARGIN_MS of the listing (an
- * upload in flight while listing), because applying an object twice changes nothing.
+ * Units are applied in key order: raw objects by their keys (which sort by time); from Parquet,
+ * units keyed by the raw objects their compaction run read (services/replay/parquet-order.ts,
+ * where a unit's key is the largest of its members' own keys). The checkpoint says: every object
+ * with key ≤ `appliedThrough` that was already in the lake when the run listed it (`listedAt`) has
+ * been applied. Its position is `appliedThrough` itself, so the conditional write keeps it
+ * monotonic. An object that appeared later with an older key (a late Firehose delivery, a Parquet
+ * file of a later compaction run) is not covered and is applied on resume; so is anything written
+ * within LISTING_MARGIN_MS of the listing (an upload in flight while listing), because applying an
+ * object twice changes nothing.
  */
 import type { RawObjectRef } from "../lake/raw.ts"
 

@@ -70,6 +70,14 @@ const compact = Command.make(
           : `compacted ${report.inputs} raw objects (${report.inputBytes} bytes, ${report.events} events) into ${report.outputs} Parquet files ` +
               `(${report.outputBytes} bytes) in ${report.runs.length} run(s), ${report.ms} ms; ${report.alreadyCompacted} were already compacted`
       )
+      const left = report.unresolved.reduce((n, object) => n + object.ids.length, 0)
+      if (left > 0) {
+        yield* Console.log(
+          `left ${left} event(s) of ${report.unresolved.length} raw object(s) out: their claim check or snapshot chunk object is missing ` +
+            `(recorded in the manifest; replay --source parquet reports them as replay from raw does):`
+        )
+        for (const object of report.unresolved) yield* Console.log(`  ${object.key}: ${object.ids.join(", ")}`)
+      }
     })
 ).pipe(
   Command.validate(validation(({ from, to }) => windowProblem(asBound(from), asBound(to)))),
