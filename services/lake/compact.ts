@@ -29,7 +29,7 @@ import { expandSnapshotChunks } from "./snapshot-chunks.ts"
 import { readManifests, type CompactionManifest, type ManifestInput, type ManifestOutput } from "./manifest.ts"
 import { encodeEvents } from "./parquet-events.ts"
 import { writeParquetColumns, type Compression } from "./parquet-writer.ts"
-import { listRawObjects, readRawObject, type RawObjectRef } from "./raw.ts"
+import { listRawObjects, RawObjectUnreadable, readRawObject, type RawObjectRef } from "./raw.ts"
 
 export interface CompactOptions {
   readonly lake: LakeStoreShape
@@ -54,6 +54,8 @@ export interface CompactReport {
   readonly ms: number
   /** Raw objects with events that could not be written (claim check or snapshot chunk missing), and those events' ids. */
   readonly unresolved: ReadonlyArray<{ readonly key: string; readonly ids: ReadonlyArray<string> }>
+  /** Raw objects that are not gzip NDJSON: left uncompacted (a replay over them refuses, naming them). */
+  readonly unreadable: ReadonlyArray<{ readonly key: string; readonly reason: string }>
 }
 
 const HOUR = 3_600_000
@@ -85,6 +87,7 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
   let outputs = 0
   let outputBytes = 0
   const unresolved: Array<{ key: string; ids: Array<string> }> = []
+  const unreadable: Array<{ key: string; reason: string }> = []
   let cursor = 0
   while (cursor < pending.length) {
     const chunk: Array<RawObjectRef> = []
@@ -98,8 +101,16 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
     // Whole objects per run, until the run holds maxEvents events.
     while (cursor < pending.length && (chunk.length === 0 || buffered < maxEvents)) {
       const object = pending[cursor++]!
+      const read = yield* readRawObject(lake, object.key).pipe(Effect.catchTag("RawObjectUnreadable", Effect.succeed))
+      if (read instanceof RawObjectUnreadable) {
+        // Left uncompacted (replay then refuses it, naming it), and reported: one bad object must not stop every run.
+        unreadable.push({ key: object.key, reason: read.message })
+        yield* Effect.logError("compaction skipped a raw object that is not gzip NDJSON").pipe(
+          Effect.annotateLogs({ component: "lake", objectKey: object.key, reason: read.message })
+        )
+        continue
+      }
       chunk.push(object)
-      const read = yield* readRawObject(lake, object.key)
       undecodable += read.undecodable.length
       const expanded = yield* expandSnapshotChunks(lake, read.records)
       const { records, unresolved: missingClaims } = yield* resolveClaimChecks(lake, expanded.records)
@@ -135,6 +146,7 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
       })
     }
 
+    if (inputs.length === 0) continue // every object of this run was unreadable: no run
     const written: Array<ManifestOutput> = []
     for (const [partition, list] of [...byPartition.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const [table, date] = partition.split("\u0000") as [string, string]
@@ -181,7 +193,8 @@ export const compactLake = Effect.fn("compactLake")(function* (options: CompactO
     outputs,
     outputBytes,
     ms: Date.now() - started,
-    unresolved
+    unresolved,
+    unreadable
   }
   return report
 })

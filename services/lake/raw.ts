@@ -7,13 +7,23 @@
  *   listRawObjects(lake, window)      → the raw objects that can hold events of a time window
  */
 import { gunzipSync, gzipSync } from "node:zlib"
-import { Effect, Result } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { decodeFailureReason, decodeStreamRecordResult, type StreamRecord } from "../../contracts/change-event.ts"
 import { parseRawObjectKey, RAW_PREFIX } from "../../contracts/lake.ts"
 import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 
 export const encodeRawObject = (lines: ReadonlyArray<string>): Uint8Array => gzipSync(`${lines.join("\n")}\n`)
 
+/** A raw object that is not gzip NDJSON (truncated, corrupted, or not written by Firehose or the archiver). */
+export class RawObjectUnreadable extends Schema.TaggedError<RawObjectUnreadable>()("RawObjectUnreadable", {
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+export const unreadable = (key: string, error: unknown) =>
+  new RawObjectUnreadable({ key, message: `raw object ${key}: ${error instanceof Error ? error.message : String(error)}` })
+
+/** The lines of an object; throws on a body that is not gzip (readRawLines is the Effect form). */
 export const decodeRawLines = (body: Uint8Array): Array<string> =>
   gunzipSync(body)
     .toString("utf8")
@@ -37,8 +47,11 @@ export const parseRawRecords = (lines: ReadonlyArray<string>): { records: Array<
   return { records, undecodable }
 }
 
-export const readRawObject = (lake: LakeStoreShape, key: string) =>
-  Effect.map(lake.get(key), (body) => parseRawRecords(decodeRawLines(body)))
+/** The lines of the object under `key`: a body that is not gzip fails with RawObjectUnreadable, not a defect. */
+export const readRawLines = (lake: LakeStoreShape, key: string): Effect.Effect<Array<string>, LakeError | RawObjectUnreadable> =>
+  Effect.flatMap(lake.get(key), (body) => Effect.try({ try: () => decodeRawLines(body), catch: (error) => unreadable(key, error) }))
+
+export const readRawObject = (lake: LakeStoreShape, key: string) => Effect.map(readRawLines(lake, key), parseRawRecords)
 
 export interface RawObjectRef {
   readonly key: string

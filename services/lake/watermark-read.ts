@@ -20,7 +20,7 @@
 import { Effect } from "effect"
 import { lsnToBigInt } from "../../contracts/lsn.ts"
 import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
-import { decodeRawLines, listRawObjects, type RawObjectRef } from "./raw.ts"
+import { listRawObjects, readRawLines, type RawObjectRef } from "./raw.ts"
 import {
   changePositionsOf,
   countInRange,
@@ -83,7 +83,13 @@ export const makeLakeWatermarkReader = (lake: LakeStoreShape, options: LakeWater
   const summary = Effect.fnUntraced(function* (object: RawObjectRef, part: "heartbeats" | "changes") {
     const entry = cache.get(object.key) ?? {}
     if (entry[part] === undefined) {
-      const lines = decodeRawLines(yield* lake.get(object.key))
+      // An object that is not gzip holds no heartbeat anyone can read: counted as empty, and said
+      // once (objects never change); compaction and replay refuse it by name.
+      const lines = yield* readRawLines(lake, object.key).pipe(
+        Effect.catchTag("RawObjectUnreadable", (error) =>
+          Effect.as(Effect.logWarning("the lake watermark skipped an unreadable raw object").pipe(Effect.annotateLogs({ component: "lake", objectKey: object.key, reason: error.message })), [])
+        )
+      )
       fetched++
       entry.heartbeats ??= heartbeatsOf(lines)
       if (part === "changes") entry.changes = changePositionsOf(lines)

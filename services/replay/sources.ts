@@ -11,13 +11,13 @@
  */
 import { promisify } from "node:util"
 import { gunzip } from "node:zlib"
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import type { StreamRecord } from "../../contracts/change-event.ts"
 import type { LakeError, LakeStoreShape } from "../shared/lake-store.ts"
 import { resolveClaimChecks } from "../lake/claims.ts"
 import { readManifests } from "../lake/manifest.ts"
 import { readParquetEvents, type ParquetReadError } from "../lake/parquet-read.ts"
-import { listRawObjects, type RawObjectRef, type RawWindow } from "../lake/raw.ts"
+import { listRawObjects, unreadable, type RawObjectRef, type RawObjectUnreadable, type RawWindow } from "../lake/raw.ts"
 import { expandSnapshotChunks } from "../lake/snapshot-chunks.ts"
 import { decodeRecordLines } from "./decode-records.ts"
 import { inPositionOrder, planParquetReplay, type ParquetFileRef, type ParquetReplayStep } from "./parquet-order.ts"
@@ -37,12 +37,6 @@ export interface ReplayUnit {
   readonly load: Effect.Effect<LoadedUnit, ReplayReadError>
 }
 
-/** A raw object that is not gzip. */
-export class RawObjectUnreadable extends Schema.TaggedError<RawObjectUnreadable>()("RawObjectUnreadable", {
-  key: Schema.String,
-  message: Schema.String
-}) {}
-
 /** Why a unit could not be read: the lake failed (retry), or an object is not what its key says. */
 export type ReplayReadError = LakeError | ParquetReadError | RawObjectUnreadable
 
@@ -55,7 +49,7 @@ const readRawRecords = (lake: LakeStoreShape, key: string) =>
     Effect.flatMap((body) =>
       Effect.tryPromise({
         try: () => gunzipAsync(body),
-        catch: (error) => new RawObjectUnreadable({ key, message: `raw object ${key}: ${error instanceof Error ? error.message : String(error)}` })
+        catch: (error) => unreadable(key, error)
       })
     ),
     Effect.map((text) => decodeRecordLines(text.toString("utf8").split("\n").filter((line) => line.length > 0)))

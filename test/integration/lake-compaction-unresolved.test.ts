@@ -14,6 +14,7 @@ import { compactLake } from "../../services/lake/compact.ts"
 import { readManifests } from "../../services/lake/manifest.ts"
 import { encodeRawObject } from "../../services/lake/raw.ts"
 import { replay } from "../../services/replay/replay.ts"
+import { makeLakeWatermarkReader } from "../../services/lake/watermark-read.ts"
 import type { LakeStoreShape } from "../../services/shared/lake-store.ts"
 import { createBucket } from "../../tools/local/provision.ts"
 import { changeEvent } from "../fixtures/events.ts"
@@ -101,5 +102,39 @@ describe("compaction and events it cannot write", () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .find((line) => line.level === "warn")
     expect(warning).toMatchObject({ component: "lake", objectKey: key, events: 2 })
+  })
+
+  it("skips a raw object that is not gzip NDJSON: reported and left uncompacted while the rest is compacted; the watermark reads past it; replay refuses it by name", async () => {
+    const lake = memoryLake()
+    const now = new Date()
+    const heartbeat = {
+      kind: "heartbeat",
+      schemaVersion: SCHEMA_VERSION,
+      id: `heartbeat:shardId-000000000000:0/5000100:${now.toISOString()}`,
+      commitLsn: "0/5000100",
+      committedAt: now.toISOString(),
+      emittedAt: now.toISOString()
+    }
+    const good = rawObjectKey(now, "test", "4959", randomUUID())
+    await Effect.runPromise(lake.putNew(good, encodeRawObject([JSON.stringify(design(1)), JSON.stringify(heartbeat)]), "application/x-ndjson"))
+    const bad = rawObjectKey(now, "test", "4960", randomUUID())
+    await Effect.runPromise(lake.putNew(bad, Buffer.from("not gzip at all"), "application/x-ndjson"))
+
+    const report = await Effect.runPromise(compactLake({ lake }))
+    expect(report.unreadable).toEqual([{ key: bad, reason: expect.stringMatching(new RegExp(`^raw object ${bad}: .*header`)) }])
+    expect([report.runs.length, report.events]).toEqual([1, 1])
+    expect((await Effect.runPromise(readManifests(lake))).flatMap((m) => m.inputs.map((i) => i.key))).toEqual([good])
+    // Not compacted: the next run reports it again, and writes nothing.
+    const again = await Effect.runPromise(compactLake({ lake }))
+    expect([again.runs, again.unreadable.map((o) => o.key)]).toEqual([[], [bad]])
+
+    const { watermark } = await Effect.runPromise(makeLakeWatermarkReader(lake).read())
+    expect(watermark?.lsn).toBe("0/5000100")
+
+    const exit = await Effect.runPromiseExit(
+      Effect.scoped(replay({ lake, targetUrl: "postgres://unused", checkpoints: memoryCheckpoints(), name: "p", dryRun: true, source: "parquet" }))
+    )
+    expect(exit._tag).toBe("Failure")
+    expect(JSON.stringify(exit)).toContain(`raw object ${bad}`)
   })
 })

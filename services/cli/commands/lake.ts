@@ -10,6 +10,7 @@ import { readParquetEvents } from "../../lake/parquet-read.ts"
 import { decodeRawLines } from "../../lake/raw.ts"
 import { timeFlag, validation, windowProblem } from "../arguments.ts"
 import { task } from "../effects.ts"
+import { ReportedFailure } from "../outcome.ts"
 import { COMMAND_DESCRIPTIONS } from "../command-descriptions.ts"
 
 export const lakeFromEnv = () => makeLakeStore(readConfig(LakeBucket), s3Client())
@@ -77,6 +78,11 @@ const compact = Command.make(
             `(recorded in the manifest; replay --source parquet reports them as replay from raw does):`
         )
         for (const object of report.unresolved) yield* Console.log(`  ${object.key}: ${object.ids.join(", ")}`)
+      }
+      if (report.unreadable.length > 0) {
+        yield* Console.error(`totes lake compact: ${report.unreadable.length} raw object(s) are not gzip NDJSON and were left uncompacted (a replay over them refuses):`)
+        for (const object of report.unreadable) yield* Console.error(`  ${object.reason}`)
+        return yield* Effect.fail(new ReportedFailure("unreadable raw objects"))
       }
     })
 ).pipe(
