@@ -8,11 +8,13 @@
 import { DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from "@aws-sdk/client-kinesis"
 import type { KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda"
 import { Effect, Option } from "effect"
+import type pg from "pg"
 import { sequencePosition, shardCheckpointKey, type ShardCheckpoint } from "../../contracts/checkpoint.ts"
 import type { CheckpointStoreShape } from "../shared/checkpoint-store.ts"
 import { listShards } from "../shared/kinesis/list-shards.ts"
 import { loggerLayer } from "../shared/logger.ts"
 import { followShards, kinesisRead, pauseUnless, readShardUntil } from "../shared/kinesis/shard-reading.ts"
+import type { WarehouseSchemas } from "../warehouse/migrate.ts"
 import { endShard, registerShards } from "../warehouse/shard-positions.ts"
 import { tryWarehouse } from "../warehouse/warehouse-errors.ts"
 import { processKinesisEvent, type BatchOutcome, type ConsumerDeps } from "./process-batch.ts"
@@ -87,12 +89,18 @@ export class Poller {
     })
   }
 
+  /** Declares shards in the warehouse (shard_position), so freshness waits for their heartbeats. */
   private registerShards(shardIds: ReadonlyArray<string>) {
+    return this.onWarehouse((client, schemas) => registerShards(client, { ...schemas, stream: this.stream, shardIds }))
+  }
+
+  /** One statement on a pooled warehouse connection, its failure classified (WarehouseError). */
+  private onWarehouse(work: (client: pg.PoolClient, schemas: WarehouseSchemas) => Promise<void>) {
     const { pool, schema, pipelineSchema } = this.options.deps
     return tryWarehouse(async () => {
       const client = await pool.connect()
       try {
-        await registerShards(client, { schema, pipelineSchema, stream: this.stream, shardIds })
+        await work(client, { schema, pipelineSchema })
       } finally {
         client.release()
       }
@@ -192,15 +200,7 @@ export class Poller {
   }
 
   private retireShard(shardId: string) {
-    const { pool, schema, pipelineSchema } = this.options.deps
-    return tryWarehouse(async () => {
-      const client = await pool.connect()
-      try {
-        await endShard(client, { schema, pipelineSchema, stream: this.stream, shardId })
-      } finally {
-        client.release()
-      }
-    })
+    return this.onWarehouse((client, schemas) => endShard(client, { ...schemas, stream: this.stream, shardId }))
   }
 
   private checkpoint(shardId: string, sequenceNumber: string) {
