@@ -8,13 +8,15 @@
  *   result is the warehouse as of one position even while the pipeline keeps writing; a `to`
  *   beyond it waits up to `waitMs` for the lake to get there, or is refused naming the watermark.
  *   A lake without any heartbeat has no watermark: everything is applied, completeness unknown.
- * - Reads the lake objects that can hold events of the window (raw by default; `source: "parquet"`
- *   reads the compacted files plus every raw object no compaction has covered yet), in key order,
- *   a few objects ahead of the warehouse.
+ * - Reads the lake objects that can hold events of the window, a few ahead of the warehouse: raw
+ *   objects in key order by default; with `source: "parquet"`, the compacted files plus every raw
+ *   object no compaction has covered yet, in the order parquet-order.ts plans (each row's changes
+ *   in the order raw replay gives them).
  * - Keeps the change events inside the window (`to` = time travel: committed at or before it) and
- *   of the chosen tables, and sorts each batch by source position. Order across batches and
- *   duplicates do not matter: the position guard and fact event ids make the final state a
- *   function of the set of events.
+ *   of the chosen tables, and sorts each batch by source position. Duplicates do not matter (the
+ *   position guard and fact event ids); order across batches matters only where a change lacks
+ *   columns (a key-only delete, an unsent TOAST value) and is completed from the row's previous
+ *   image, which is why both sources keep each row's changes in order.
  * - Two ways to write (`mode` in the progress and the report):
  *   - bulk, into an empty target (bulk/loader.ts): each batch is decided in memory exactly as
  *     applyRecords would apply it, fact rows stream into their tables with COPY, mirror rows are
