@@ -95,7 +95,7 @@ export interface ApplyResult {
   /** Changes set aside because their table is paused (schema changes): how many, and which. */
   readonly parked: number
   readonly parkedIds: ReadonlyArray<string>
-  /** Tables this batch paused, with what broke. */
+  /** Tables this batch paused (not already paused), with what broke. */
   readonly paused: ReadonlyArray<Violation>
   /** Every paused table after this batch. */
   readonly pausedTables: ReadonlyArray<string>
@@ -394,7 +394,8 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
         ...result,
         parked: sorted.parked.length,
         parkedIds: sorted.parked.map((event) => event.id),
-        paused: sorted.pauses.map((pause) => pause.violation),
+        // Newly paused tables only: an older break moving an existing pause back is not a new pause (one warning, one count per pause).
+        paused: sorted.pauses.filter((pause) => !state.paused.has(pause.violation.table)).map((pause) => pause.violation),
         pausedTables: [...new Set([...state.paused.keys(), ...sorted.pauses.map((pause) => pause.violation.table)])].sort()
       }
     } catch (error) {

@@ -147,6 +147,22 @@ describe("a paused table parks from the pausing position on", () => {
     }
   })
 
+  it("an older break arriving after the pause moves it back without counting as a new pause (one warning per pause)", async () => {
+    const db = await connect(await freshDatabase("park-back"))
+    try {
+      await migrateWarehouse(db)
+      await applyRecords(db, [created("0/1000", 1, 5)])
+      const pausing = await applyRecords(db, [updated("0/3000", 1, "10.5")])
+      expect(pausing.paused.map((v) => v.table)).toEqual(["sales_order"])
+      const olderBreak = updated("0/2000", 1, "7.5")
+      const moved = await applyRecords(db, [olderBreak])
+      expect({ paused: moved.paused, pausedTables: moved.pausedTables, parkedIds: moved.parkedIds }).toEqual({ paused: [], pausedTables: ["sales_order"], parkedIds: [olderBreak.id] })
+      expect((await db.query("SELECT first_event_id, first_lsn::text AS since FROM totes.paused_table")).rows).toEqual([{ first_event_id: olderBreak.id, since: "0/2000" }])
+    } finally {
+      await db.end()
+    }
+  })
+
   it("bulk replay's loader given the same batches keeps the same warehouse, parked changes and pause, also when an older break arrives later in the segment", async () => {
     const inOrder = (events: ReadonlyArray<ChangeEvent>) =>
       [...events].sort((a, b) => comparePositions({ lsn: a.source.commitLsn, seq: a.source.index }, { lsn: b.source.commitLsn, seq: b.source.index }))
