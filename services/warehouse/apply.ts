@@ -43,6 +43,7 @@ import { compareLsn, normalizeLsn } from "../../contracts/lsn.ts"
 import { dimensionAttributes, STAR_SCHEMA } from "../../contracts/star-schema.ts"
 import type { Freshness } from "./freshness.ts"
 import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
+import { registerShardsStatement } from "./shard-positions.ts"
 import {
   completePlan,
   comparePositions,
@@ -371,8 +372,11 @@ export const applyRecords = async (client: pg.ClientBase, records: ReadonlyArray
   for (;;) {
     const sql = new Statements(client)
     try {
+      // The shards a heartbeat lists are registered so freshness waits for each (also one whose
+      // first batch is still coming). Before BEGIN, in a transaction of its own: inside the batch's,
+      // two shards' first batches would each wait for the other's uncommitted row (a deadlock).
       const listed = options.shard ? listedShards(records) : []
-      if (options.shard && listed.length > 0) void sql.add(...registerListedShards(p, options.shard, listed))
+      if (options.shard && listed.length > 0) void sql.add(...registerShardsStatement(p, options.shard.stream, listed))
       void sql.add("BEGIN")
       void sql.add(lockStatement(exclusive), [APPLY_LOCK, pipelineSchema])
       if (options.shard) void sql.add(...registerShard(p, options.shard))
@@ -677,7 +681,6 @@ export const applyPlan = async (client: pg.ClientBase, plan: Plan, options: Appl
   const { pipelineSchema, p } = resolveSchemas(options)
   const sql = new Statements(client)
   try {
-    if (options.shard && plan.heartbeat?.shards?.length) void sql.add(...registerListedShards(p, options.shard, plan.heartbeat.shards))
     void sql.add("BEGIN")
     void sql.add(lockStatement(needsExclusiveApply(plan)), [APPLY_LOCK, pipelineSchema])
     if (options.shard) void sql.add(...registerShard(p, options.shard))
@@ -752,16 +755,6 @@ const listedShards = (records: ReadonlyArray<StreamRecord>): ReadonlyArray<strin
   }
   return newest?.shards ?? []
 }
-
-/**
- * Registers the shards a heartbeat lists, so freshness waits for each of them (also one whose
- * first batch is still coming). Sent before BEGIN, in its own transaction: inside the batch's,
- * two shards' first batches would each wait for the other's uncommitted row (a deadlock).
- */
-const registerListedShards = (p: string, shard: ShardBatch, shardIds: ReadonlyArray<string>): [string, ReadonlyArray<unknown>] => [
-  `INSERT INTO ${p}.shard_position (stream, shard_id) SELECT $1, unnest($2::text[]) ON CONFLICT (stream, shard_id) DO NOTHING`,
-  [shard.stream, [...shardIds].sort()]
-]
 
 const registerShard = (p: string, shard: ShardBatch): [string, ReadonlyArray<unknown>] => [
   `INSERT INTO ${p}.shard_position (stream, shard_id) VALUES ($1, $2) ON CONFLICT (stream, shard_id) DO NOTHING`,

@@ -122,8 +122,6 @@ export interface HeartbeatMark {
   readonly eventId: string
   readonly lsn: Lsn
   readonly committedAt: string
-  /** The stream's open shards as the reader listed them (registered by apply). */
-  readonly shards?: ReadonlyArray<string>
 }
 
 export interface SkippedEvent {
@@ -257,9 +255,7 @@ const intake = (records: ReadonlyArray<StreamRecord>): Intake => {
     if (record.kind === "heartbeat") {
       heartbeats++
       const lsn = normalizeLsn(record.commitLsn)
-      if (!heartbeat || lsnToBigInt(lsn) > lsnToBigInt(heartbeat.lsn)) {
-        heartbeat = { eventId: record.id, lsn, committedAt: record.committedAt, ...(record.shards ? { shards: record.shards } : {}) }
-      }
+      if (!heartbeat || lsnToBigInt(lsn) > lsnToBigInt(heartbeat.lsn)) heartbeat = { eventId: record.id, lsn, committedAt: record.committedAt }
       continue
     }
     if (record.kind === "repair") continue // [repair] apply.ts turns a repaired range into deletes first (repair.ts)

@@ -5,16 +5,22 @@
 import type pg from "pg"
 import { resolveSchemas, type WarehouseSchemas } from "./migrate.ts"
 
+/**
+ * The statement declaring shards (apply sends it in its pipeline). Sorted, so that two sessions
+ * inserting the same new rows take them in one order.
+ */
+export const registerShardsStatement = (p: string, stream: string, shardIds: ReadonlyArray<string>): [string, ReadonlyArray<unknown>] => [
+  `INSERT INTO ${p}.shard_position (stream, shard_id) SELECT $1, unnest($2::text[]) ON CONFLICT (stream, shard_id) DO NOTHING`,
+  [stream, [...shardIds].sort()]
+]
+
 /** Declares the shards of a stream, so that freshness waits for a heartbeat from each of them. */
 export const registerShards = async (
   client: pg.ClientBase,
   options: WarehouseSchemas & { readonly stream: string; readonly shardIds: ReadonlyArray<string> }
 ): Promise<void> => {
-  const { p } = resolveSchemas(options)
-  await client.query(
-    `INSERT INTO ${p}.shard_position (stream, shard_id) SELECT $1, unnest($2::text[]) ON CONFLICT (stream, shard_id) DO NOTHING`,
-    [options.stream, options.shardIds]
-  )
+  const [text, params] = registerShardsStatement(resolveSchemas(options).p, options.stream, options.shardIds)
+  await client.query(text, [...params])
 }
 
 /** Retires a shard that is closed and fully applied (after a reshard): it no longer holds freshness back. */
